@@ -1,0 +1,84 @@
+//! The model side of assay: one trait, one file per backend, chosen by a spec
+//! string `kind:target` in exactly one place ([`open`]).
+//!
+//! A backend answers batches of requests and says who it is. It never sees a
+//! task, a document or a metric, so any backend can serve any task.
+
+use std::collections::BTreeMap;
+
+use crate::request::GenerationOptions;
+
+/// Who answered: part of every cache key and every result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelIdentity {
+    /// The backend spec as the user gave it, e.g. `llama:models/x.gguf`.
+    pub spec: String,
+    /// A stable fingerprint of the weights or the served model, e.g.
+    /// `sha256:...` of a GGUF file.
+    pub fingerprint: String,
+    /// Anything else the backend knows about itself (architecture, server
+    /// version, context length...).
+    pub details: BTreeMap<String, String>,
+}
+
+/// Why a backend could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A language model that answers the three kinds of request, each in
+/// batches: `result[i]` answers `requests[i]`. A backend may reorder, pack
+/// and batch internally as it likes.
+pub trait Backend {
+    fn identity(&self) -> &ModelIdentity;
+
+    /// `(log P(continuation | context), is_greedy)` for each
+    /// `(context, continuation)` pair.
+    fn loglikelihood(
+        &mut self,
+        requests: &[(&str, &str)],
+    ) -> Result<Vec<(f64, bool)>, BackendError>;
+
+    /// The total log-probability of each text, scored in disjoint windows
+    /// when it exceeds the context (lm-eval's `loglikelihood_rolling`).
+    fn loglikelihood_rolling(&mut self, texts: &[&str]) -> Result<Vec<f64>, BackendError>;
+
+    /// The generated text for each `(context, options)`, cut before the
+    /// first stop string.
+    fn generate(
+        &mut self,
+        requests: &[(&str, &GenerationOptions)],
+    ) -> Result<Vec<String>, BackendError>;
+}
+
+/// Opens the backend a spec string names: `kind:target`. The one place
+/// backend names are matched.
+pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backend>, BackendError> {
+    let (kind, target) = spec.split_once(':').ok_or_else(|| {
+        BackendError::Unsupported(format!(
+            "--model {spec}: write the backend and its target as kind:target, e.g. llama:model.gguf"
+        ))
+    })?;
+    let _ = (target, args);
+    match kind {
+        other => Err(BackendError::Unsupported(format!(
+            "--model {spec}: unknown backend `{other}` (known: none in this build)"
+        ))),
+    }
+}
+
+/// The variant name a run is filed under when none is given: the model
+/// file's stem, or the target's last path segment.
+pub fn default_variant_name(spec: &str) -> String {
+    let target = spec.split_once(':').map_or(spec, |(_, t)| t);
+    let last = target
+        .trim_end_matches('/')
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(target);
+    last.strip_suffix(".gguf").unwrap_or(last).to_string()
+}

@@ -1,0 +1,518 @@
+//! Command-line arguments and the mapping of subcommands to library calls.
+//!
+//! Flags keep lm-eval's meaning where lm-eval has the same flag. Every error
+//! becomes one line on stderr and an exit code: 2 for bad input (nothing was
+//! run), 4 when a run could not finish.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend;
+use crate::engine::{self, score, EngineError, Limit, TaskOptions};
+use crate::results::{self, RunInfo};
+use crate::task::registry::{builtin_tasks_dir, EntryKind};
+use crate::task::{Registry, TaskConfig, TaskError};
+
+/// Exit codes shared by every command.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const BAD_INPUT: i32 = 2;
+    pub const NOT_FINISHED: i32 = 4;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "assay",
+    version,
+    about = "Score language-model variants on lm-evaluation-harness tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate a model on tasks and write a run under --out.
+    Run(RunArgs),
+    /// Print the requests a run would send, as JSON lines (needs no model).
+    Requests(TaskArgs),
+    /// List, show or validate task configs.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+}
+
+#[derive(Args, Clone)]
+struct TaskArgs {
+    /// Comma-separated task, group or tag names.
+    #[arg(long, value_delimiter = ',', required = true)]
+    tasks: Vec<String>,
+    /// Extra folders (or files) of task configs; later ones win on name clashes.
+    #[arg(long = "include-path")]
+    include_path: Vec<PathBuf>,
+    /// Few-shot examples per document (overrides the configs' num_fewshot).
+    #[arg(long = "num-fewshot")]
+    num_fewshot: Option<usize>,
+    /// Documents per task: a count, or a fraction below 1.0.
+    #[arg(long)]
+    limit: Option<f64>,
+    /// Seeds as lm-eval takes them: one integer for all, or
+    /// `python,numpy,torch,fewshot`; only the few-shot seed affects prompts.
+    #[arg(long, default_value = "0,1234,1234,1234")]
+    seed: String,
+    /// Text prepended to every prompt, before the description.
+    #[arg(long = "system-instruction")]
+    system_instruction: Option<String>,
+    /// Run only shard K of N (documents with doc_id % N == K), written `K/N`.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The backend and its target, e.g. `llama:models/x.gguf`.
+    #[arg(long)]
+    model: String,
+    /// Backend options, `key=value`; repeatable.
+    #[arg(long = "model-arg")]
+    model_arg: Vec<String>,
+    #[command(flatten)]
+    task: TaskArgs,
+    /// The variant name the run is filed under (default: the model file's stem).
+    #[arg(long)]
+    variant: Option<String>,
+    /// Where runs go: `<out>/<variant>/<run-id>/`.
+    #[arg(long, default_value = "results/runs")]
+    out: PathBuf,
+    /// Accepted for lm-eval compatibility: assay always writes per-document samples.
+    #[arg(long = "log-samples")]
+    log_samples: bool,
+    /// Hide progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// List the known tasks, groups and tags.
+    List {
+        #[arg(long = "include-path")]
+        include_path: Vec<PathBuf>,
+    },
+    /// Print one task's merged config as JSON.
+    Show {
+        name: String,
+        #[arg(long = "include-path")]
+        include_path: Vec<PathBuf>,
+    },
+    /// Check config files: syntax, fields, data, and every document's prompt.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Any failure a command reports, with its exit code.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    NotFinished(String),
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        if e.is_input() {
+            CliError::Input(e.to_string())
+        } else {
+            CliError::NotFinished(e.to_string())
+        }
+    }
+}
+
+impl From<TaskError> for CliError {
+    fn from(e: TaskError) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Requests(args) => requests(args),
+        Command::Tasks(cmd) => tasks(cmd),
+    };
+    match outcome {
+        Ok(()) => exit::OK,
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            exit::BAD_INPUT
+        }
+        Err(CliError::NotFinished(msg)) => {
+            eprintln!("error: {msg}");
+            exit::NOT_FINISHED
+        }
+    }
+}
+
+fn registry(include_paths: &[PathBuf]) -> Result<Registry, CliError> {
+    let mut roots: Vec<PathBuf> = builtin_tasks_dir().into_iter().collect();
+    for p in include_paths {
+        if !p.exists() {
+            return Err(CliError::Input(format!(
+                "--include-path {}: no such file or folder",
+                p.display()
+            )));
+        }
+        roots.push(p.clone());
+    }
+    Ok(Registry::scan(&roots))
+}
+
+fn parse_seed(seed: &str) -> Result<u64, CliError> {
+    let parts: Vec<&str> = seed.split(',').map(str::trim).collect();
+    let fewshot = match parts.as_slice() {
+        [one] => one,
+        [_, _, _, fewshot] => fewshot,
+        _ => {
+            return Err(CliError::Input(format!(
+                "--seed {seed}: give one integer or four comma-separated integers"
+            )))
+        }
+    };
+    fewshot.parse::<u64>().map_err(|_| {
+        CliError::Input(format!(
+            "--seed {seed}: `{fewshot}` is not a non-negative integer"
+        ))
+    })
+}
+
+fn task_options(args: &TaskArgs, show_progress: bool) -> Result<TaskOptions, CliError> {
+    let limit = match args.limit {
+        None => None,
+        Some(x) if x <= 0.0 || !x.is_finite() => {
+            return Err(CliError::Input(format!(
+                "--limit {x}: must be a positive count or a fraction in (0, 1)"
+            )))
+        }
+        Some(x) if x < 1.0 => Some(Limit::Fraction(x)),
+        Some(x) if x.fract() == 0.0 => Some(Limit::Count(x as usize)),
+        Some(x) => {
+            return Err(CliError::Input(format!(
+                "--limit {x}: a count must be a whole number"
+            )))
+        }
+    };
+    let shard = match &args.shard {
+        None => None,
+        Some(s) => {
+            let parsed = s.split_once('/').and_then(|(k, n)| {
+                Some((
+                    k.trim().parse::<usize>().ok()?,
+                    n.trim().parse::<usize>().ok()?,
+                ))
+            });
+            match parsed {
+                Some((k, n)) if n > 0 && k < n => Some((k, n)),
+                _ => {
+                    return Err(CliError::Input(format!(
+                        "--shard {s}: write K/N with 0 <= K < N, e.g. 0/4"
+                    )))
+                }
+            }
+        }
+    };
+    Ok(TaskOptions {
+        num_fewshot: args.num_fewshot,
+        limit,
+        fewshot_seed: parse_seed(&args.seed)?,
+        system_instruction: args.system_instruction.clone(),
+        shard,
+        show_progress,
+    })
+}
+
+fn requests(args: TaskArgs) -> Result<(), CliError> {
+    let registry = registry(&args.include_path)?;
+    let options = task_options(&args, false)?;
+    let plan = engine::plan(&registry, &args.tasks, &options)?;
+    report_skipped(&plan);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for task in &plan.tasks {
+        for doc in &task.docs {
+            for (idx, request) in doc.requests.iter().enumerate() {
+                let line = serde_json::json!({
+                    "task": task.config.task,
+                    "doc_id": doc.doc_id,
+                    "request_type": request.kind(),
+                    "idx": idx,
+                    "arguments": request.arguments(),
+                });
+                writeln!(out, "{line}")
+                    .map_err(|e| CliError::NotFinished(format!("writing to stdout: {e}")))?;
+            }
+        }
+    }
+    out.flush()
+        .map_err(|e| CliError::NotFinished(format!("writing to stdout: {e}")))?;
+    Ok(())
+}
+
+fn report_skipped(plan: &engine::Plan) {
+    for (name, why) in plan.skipped() {
+        eprintln!("warning: skipped task `{name}`: {why}");
+    }
+}
+
+fn parse_model_args(args: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        for part in a.split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| CliError::Input(format!("--model-arg {part}: write key=value")))?;
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn run(args: RunArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let registry = registry(&args.task.include_path)?;
+    let options = task_options(&args.task, !args.quiet)?;
+    let model_args = parse_model_args(&args.model_arg)?;
+    let variant = match &args.variant {
+        Some(v) => v.clone(),
+        None => backend::default_variant_name(&args.model),
+    };
+    if variant.is_empty() || variant.contains(['/', '\\']) || variant.starts_with('.') {
+        return Err(CliError::Input(format!(
+            "--variant {variant:?}: use a plain name (letters, digits, - _ .)"
+        )));
+    }
+    let plan = engine::plan(&registry, &args.task.tasks, &options)?;
+    report_skipped(&plan);
+    let planning = started.elapsed().as_secs_f64();
+    let mut model =
+        backend::open(&args.model, &model_args).map_err(|e| CliError::Input(e.to_string()))?;
+    let answers = engine::execute(&plan, model.as_mut(), !args.quiet)?;
+    let mut scored = Vec::new();
+    for task in &plan.tasks {
+        scored.push(score::score_task(task, &answers)?);
+    }
+    let groups = score::score_groups(&plan.tree, &scored);
+    let info = RunInfo {
+        variant: variant.clone(),
+        model: model.identity().clone(),
+        model_args,
+        fewshot_seed: options.fewshot_seed,
+        limit: args.task.limit.map(|l| l.to_string()),
+        shard: options.shard,
+        counts: answers.counts.clone(),
+        seconds_planning: planning,
+        seconds_inference: answers.seconds,
+    };
+    let run_id = results::new_run_id(&variant);
+    let run_json = results::run_json(&plan, &scored, &groups, &info, &run_id);
+    let dir = args.out.join(&variant).join(&run_id);
+    results::write_run(&dir, &run_json, &plan, &scored)
+        .map_err(|e| CliError::NotFinished(e.to_string()))?;
+    print!("{}", summary_table(&plan, &scored, &groups));
+    println!("\nwrote {}", dir.display());
+    Ok(())
+}
+
+/// lm-eval's summary table (Markdown).
+fn summary_table(
+    plan: &engine::Plan,
+    tasks: &[score::TaskScores],
+    groups: &[score::GroupScores],
+) -> String {
+    let mut rows: Vec<[String; 9]> = Vec::new();
+    let fmt = |x: f64| format!("{x:.4}");
+    for (planned, scored) in plan.tasks.iter().zip(tasks) {
+        let mut first = true;
+        for (key, s) in &scored.scores {
+            let (metric, filter) = key.split_once(',').unwrap_or((key, "none"));
+            let hib = planned
+                .metrics
+                .iter()
+                .find(|m| m.name == metric)
+                .map(|m| m.higher_is_better)
+                .unwrap_or(true);
+            rows.push([
+                if first {
+                    planned.config.task.clone()
+                } else {
+                    String::new()
+                },
+                if first {
+                    crate::prompt::pyvalue::py_str(&planned.config.version())
+                } else {
+                    String::new()
+                },
+                filter.to_string(),
+                if first {
+                    planned.num_fewshot.to_string()
+                } else {
+                    String::new()
+                },
+                metric.to_string(),
+                if hib { "↑" } else { "↓" }.to_string(),
+                fmt(s.value),
+                "±".to_string(),
+                s.stderr.map_or("N/A".into(), fmt),
+            ]);
+            first = false;
+        }
+    }
+    for g in groups {
+        for (key, s) in &g.scores {
+            let (metric, filter) = key.split_once(',').unwrap_or((key, "none"));
+            rows.push([
+                g.group.clone(),
+                String::new(),
+                filter.to_string(),
+                String::new(),
+                metric.to_string(),
+                "↑".into(),
+                fmt(s.value),
+                "±".into(),
+                s.stderr.map_or("N/A".into(), fmt),
+            ]);
+        }
+    }
+    let header = [
+        "Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::from("|");
+        for (c, w) in cells.iter().zip(&widths) {
+            s.push_str(&format!("{c:<w$}|", w = *w));
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+    for r in rows {
+        out.push_str(&line(r.to_vec()));
+    }
+    out
+}
+
+fn tasks(cmd: TasksCommand) -> Result<(), CliError> {
+    match cmd {
+        TasksCommand::List { include_path } => {
+            let registry = registry(&include_path)?;
+            println!("{:<32} {:<8} source", "name", "kind");
+            for e in registry.entries() {
+                let kind = match &e.kind {
+                    EntryKind::Task => "task".to_string(),
+                    EntryKind::Group => "group".to_string(),
+                    EntryKind::PythonTask => "python".to_string(),
+                    EntryKind::Tag(m) => format!("tag({})", m.len()),
+                };
+                let source = e
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                println!("{:<32} {:<8} {source}", e.name, kind);
+            }
+            for (path, err) in &registry.broken {
+                eprintln!("warning: {}: not loaded: {err}", path.display());
+            }
+            Ok(())
+        }
+        TasksCommand::Show { name, include_path } => {
+            let registry = registry(&include_path)?;
+            let selection = registry.select(std::slice::from_ref(&name))?;
+            for node in &selection {
+                for t in node.tasks() {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::Value::Object(t.raw.clone()))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        TasksCommand::Validate { paths } => validate(&paths),
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> Result<(), CliError> {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for path in paths {
+        let registry = Registry::scan(std::slice::from_ref(path));
+        for (file, err) in &registry.broken {
+            let _ = file;
+            failures.push(err.to_string());
+        }
+        let names: Vec<String> = registry
+            .entries()
+            .filter(|e| matches!(e.kind, EntryKind::Task | EntryKind::Group))
+            .map(|e| e.name.clone())
+            .collect();
+        if names.is_empty() && registry.broken.is_empty() {
+            failures.push(format!("{}: no task or group config found", path.display()));
+        }
+        for name in names {
+            checked += 1;
+            let options = TaskOptions::default();
+            let outcome = registry
+                .select(std::slice::from_ref(&name))
+                .map_err(EngineError::from)
+                .and_then(|sel| {
+                    let configs: Vec<TaskConfig> = sel
+                        .iter()
+                        .flat_map(|n| n.tasks().into_iter().cloned())
+                        .collect();
+                    for c in configs {
+                        engine::plan::plan_task(c, &options)?;
+                    }
+                    Ok(())
+                });
+            if let Err(e) = outcome {
+                failures.push(e.to_string());
+            }
+        }
+    }
+    if failures.is_empty() {
+        println!("ok: {checked} task and group configs are valid");
+        Ok(())
+    } else {
+        for f in &failures[1..] {
+            eprintln!("error: {f}");
+        }
+        Err(CliError::Input(failures[0].clone()))
+    }
+}

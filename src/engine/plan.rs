@@ -1,0 +1,350 @@
+//! From task names to prepared documents: load each selected task's data,
+//! choose its splits as lm-eval does, and build every document's requests.
+//!
+//! Planning needs no model, so `assay requests` and `assay tasks validate`
+//! run exactly this and stop.
+
+use std::collections::BTreeMap;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use super::EngineError;
+use crate::data::{self, Doc};
+use crate::metric::{self, Aggregation, FilterPipeline};
+use crate::prompt::{Prepared, PromptOptions, Prompter};
+use crate::request::{sha256_hex, OutputType};
+use crate::task::registry::{Node, Selection};
+use crate::task::{Registry, TaskConfig, TaskError};
+
+/// How much of each task to run (lm-eval's `--limit`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// The first N documents.
+    Count(usize),
+    /// A fraction of the documents, rounded up.
+    Fraction(f64),
+}
+
+/// Task options shared by `run` and `requests`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOptions {
+    pub num_fewshot: Option<usize>,
+    pub limit: Option<Limit>,
+    pub fewshot_seed: u64,
+    pub system_instruction: Option<String>,
+    /// `(k, n)`: run only documents whose id is congruent to k modulo n.
+    pub shard: Option<(usize, usize)>,
+    pub show_progress: bool,
+}
+
+/// A metric a task reports, with its aggregation and direction.
+#[derive(Debug, Clone)]
+pub struct MetricSpec {
+    pub name: String,
+    pub aggregation: Aggregation,
+    pub higher_is_better: bool,
+    pub kwargs: serde_json::Map<String, Value>,
+}
+
+/// One task ready to run.
+#[derive(Debug)]
+pub struct PlannedTask {
+    pub config: TaskConfig,
+    pub num_fewshot: usize,
+    pub docs: Vec<Prepared>,
+    /// Documents in the evaluation split before `--limit` and sharding.
+    pub total_docs: usize,
+    pub metrics: Vec<MetricSpec>,
+    pub filters: Vec<FilterPipeline>,
+    pub multiple_target: bool,
+    /// SHA-256 of the canonical merged config.
+    pub config_hash: String,
+    /// Data file -> SHA-256.
+    pub data_files: BTreeMap<String, String>,
+}
+
+/// Everything a run will evaluate.
+#[derive(Debug)]
+pub struct Plan {
+    pub tasks: Vec<PlannedTask>,
+    pub tree: Selection,
+}
+
+impl Plan {
+    /// Group members that cannot run, as (name, reason).
+    pub fn skipped(&self) -> Vec<(String, String)> {
+        fn walk(node: &Node, out: &mut Vec<(String, String)>) {
+            match node {
+                Node::Skipped { name, error } => out.push((name.clone(), error.clone())),
+                Node::Group { children, .. } => children.iter().for_each(|c| walk(c, out)),
+                Node::Task(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        self.tree.iter().for_each(|n| walk(n, &mut out));
+        out
+    }
+}
+
+/// Resolves `names` and prepares every document of every task.
+pub fn plan(
+    registry: &Registry,
+    names: &[String],
+    options: &TaskOptions,
+) -> Result<Plan, EngineError> {
+    let tree = registry.select(names)?;
+    let mut tasks = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for node in &tree {
+        for config in node.tasks() {
+            if seen.insert(config.task.clone()) {
+                tasks.push(plan_task(config.clone(), options)?);
+            }
+        }
+    }
+    if tasks.is_empty() {
+        return Err(EngineError::Input(format!(
+            "nothing to run: every task selected by `{}` was skipped",
+            names.join(",")
+        )));
+    }
+    Ok(Plan { tasks, tree })
+}
+
+fn field_error(config: &TaskConfig, field: &str, message: String) -> EngineError {
+    EngineError::Task(TaskError::Field {
+        path: config.source.clone(),
+        field: field.to_string(),
+        message,
+    })
+}
+
+/// Loads one task's data and prepares its documents.
+pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTask, EngineError> {
+    config.require_native()?;
+    let metrics = metric_specs(&config)?;
+    let filters = match &config.filter_list {
+        None => vec![FilterPipeline::lm_eval_default()],
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let steps = f
+                    .steps
+                    .iter()
+                    .map(|s| metric::Filter::from_config(&s.function, &s.kwargs))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        field_error(&config, &format!("filter_list[{i}]"), e.to_string())
+                    })?;
+                Ok(FilterPipeline::new(f.name.clone(), steps))
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?,
+    };
+    let dataset = data::load(
+        config.dataset_path.as_deref(),
+        config.dataset_name.as_deref(),
+        &config.dataset_kwargs,
+        &config.source,
+    )?;
+    let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, EngineError> {
+        dataset.splits.get(split).cloned().ok_or_else(|| {
+            field_error(
+                &config,
+                field,
+                format!(
+                    "split `{split}` is not in dataset_kwargs.data_files (it has: {})",
+                    dataset
+                        .splits
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+    };
+    let eval_docs = if let Some(s) = &config.test_split {
+        split_docs("test_split", s)?
+    } else if let Some(s) = &config.validation_split {
+        split_docs("validation_split", s)?
+    } else {
+        return Err(field_error(
+            &config,
+            "test_split",
+            "missing: set test_split or validation_split".into(),
+        ));
+    };
+    if eval_docs.is_empty() {
+        return Err(field_error(
+            &config,
+            "test_split",
+            "the evaluation split has no documents".into(),
+        ));
+    }
+    let fs = &config.fewshot_config;
+    let fewshot_docs = if let Some(s) = &fs.split {
+        split_docs("fewshot_split", s)?
+    } else if let Some(samples) = &fs.samples {
+        samples
+            .iter()
+            .map(|v| v.as_object().cloned())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                field_error(
+                    &config,
+                    "fewshot_config.samples",
+                    "every sample must be a mapping".into(),
+                )
+            })?
+    } else if let Some(s) = &config.training_split {
+        split_docs("training_split", s)?
+    } else if let Some(s) = &config.validation_split {
+        split_docs("validation_split", s)?
+    } else if let Some(s) = &config.test_split {
+        split_docs("test_split", s)?
+    } else {
+        vec![]
+    };
+    let total_docs = eval_docs.len();
+    let limit = match options.limit {
+        None => total_docs,
+        Some(Limit::Count(n)) => n.min(total_docs),
+        Some(Limit::Fraction(f)) => ((total_docs as f64 * f).ceil() as usize).min(total_docs),
+    };
+    let prompt_options = PromptOptions {
+        num_fewshot: options.num_fewshot,
+        fewshot_seed: options.fewshot_seed,
+        system_instruction: options.system_instruction.clone(),
+    };
+    let mut prompter = Prompter::new(&config, &eval_docs, fewshot_docs, prompt_options)?;
+    let bar = progress(
+        options.show_progress,
+        limit as u64,
+        &format!("prompts {}", config.task),
+    );
+    let mut docs = Vec::with_capacity(limit);
+    for (doc_id, doc) in eval_docs.iter().take(limit).enumerate() {
+        // Every document is prepared, even those of other shards, so that
+        // few-shot draws stay identical to an unsharded run.
+        let prepared = prompter.prepare(doc_id, doc)?;
+        if options.shard.is_none_or(|(k, n)| doc_id % n == k) {
+            docs.push(prepared);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let num_fewshot = prompter.num_fewshot();
+    let multiple_target = prompter.multiple_target;
+    let config_hash = sha256_hex(Value::Object(config.raw.clone()).to_string().as_bytes());
+    Ok(PlannedTask {
+        num_fewshot,
+        docs,
+        total_docs,
+        metrics,
+        filters,
+        multiple_target,
+        config_hash,
+        data_files: dataset.files,
+        config,
+    })
+}
+
+fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, EngineError> {
+    let entries: Vec<(
+        String,
+        Option<String>,
+        Option<bool>,
+        serde_json::Map<String, Value>,
+    )> = match &config.metric_list {
+        None => metric::default_metrics(config.output_type)
+            .iter()
+            .map(|m| (m.to_string(), None, None, serde_json::Map::new()))
+            .collect(),
+        Some(list) => list
+            .iter()
+            .map(|m| {
+                (
+                    m.metric.clone(),
+                    m.aggregation.clone(),
+                    m.higher_is_better,
+                    m.kwargs.clone(),
+                )
+            })
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for (i, (name, aggregation, hib, kwargs)) in entries.into_iter().enumerate() {
+        let field = format!("metric_list[{i}]");
+        let info = metric::metric_info(&name);
+        let supported = supported_metrics(config.output_type);
+        if !supported.contains(&name.as_str()) {
+            return Err(field_error(
+                config,
+                &format!("{field}.metric"),
+                format!(
+                    "`{name}` is not a metric assay computes for output_type {} (known: {})",
+                    config.output_type.name(),
+                    supported.join(", ")
+                ),
+            ));
+        }
+        let aggregation = match aggregation {
+            Some(a) => Aggregation::from_name(&a)
+                .map_err(|e| field_error(config, &format!("{field}.aggregation"), e.to_string()))?,
+            None => info
+                .map(|i| i.aggregation())
+                .transpose()
+                .map_err(|e| field_error(config, &field, e.to_string()))?
+                .unwrap_or(Aggregation::Mean),
+        };
+        if name == "exact_match" {
+            metric::ExactMatchOptions::from_kwargs(&kwargs)
+                .map_err(|e| field_error(config, &field, e.to_string()))?;
+        }
+        out.push(MetricSpec {
+            higher_is_better: hib.or(info.map(|i| i.higher_is_better)).unwrap_or(true),
+            name,
+            aggregation,
+            kwargs,
+        });
+    }
+    Ok(out)
+}
+
+/// The metrics `process_results` produces for each output type.
+pub fn supported_metrics(output_type: OutputType) -> &'static [&'static str] {
+    match output_type {
+        OutputType::Loglikelihood => &["perplexity", "acc"],
+        OutputType::LoglikelihoodRolling => {
+            &["word_perplexity", "byte_perplexity", "bits_per_byte"]
+        }
+        OutputType::MultipleChoice => &[
+            "acc",
+            "acc_norm",
+            "acc_bytes",
+            "acc_mutual_info",
+            "exact_match",
+            "f1",
+            "mcc",
+            "brier_score",
+            "multiple_choice_grade",
+        ],
+        OutputType::GenerateUntil => &["exact_match", "exact_str_match"],
+    }
+}
+
+pub(crate) fn progress(show: bool, len: u64, label: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
+}

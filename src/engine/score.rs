@@ -1,0 +1,560 @@
+//! Scoring: lm-eval's `process_results` for each output type, then
+//! aggregation and standard errors per (metric, filter), then groups.
+//!
+//! Per-document values keep lm-eval's shapes ([`ItemValue`]) so that
+//! aggregations like perplexity or F1 are computed over the whole task, not
+//! averaged per document.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::plan::{MetricSpec, PlannedTask};
+use super::{Answers, EngineError};
+use crate::metric::{self, ExactMatchOptions, ItemValue};
+use crate::prompt::pyvalue::py_str;
+use crate::prompt::Prepared;
+use crate::request::{OutputType, Response};
+use crate::stats;
+use crate::task::config::{AggregateMetric, GroupConfig};
+use crate::task::registry::Node;
+
+/// One document's outcome under one filter.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub doc_id: usize,
+    pub filter: String,
+    /// The raw responses, one per request (JSON: `[logprob, is_greedy]`,
+    /// `[logprob]` or the generated text), repeats flattened.
+    pub resps: Vec<Value>,
+    /// The filtered response(s) the metrics saw.
+    pub filtered: Value,
+    /// Per metric: the value this document contributes (1/0 for accuracy,
+    /// the log-likelihood for perplexities, 1/0 for gold == prediction for
+    /// F1 and MCC).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// A score with its standard error (None where lm-eval prints N/A).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub value: f64,
+    pub stderr: Option<f64>,
+}
+
+/// The scores of one task.
+#[derive(Debug, Clone)]
+pub struct TaskScores {
+    pub task: String,
+    /// `"metric,filter"` -> score, in lm-eval's key style.
+    pub scores: BTreeMap<String, Score>,
+    pub samples: Vec<Sample>,
+    pub n_samples: usize,
+}
+
+/// The scores of one group.
+#[derive(Debug, Clone)]
+pub struct GroupScores {
+    pub group: String,
+    pub alias: String,
+    pub scores: BTreeMap<String, Score>,
+    pub subtasks: Vec<String>,
+    pub n_samples: usize,
+}
+
+const BOOTSTRAP_ITERS: usize = 100_000;
+
+fn scoring_error(task: &PlannedTask, message: impl Into<String>) -> EngineError {
+    EngineError::Scoring {
+        task: task.config.task.clone(),
+        message: message.into(),
+    }
+}
+
+/// Scores one task from the run's answers.
+pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, EngineError> {
+    let responses: Vec<Vec<&Response>> = task
+        .docs
+        .iter()
+        .map(|d| {
+            d.requests
+                .iter()
+                .map(|r| {
+                    answers.by_hash.get(&r.hash()).ok_or_else(|| {
+                        scoring_error(
+                            task,
+                            format!("document {} has an unanswered request", d.doc_id),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut samples = Vec::new();
+    let mut items: BTreeMap<(String, String), Vec<ItemValue>> = BTreeMap::new();
+    if task.config.output_type == OutputType::GenerateUntil {
+        for pipeline in &task.filters {
+            let texts: Vec<Vec<String>> = responses
+                .iter()
+                .map(|rs| {
+                    rs.iter()
+                        .flat_map(|r| match r {
+                            Response::Generate { text } => vec![text.clone(); task.config.repeats],
+                            _ => vec![],
+                        })
+                        .collect()
+                })
+                .collect();
+            let docs: Vec<Value> = if pipeline.needs_docs() {
+                task.docs
+                    .iter()
+                    .map(|d| Value::Object(d.doc.clone()))
+                    .collect()
+            } else {
+                vec![]
+            };
+            let filtered = pipeline
+                .apply(texts.clone(), &docs)
+                .map_err(|e| scoring_error(task, e.to_string()))?;
+            for ((doc, raw), out) in task.docs.iter().zip(texts).zip(filtered) {
+                let prediction = out.first().cloned().unwrap_or_default();
+                let values = generation_values(task, doc, &prediction)?;
+                samples.push(sample(
+                    doc,
+                    pipeline.name(),
+                    raw.into_iter().map(Value::String).collect(),
+                    Value::String(prediction),
+                    &values,
+                ));
+                for (name, v) in values {
+                    items
+                        .entry((name, pipeline.name().to_string()))
+                        .or_default()
+                        .push(v);
+                }
+            }
+        }
+    } else {
+        for (doc, rs) in task.docs.iter().zip(&responses) {
+            let values = loglikelihood_values(task, doc, rs)?;
+            let raw: Vec<Value> = rs
+                .iter()
+                .map(|r| match r {
+                    Response::Loglikelihood { logprob, is_greedy } => {
+                        serde_json::json!([logprob, is_greedy])
+                    }
+                    Response::Rolling { logprob } => serde_json::json!([logprob]),
+                    Response::Generate { text } => Value::String(text.clone()),
+                })
+                .collect();
+            let filtered = Value::Array(raw.clone());
+            samples.push(sample(doc, "none", raw, filtered, &values));
+            for (name, v) in values {
+                items.entry((name, "none".to_string())).or_default().push(v);
+            }
+        }
+    }
+    let mut scores = BTreeMap::new();
+    for ((name, filter), values) in &items {
+        let spec = task
+            .metrics
+            .iter()
+            .find(|m| &m.name == name)
+            .expect("values only for listed metrics");
+        let value = spec
+            .aggregation
+            .aggregate(values)
+            .map_err(|e| scoring_error(task, e.to_string()))?;
+        let stderr = metric::stderr(name, spec.aggregation, values, BOOTSTRAP_ITERS)
+            .filter(|s| s.is_finite());
+        scores.insert(format!("{name},{filter}"), Score { value, stderr });
+    }
+    Ok(TaskScores {
+        task: task.config.task.clone(),
+        scores,
+        n_samples: task.docs.len(),
+        samples,
+    })
+}
+
+fn sample(
+    doc: &Prepared,
+    filter: &str,
+    resps: Vec<Value>,
+    filtered: Value,
+    values: &[(String, ItemValue)],
+) -> Sample {
+    Sample {
+        doc_id: doc.doc_id,
+        filter: filter.to_string(),
+        resps,
+        filtered,
+        metrics: values
+            .iter()
+            .map(|(k, v)| {
+                let x = match v {
+                    ItemValue::Score(x) => *x,
+                    ItemValue::Weighted { loglikelihood, .. } => *loglikelihood,
+                    ItemValue::GoldPred { gold, pred } => f64::from(u8::from(gold == pred)),
+                    ItemValue::GoldProbs { gold, probs } => usize::try_from(*gold)
+                        .ok()
+                        .and_then(|g| probs.get(g))
+                        .copied()
+                        .unwrap_or(f64::NAN),
+                };
+                (k.clone(), x)
+            })
+            .collect(),
+    }
+}
+
+fn wants(task: &PlannedTask, name: &str) -> bool {
+    task.metrics.iter().any(|m| m.name == name)
+}
+
+/// Python's `len(re.split(r"\s+", text))`.
+fn count_words(text: &str) -> usize {
+    let mut count = 1;
+    let mut in_space = false;
+    for c in text.chars() {
+        let space = c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+        if space && !in_space {
+            count += 1;
+        }
+        in_space = space;
+    }
+    count
+}
+
+fn argmax(xs: impl Iterator<Item = f64>) -> i64 {
+    let mut best = (-1i64, f64::NEG_INFINITY);
+    for (i, x) in xs.enumerate() {
+        // numpy's argmax returns the first NaN if there is one.
+        if x.is_nan() {
+            return i as i64;
+        }
+        if best.0 < 0 || x > best.1 {
+            best = (i as i64, x);
+        }
+    }
+    best.0
+}
+
+fn loglikelihood_values(
+    task: &PlannedTask,
+    doc: &Prepared,
+    rs: &[&Response],
+) -> Result<Vec<(String, ItemValue)>, EngineError> {
+    let ll_of = |r: &Response| match r {
+        Response::Loglikelihood { logprob, is_greedy } => (*logprob, *is_greedy),
+        Response::Rolling { logprob } => (*logprob, false),
+        Response::Generate { .. } => (f64::NAN, false),
+    };
+    let mut out = Vec::new();
+    match task.config.output_type {
+        OutputType::Loglikelihood => {
+            let (ll, greedy) = ll_of(rs[0]);
+            if wants(task, "perplexity") {
+                out.push(("perplexity".into(), ItemValue::Score(ll)));
+            }
+            if wants(task, "acc") {
+                out.push(("acc".into(), ItemValue::Score(f64::from(u8::from(greedy)))));
+            }
+        }
+        OutputType::LoglikelihoodRolling => {
+            let (ll, _) = ll_of(rs[0]);
+            let text = py_str(&doc.target);
+            let words = count_words(&text) as f64;
+            let bytes = text.len() as f64;
+            for (name, weight) in [
+                ("word_perplexity", words),
+                ("byte_perplexity", bytes),
+                ("bits_per_byte", bytes),
+            ] {
+                if wants(task, name) {
+                    out.push((
+                        name.into(),
+                        ItemValue::Weighted {
+                            loglikelihood: ll,
+                            weight,
+                        },
+                    ));
+                }
+            }
+        }
+        OutputType::MultipleChoice => {
+            let choices = doc.choices.clone().unwrap_or_default();
+            let pairs: Vec<(f64, bool)> = rs.iter().map(|r| ll_of(r)).collect();
+            let (mut lls, greedy): (Vec<f64>, Vec<bool>) = pairs.into_iter().unzip();
+            let mut unconditional = None;
+            if 2 * choices.len() == lls.len() && wants(task, "acc_mutual_info") {
+                unconditional = Some(lls.split_off(choices.len()));
+            }
+            let pred = argmax(lls.iter().copied());
+            let pred_norm = argmax(
+                lls.iter()
+                    .zip(&choices)
+                    .map(|(l, c)| l / c.chars().count() as f64),
+            );
+            let pred_byte = argmax(lls.iter().zip(&choices).map(|(l, c)| l / c.len() as f64));
+            let gold_value = doc.gold_input.as_ref().unwrap_or(&doc.target);
+            let n = choices.len() as i64;
+            let to_index = |v: &Value| -> i64 {
+                match v {
+                    Value::Number(x) => x.as_i64().map_or(-100, |i| if i < n { i } else { -100 }),
+                    Value::Bool(b) => i64::from(*b),
+                    Value::String(s) => choices
+                        .iter()
+                        .position(|c| c == s)
+                        .map_or(-100, |i| i as i64),
+                    _ => -100,
+                }
+            };
+            let golds: Vec<i64> = match gold_value {
+                Value::Array(items) if task.multiple_target => items.iter().map(to_index).collect(),
+                other => vec![to_index(other)],
+            };
+            let hit = |p: i64| f64::from(u8::from(golds.contains(&p)));
+            let greedy_at = |g: i64| -> bool {
+                let idx = if g < 0 { greedy.len() as i64 + g } else { g };
+                usize::try_from(idx)
+                    .ok()
+                    .and_then(|i| greedy.get(i))
+                    .copied()
+                    .unwrap_or(false)
+            };
+            let exact = if task.multiple_target {
+                golds.iter().any(|&g| g != -100 && greedy_at(g))
+            } else {
+                golds[0] != -100 && greedy_at(golds[0])
+            };
+            let gold = golds[0];
+            for spec in &task.metrics {
+                let v = match spec.name.as_str() {
+                    "acc" => ItemValue::Score(hit(pred)),
+                    "acc_norm" => ItemValue::Score(hit(pred_norm)),
+                    "acc_bytes" => ItemValue::Score(hit(pred_byte)),
+                    "exact_match" => ItemValue::Score(f64::from(u8::from(exact))),
+                    "f1" | "mcc" => ItemValue::GoldPred { gold, pred },
+                    "brier_score" => ItemValue::GoldProbs {
+                        gold,
+                        probs: softmax(&lls),
+                    },
+                    "acc_mutual_info" => {
+                        let Some(u) = &unconditional else {
+                            return Err(scoring_error(
+                                task,
+                                "acc_mutual_info needs the unconditional log-likelihoods",
+                            ));
+                        };
+                        let mi: Vec<f64> = lls.iter().zip(u).map(|(c, u)| c - u).collect();
+                        ItemValue::Score(f64::from(u8::from(argmax(mi.into_iter()) == gold)))
+                    }
+                    "multiple_choice_grade" => {
+                        let scores = target_scores(&doc.doc, choices.len()).ok_or_else(|| {
+                            scoring_error(task, format!("document {}: multiple_choice_grade needs a `target_scores` column with one score per choice", doc.doc_id))
+                        })?;
+                        ItemValue::Score(
+                            metric::multiple_choice_grade(&lls, &scores)
+                                .map_err(|e| scoring_error(task, e.to_string()))?,
+                        )
+                    }
+                    _ => continue,
+                };
+                out.push((spec.name.clone(), v));
+            }
+        }
+        OutputType::GenerateUntil => unreachable!("generation is scored by generation_values"),
+    }
+    Ok(out)
+}
+
+fn target_scores(doc: &crate::data::Doc, n: usize) -> Option<Vec<f64>> {
+    let v = doc.get("target_scores")?;
+    let scores: Vec<f64> = match v {
+        Value::Array(items) => items.iter().map(Value::as_f64).collect::<Option<_>>()?,
+        Value::Object(m) => m.values().map(Value::as_f64).collect::<Option<_>>()?,
+        _ => return None,
+    };
+    (scores.len() == n).then_some(scores)
+}
+
+fn softmax(xs: &[f64]) -> Vec<f64> {
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = xs.iter().map(|x| (x - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+fn generation_values(
+    task: &PlannedTask,
+    doc: &Prepared,
+    prediction: &str,
+) -> Result<Vec<(String, ItemValue)>, EngineError> {
+    let golds: Vec<String> = if let Some(choices) = &doc.choices {
+        let i = doc
+            .target
+            .as_i64()
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|i| *i < choices.len());
+        vec![i.map(|i| choices[i].clone()).ok_or_else(|| {
+            scoring_error(
+                task,
+                format!(
+                    "document {}: the target is not a valid choice index",
+                    doc.doc_id
+                ),
+            )
+        })?]
+    } else if task.multiple_target {
+        match &doc.target {
+            Value::Array(items) => items.iter().map(py_str).collect(),
+            other => vec![py_str(other)],
+        }
+    } else {
+        vec![py_str(&doc.target)]
+    };
+    let mut out = Vec::new();
+    for MetricSpec { name, kwargs, .. } in &task.metrics {
+        let v = match name.as_str() {
+            "exact_match" => {
+                let options = ExactMatchOptions::from_kwargs(kwargs)
+                    .map_err(|e| scoring_error(task, e.to_string()))?;
+                metric::exact_match(&golds, prediction, &options)
+                    .map_err(|e| scoring_error(task, e.to_string()))?
+            }
+            "exact_str_match" => metric::exact_str_match(&golds, prediction),
+            _ => continue,
+        };
+        out.push((name.clone(), ItemValue::Score(v)));
+    }
+    Ok(out)
+}
+
+/// Aggregates groups bottom-up from their children's scores, as lm-eval's
+/// `aggregate_metric_list` does (size-weighted or plain means, pooled errors).
+pub fn score_groups(tree: &[Node], tasks: &[TaskScores]) -> Vec<GroupScores> {
+    let mut out = Vec::new();
+    for node in tree {
+        group_scores(node, tasks, &mut out);
+    }
+    out
+}
+
+/// Returns (scores, size) for a node, pushing every group it contains.
+fn group_scores(
+    node: &Node,
+    tasks: &[TaskScores],
+    out: &mut Vec<GroupScores>,
+) -> Option<(BTreeMap<String, Score>, usize)> {
+    match node {
+        Node::Skipped { .. } => None,
+        Node::Task(config) => tasks
+            .iter()
+            .find(|t| t.task == config.task)
+            .map(|t| (t.scores.clone(), t.n_samples)),
+        Node::Group { config, children } => {
+            let child_scores: Vec<(BTreeMap<String, Score>, usize)> = children
+                .iter()
+                .filter_map(|c| group_scores(c, tasks, out))
+                .collect();
+            let scores = aggregate_group(config, &child_scores);
+            let n: usize = child_scores.iter().map(|(_, n)| n).sum();
+            let mut subtasks = Vec::new();
+            for c in children {
+                match c {
+                    Node::Task(t) => subtasks.push(t.task.clone()),
+                    Node::Group { config, .. } => subtasks.push(config.group.clone()),
+                    Node::Skipped { .. } => {}
+                }
+            }
+            out.push(GroupScores {
+                group: config.group.clone(),
+                alias: config
+                    .group_alias
+                    .clone()
+                    .unwrap_or_else(|| config.group.clone()),
+                scores: scores.clone(),
+                subtasks,
+                n_samples: n,
+            });
+            Some((scores, n))
+        }
+    }
+}
+
+fn aggregate_group(
+    config: &GroupConfig,
+    children: &[(BTreeMap<String, Score>, usize)],
+) -> BTreeMap<String, Score> {
+    let mut out = BTreeMap::new();
+    for AggregateMetric {
+        metric,
+        filter_list,
+        weight_by_size,
+    } in &config.aggregate_metric_list
+    {
+        let filters: Vec<String> = match filter_list {
+            Some(f) => f.clone(),
+            None => {
+                let mut found: Vec<String> = children
+                    .iter()
+                    .flat_map(|(s, _)| s.keys())
+                    .filter_map(|k| {
+                        k.split_once(',')
+                            .filter(|(m, _)| m == metric)
+                            .map(|(_, f)| f.to_string())
+                    })
+                    .collect();
+                found.sort();
+                found.dedup();
+                found
+            }
+        };
+        for filter in filters {
+            let key = format!("{metric},{filter}");
+            let present: Vec<(&Score, usize)> = children
+                .iter()
+                .filter_map(|(s, n)| s.get(&key).map(|x| (x, *n)))
+                .collect();
+            if present.is_empty() {
+                continue;
+            }
+            let values: Vec<f64> = present.iter().map(|(s, _)| s.value).collect();
+            let sizes: Vec<usize> = present.iter().map(|(_, n)| *n).collect();
+            let value = stats::aggregate_subtask_metrics(&values, &sizes, *weight_by_size);
+            let stderr = present
+                .iter()
+                .map(|(s, _)| s.stderr)
+                .collect::<Option<Vec<f64>>>()
+                .map(|errs| {
+                    if *weight_by_size {
+                        stats::pooled_sample_stderr(&errs, &sizes)
+                    } else {
+                        stats::unweighted_mean_stderr(&errs)
+                    }
+                })
+                .filter(|s| s.is_finite());
+            out.insert(key, Score { value, stderr });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_counted_like_re_split() {
+        assert_eq!(count_words("a b  c"), 3);
+        assert_eq!(count_words(" a "), 3);
+        assert_eq!(count_words(""), 1);
+    }
+
+    #[test]
+    fn argmax_takes_the_first_maximum() {
+        assert_eq!(argmax([1.0, 3.0, 3.0].into_iter()), 1);
+        assert_eq!(argmax([f64::NEG_INFINITY].into_iter()), 0);
+    }
+}

@@ -1,0 +1,83 @@
+//! `samples.parquet`: one row per (task, document, filter) with the hashes
+//! the gate pairs on, the request arguments, the responses and one column per
+//! metric.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde_json::Value;
+
+use super::doc_hashes;
+use crate::engine::score::TaskScores;
+use crate::engine::Plan;
+use crate::prompt::pyvalue::py_str;
+
+pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()> {
+    let metric_names: BTreeSet<String> = tasks
+        .iter()
+        .flat_map(|t| t.samples.iter().flat_map(|s| s.metrics.keys().cloned()))
+        .collect();
+    let mut task_col = Vec::new();
+    let mut doc_id = Vec::new();
+    let mut filter = Vec::new();
+    let (mut doc_hash, mut prompt_hash, mut target_hash) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut doc_col, mut target, mut arguments, mut resps, mut filtered) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut metric_cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_names.len()];
+    for (planned, scored) in plan.tasks.iter().zip(tasks) {
+        for sample in &scored.samples {
+            let Some(doc) = planned.docs.iter().find(|d| d.doc_id == sample.doc_id) else {
+                continue;
+            };
+            let prompt = doc
+                .requests
+                .first()
+                .and_then(|r| {
+                    r.arguments()
+                        .get(0)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            let (dh, ph, th) = doc_hashes(&doc.doc, &prompt, &doc.target);
+            task_col.push(planned.config.task.clone());
+            doc_id.push(doc.doc_id as i64);
+            filter.push(sample.filter.clone());
+            doc_hash.push(dh);
+            prompt_hash.push(ph);
+            target_hash.push(th);
+            doc_col.push(Value::Object(doc.doc.clone()).to_string());
+            target.push(py_str(&doc.target));
+            arguments.push(
+                Value::Array(doc.requests.iter().map(|r| r.arguments()).collect()).to_string(),
+            );
+            resps.push(Value::Array(sample.resps.clone()).to_string());
+            filtered.push(sample.filtered.to_string());
+            for (col, name) in metric_cols.iter_mut().zip(&metric_names) {
+                col.push(sample.metrics.get(name).copied());
+            }
+        }
+    }
+    let mut columns = vec![
+        Column::new("task".into(), task_col),
+        Column::new("doc_id".into(), doc_id),
+        Column::new("filter".into(), filter),
+        Column::new("doc_hash".into(), doc_hash),
+        Column::new("prompt_hash".into(), prompt_hash),
+        Column::new("target_hash".into(), target_hash),
+        Column::new("doc".into(), doc_col),
+        Column::new("target".into(), target),
+        Column::new("arguments".into(), arguments),
+        Column::new("resps".into(), resps),
+        Column::new("filtered_resps".into(), filtered),
+    ];
+    for (name, values) in metric_names.iter().zip(metric_cols) {
+        columns.push(Column::new(name.as_str().into(), values));
+    }
+    let height = columns.first().map_or(0, |c| c.len());
+    let mut df = DataFrame::new(height, columns)?;
+    let file = std::fs::File::create(path)?;
+    ParquetWriter::new(file).finish(&mut df)?;
+    Ok(())
+}

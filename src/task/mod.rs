@@ -1,0 +1,44 @@
+//! Task and group configs: lm-eval's YAML dialect and BIG-bench `task.json`.
+//!
+//! This module turns files into [`TaskConfig`] and [`GroupConfig`] values and
+//! knows which names exist ([`registry`]). It does not read datasets or build
+//! prompts; those are `data` and `prompt`. Every error names the file and the
+//! field, because a task config is something users write by hand.
+
+pub mod config;
+pub mod registry;
+pub mod yaml;
+
+use std::path::PathBuf;
+
+pub use config::{ChoiceSpec, DocSpec, FewshotConfig, GroupConfig, Hook, TaskConfig};
+pub use registry::{Registry, Selection};
+
+/// What can be wrong with a task config or a task name.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("{path}: cannot read: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{path}: YAML syntax error: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error(
+        "{path}: field `{field}` calls the Python function `{function}` (!function); \
+         Python hooks are not supported by assay: write the logic as a Jinja template \
+         in the YAML, or use a task with a native port"
+    )]
+    PythonHook {
+        path: PathBuf,
+        field: String,
+        function: String,
+    },
+    #[error("unknown task or group `{name}`{hint}; `assay tasks list` shows the known names")]
+    UnknownName { name: String, hint: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}

@@ -1,0 +1,424 @@
+//! The names a user can pass to `--tasks`: tasks, groups and tags found in the
+//! built-in `tasks/` folder and every `--include-path`.
+//!
+//! Scanning is cheap (YAML only, no datasets) and tolerant: a file that does
+//! not parse is remembered with its error, so `assay tasks validate` can
+//! report it, but it does not hide the other tasks. Resolving a selection
+//! follows lm-eval's TaskIndex and TaskFactory: later include paths override
+//! earlier ones, group-level keys override their children's configs, inline
+//! tasks inside a group are named `group::task`, and tags expand to their
+//! member tasks in sorted order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::config::{GroupConfig, TaskConfig};
+use super::yaml::load_with_includes;
+use super::TaskError;
+
+/// What a registered name stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryKind {
+    Task,
+    Group,
+    /// A task implemented as a Python class (`class: !function ...`).
+    PythonTask,
+    /// A set of tasks that share a `tag`.
+    Tag(BTreeSet<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub kind: EntryKind,
+    pub path: Option<PathBuf>,
+}
+
+/// A resolved selection: the tree of tasks and groups a run will evaluate.
+#[derive(Debug, Clone)]
+pub enum Node {
+    Task(Box<TaskConfig>),
+    Group {
+        config: GroupConfig,
+        children: Vec<Node>,
+    },
+    /// A group member that cannot run (e.g. it needs Python); reported, never
+    /// run wrong.
+    Skipped {
+        name: String,
+        error: String,
+    },
+}
+
+impl Node {
+    /// Every task config in the tree, depth first.
+    pub fn tasks(&self) -> Vec<&TaskConfig> {
+        match self {
+            Node::Task(t) => vec![t],
+            Node::Group { children, .. } => children.iter().flat_map(Node::tasks).collect(),
+            Node::Skipped { .. } => vec![],
+        }
+    }
+}
+
+/// The top-level nodes of a `--tasks` list.
+pub type Selection = Vec<Node>;
+
+/// All task, group and tag names under a set of folders.
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: BTreeMap<String, Entry>,
+    /// Files that could not be read, with why.
+    pub broken: Vec<(PathBuf, TaskError)>,
+}
+
+const IGNORED_DIRS: &[&str] = &["__pycache__", ".ipynb_checkpoints", ".git"];
+
+/// The folder of task configs that ships with assay: `$ASSAY_TASKS_DIR`, else
+/// `./tasks`, else the source tree's `tasks/`.
+pub fn builtin_tasks_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("ASSAY_TASKS_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let local = PathBuf::from("tasks");
+    if local.is_dir() {
+        return Some(local);
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks");
+    source.is_dir().then_some(source)
+}
+
+fn yaml_files(root: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(read) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut items: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    items.sort();
+    for p in items {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            if !IGNORED_DIRS.contains(&name) {
+                yaml_files(&p, out);
+            }
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(p);
+        }
+    }
+}
+
+impl Registry {
+    /// Scans `roots` in order; a name found in a later root replaces an
+    /// earlier one, as lm-eval's `--include_path` does.
+    pub fn scan(roots: &[PathBuf]) -> Registry {
+        let mut registry = Registry::default();
+        for root in roots {
+            let mut files = Vec::new();
+            if root.is_file() {
+                files.push(root.clone());
+            } else {
+                yaml_files(root, &mut files);
+            }
+            let mut here: BTreeMap<String, Entry> = BTreeMap::new();
+            for file in files {
+                match load_with_includes(&file) {
+                    Ok(cfg) => register(&cfg, &file, &mut here),
+                    Err(e) => registry.broken.push((file, e)),
+                }
+            }
+            for (name, entry) in here {
+                match (registry.entries.get_mut(&name), &entry.kind) {
+                    (
+                        Some(Entry {
+                            kind: EntryKind::Tag(old),
+                            ..
+                        }),
+                        EntryKind::Tag(new),
+                    ) => old.extend(new.iter().cloned()),
+                    _ => {
+                        registry.entries.insert(name, entry);
+                    }
+                }
+            }
+        }
+        registry
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(name)
+    }
+
+    /// Resolves a `--tasks` list into the tree of tasks and groups to run.
+    /// A name given directly that cannot run is an error; a group member
+    /// that cannot run becomes a [`Node::Skipped`] with its reason.
+    pub fn select(&self, names: &[String]) -> Result<Selection, TaskError> {
+        let mut out = Vec::new();
+        for name in names {
+            let entry = self
+                .entries
+                .get(name)
+                .ok_or_else(|| TaskError::UnknownName {
+                    name: name.clone(),
+                    hint: self.hint(name),
+                })?;
+            match &entry.kind {
+                EntryKind::Tag(members) => {
+                    for member in members {
+                        let e = &self.entries[member];
+                        out.push(Node::Task(Box::new(self.build_task(e, &Map::new())?)));
+                    }
+                }
+                _ => out.push(self.build(entry, &Map::new(), true)?),
+            }
+        }
+        Ok(out)
+    }
+
+    fn hint(&self, name: &str) -> String {
+        let lower = name.to_lowercase();
+        let near: Vec<&str> = self
+            .entries
+            .keys()
+            .filter(|k| k.to_lowercase().contains(&lower) || lower.contains(&k.to_lowercase()))
+            .take(3)
+            .map(String::as_str)
+            .collect();
+        if near.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", near.join(", "))
+        }
+    }
+
+    fn build(
+        &self,
+        entry: &Entry,
+        overrides: &Map<String, Value>,
+        direct: bool,
+    ) -> Result<Node, TaskError> {
+        match &entry.kind {
+            EntryKind::Group => {
+                let path = entry.path.as_ref().expect("groups come from files");
+                let raw = load_with_includes(path)?;
+                self.build_group(&entry.name, &raw, overrides, path)
+            }
+            EntryKind::PythonTask => {
+                let err = TaskError::Invalid {
+                    path: entry.path.clone().unwrap_or_default(),
+                    message: format!(
+                        "task `{}` is a Python class (`class:`); Python tasks are not supported by assay",
+                        entry.name
+                    ),
+                };
+                if direct {
+                    Err(err)
+                } else {
+                    Ok(Node::Skipped {
+                        name: entry.name.clone(),
+                        error: err.to_string(),
+                    })
+                }
+            }
+            EntryKind::Task => match self.build_task(entry, overrides) {
+                Ok(t) => Ok(Node::Task(Box::new(t))),
+                Err(e @ TaskError::PythonHook { .. }) if !direct => Ok(Node::Skipped {
+                    name: entry.name.clone(),
+                    error: e.to_string(),
+                }),
+                Err(e) => Err(e),
+            },
+            EntryKind::Tag(_) => unreachable!("tags are expanded by the caller"),
+        }
+    }
+
+    fn build_task(
+        &self,
+        entry: &Entry,
+        overrides: &Map<String, Value>,
+    ) -> Result<TaskConfig, TaskError> {
+        let path = entry.path.as_ref().expect("tasks come from files");
+        let cfg = load_with_includes(path)?;
+        task_from_map(cfg, overrides, path)
+    }
+
+    fn build_group(
+        &self,
+        name: &str,
+        raw: &Map<String, Value>,
+        overrides: &Map<String, Value>,
+        path: &Path,
+    ) -> Result<Node, TaskError> {
+        let mut config = GroupConfig::from_map(raw, path)?;
+        config.group = name.to_string();
+        let mut merged = config.overrides.clone();
+        for (k, v) in overrides {
+            merged.insert(k.clone(), v.clone());
+        }
+        let mut children = Vec::new();
+        for item in &config.task {
+            children.push(self.build_member(item, name, &merged, path)?);
+        }
+        Ok(Node::Group { config, children })
+    }
+
+    fn build_member(
+        &self,
+        item: &Value,
+        group: &str,
+        overrides: &Map<String, Value>,
+        path: &Path,
+    ) -> Result<Node, TaskError> {
+        let (base, item_overrides) = match item {
+            Value::String(s) => (s.clone(), overrides.clone()),
+            Value::Object(m) => {
+                if let Some(Value::String(sub)) = m.get("group") {
+                    let inline: Map<String, Value> = m
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "group")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if let Some(entry) = self.entries.get(sub) {
+                        let mut merged = overrides.clone();
+                        merged.extend(inline);
+                        return self.build(entry, &merged, false);
+                    }
+                    return self.build_group(&format!("{group}::{sub}"), m, overrides, path);
+                }
+                let Some(Value::String(base)) = m.get("task") else {
+                    return Err(TaskError::Field {
+                        path: path.to_path_buf(),
+                        field: "task".into(),
+                        message: format!(
+                            "an entry of group `{group}` needs a `task` or `group` name"
+                        ),
+                    });
+                };
+                let mut merged = overrides.clone();
+                merged.extend(m.clone());
+                (base.clone(), merged)
+            }
+            _ => {
+                return Err(TaskError::Field {
+                    path: path.to_path_buf(),
+                    field: "task".into(),
+                    message: format!(
+                        "group `{group}` lists {item}, which is not a name or a mapping"
+                    ),
+                })
+            }
+        };
+        let Some(entry) = self.entries.get(&base) else {
+            let mut cfg = item_overrides;
+            cfg.insert("task".into(), Value::String(format!("{group}::{base}")));
+            return match task_from_map(cfg, &Map::new(), path) {
+                Ok(t) => Ok(Node::Task(Box::new(t))),
+                Err(e @ TaskError::PythonHook { .. }) => Ok(Node::Skipped {
+                    name: base,
+                    error: e.to_string(),
+                }),
+                Err(TaskError::Field { field, .. })
+                    if field == "task" || field == "output_type" =>
+                {
+                    Err(TaskError::UnknownName {
+                        name: base.clone(),
+                        hint: format!(" (listed in group `{group}`, {})", path.display()),
+                    })
+                }
+                Err(e) => Err(e),
+            };
+        };
+        match &entry.kind {
+            EntryKind::Tag(members) => {
+                let mut nodes = Vec::new();
+                for member in members {
+                    let mut o = item_overrides.clone();
+                    o.insert("task".into(), Value::String(member.clone()));
+                    nodes.push(self.build(&self.entries[member], &o, false)?);
+                }
+                Ok(Node::Group {
+                    config: GroupConfig {
+                        group: base.clone(),
+                        group_alias: None,
+                        task: members.iter().map(|m| Value::String(m.clone())).collect(),
+                        aggregate_metric_list: vec![],
+                        metadata: Map::new(),
+                        overrides: Map::new(),
+                        source: path.to_path_buf(),
+                    },
+                    children: nodes,
+                })
+            }
+            EntryKind::Group => self.build(entry, &item_overrides, false),
+            _ => {
+                let mut o = item_overrides;
+                o.insert("task".into(), Value::String(base));
+                self.build(entry, &o, false)
+            }
+        }
+    }
+}
+
+/// Applies overrides and lm-eval's structural clean-up, then parses.
+fn task_from_map(
+    mut cfg: Map<String, Value>,
+    overrides: &Map<String, Value>,
+    path: &Path,
+) -> Result<TaskConfig, TaskError> {
+    for (k, v) in overrides {
+        cfg.insert(k.clone(), v.clone());
+    }
+    for key in ["group", "task_list"] {
+        cfg.remove(key);
+    }
+    TaskConfig::from_map(cfg, path)
+}
+
+fn register(cfg: &Map<String, Value>, path: &Path, index: &mut BTreeMap<String, Entry>) {
+    let entry = |name: &str, kind| Entry {
+        name: name.to_string(),
+        kind,
+        path: Some(path.to_path_buf()),
+    };
+    if let Some(Value::String(name)) = cfg.get("task").filter(|_| cfg.contains_key("class")) {
+        index
+            .entry(name.clone())
+            .or_insert_with(|| entry(name, EntryKind::PythonTask));
+        return;
+    }
+    if let Some(Value::String(name)) = cfg.get("group") {
+        index
+            .entry(name.clone())
+            .or_insert_with(|| entry(name, EntryKind::Group));
+        return;
+    }
+    let Some(Value::String(name)) = cfg.get("task") else {
+        return;
+    };
+    if index.contains_key(name) {
+        return;
+    }
+    index.insert(name.clone(), entry(name, EntryKind::Task));
+    let tags: Vec<String> = match cfg.get("tag") {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => vec![],
+    };
+    for tag in tags {
+        let e = index.entry(tag.clone()).or_insert_with(|| Entry {
+            name: tag.clone(),
+            kind: EntryKind::Tag(BTreeSet::new()),
+            path: None,
+        });
+        if let EntryKind::Tag(members) = &mut e.kind {
+            members.insert(name.clone());
+        }
+    }
+}
