@@ -7,6 +7,7 @@
 
 mod frame;
 mod json;
+mod schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -125,7 +126,7 @@ pub fn load(
             };
             docs.extend(rows);
         }
-        dataset.splits.insert(split, docs);
+        dataset.splits.insert(split, schema::unify(docs));
     }
     Ok(dataset)
 }

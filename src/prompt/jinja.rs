@@ -129,6 +129,14 @@ fn python_method(
             format!("{needle} is not in list"),
         ));
     }
+    if let (Some(s), "index", [needle]) = (value.as_str(), method, args) {
+        let needle = needle.as_str().unwrap_or_default();
+        // Python counts characters, not bytes.
+        return s
+            .find(needle)
+            .map(|byte| MjValue::from(s[..byte].chars().count()))
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "substring not found"));
+    }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
