@@ -224,7 +224,12 @@ impl Registry {
                     })
                 }
             }
-            EntryKind::Task => match self.build_task(entry, overrides) {
+            EntryKind::Task => match self.build_task(entry, overrides).and_then(|t| {
+                if !direct {
+                    t.require_native()?;
+                }
+                Ok(t)
+            }) {
                 Ok(t) => Ok(Node::Task(Box::new(t))),
                 Err(e @ TaskError::PythonHook { .. }) if !direct => Ok(Node::Skipped {
                     name: entry.name.clone(),
@@ -315,7 +320,9 @@ impl Registry {
         let Some(entry) = self.entries.get(&base) else {
             let mut cfg = item_overrides;
             cfg.insert("task".into(), Value::String(format!("{group}::{base}")));
-            return match task_from_map(cfg, &Map::new(), path) {
+            return match task_from_map(cfg, &Map::new(), path)
+                .and_then(|t| t.require_native().map(|()| t))
+            {
                 Ok(t) => Ok(Node::Task(Box::new(t))),
                 Err(e @ TaskError::PythonHook { .. }) => Ok(Node::Skipped {
                     name: base,
