@@ -64,11 +64,9 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
         ))
     })?;
     let _ = (target, args);
-    match kind {
-        other => Err(BackendError::Unsupported(format!(
-            "--model {spec}: unknown backend `{other}` (known: none in this build)"
-        ))),
-    }
+    Err(BackendError::Unsupported(format!(
+        "--model {spec}: unknown backend `{kind}` (known: none in this build)"
+    )))
 }
 
 /// The variant name a run is filed under when none is given: the model

@@ -14,6 +14,7 @@ use crate::data::{self, Doc};
 use crate::metric::{self, Aggregation, FilterPipeline};
 use crate::prompt::{Prepared, PromptOptions, Prompter};
 use crate::request::{sha256_hex, OutputType};
+use crate::task::config::MetricConfig;
 use crate::task::registry::{Node, Selection};
 use crate::task::{Registry, TaskConfig, TaskError};
 
@@ -252,30 +253,26 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
 }
 
 fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, EngineError> {
-    let entries: Vec<(
-        String,
-        Option<String>,
-        Option<bool>,
-        serde_json::Map<String, Value>,
-    )> = match &config.metric_list {
+    let entries: Vec<MetricConfig> = match &config.metric_list {
         None => metric::default_metrics(config.output_type)
             .iter()
-            .map(|m| (m.to_string(), None, None, serde_json::Map::new()))
-            .collect(),
-        Some(list) => list
-            .iter()
-            .map(|m| {
-                (
-                    m.metric.clone(),
-                    m.aggregation.clone(),
-                    m.higher_is_better,
-                    m.kwargs.clone(),
-                )
+            .map(|m| MetricConfig {
+                metric: m.to_string(),
+                aggregation: None,
+                higher_is_better: None,
+                kwargs: serde_json::Map::new(),
             })
             .collect(),
+        Some(list) => list.clone(),
     };
     let mut out = Vec::new();
-    for (i, (name, aggregation, hib, kwargs)) in entries.into_iter().enumerate() {
+    for (i, entry) in entries.into_iter().enumerate() {
+        let MetricConfig {
+            metric: name,
+            aggregation,
+            higher_is_better: hib,
+            kwargs,
+        } = entry;
         let field = format!("metric_list[{i}]");
         let info = metric::metric_info(&name);
         let supported = supported_metrics(config.output_type);

@@ -351,8 +351,7 @@ impl<'c> Prompter<'c> {
         c: Option<&[Value]>,
         a: Option<&Value>,
         gen_prefix: Option<&str>,
-        target_delimiter: &str,
-        fewshot_delimiter: &str,
+        (target_delimiter, fewshot_delimiter): (&str, &str),
         doc_id: usize,
     ) -> Result<Vec<Turn>, PromptError> {
         let Value::String(q) = q else {
@@ -364,9 +363,9 @@ impl<'c> Prompter<'c> {
         };
         let has_answer = a.is_some_and(|a| !a.is_null() && a.as_str() != Some(""));
         let gen_prefix = gen_prefix.filter(|g| !g.is_empty());
-        let user_delimiter = if has_answer && gen_prefix.is_none() {
-            target_delimiter
-        } else if gen_prefix.is_some_and(|g| requires_delimiter(q, g)) {
+        let user_delimiter = if (has_answer && gen_prefix.is_none())
+            || gen_prefix.is_some_and(|g| requires_delimiter(q, g))
+        {
             target_delimiter
         } else {
             ""
@@ -488,8 +487,7 @@ impl<'c> Prompter<'c> {
                     c.as_deref(),
                     Some(&a),
                     gen_prefix.as_deref(),
-                    &fs.target_delimiter,
-                    &fs.fewshot_delimiter,
+                    (&fs.target_delimiter, &fs.fewshot_delimiter),
                     doc_id,
                 )?);
             }
@@ -508,7 +506,8 @@ impl<'c> Prompter<'c> {
         let contexts: Vec<String> = if self.multiple_input {
             let mut out = Vec::new();
             for ctx in choices.as_deref().unwrap_or_default() {
-                let last = self.qa_turn(ctx, None, None, gen_prefix.as_deref(), "", "", doc_id)?;
+                let last =
+                    self.qa_turn(ctx, None, None, gen_prefix.as_deref(), ("", ""), doc_id)?;
                 out.push(join(turns.iter().chain(last.iter())));
             }
             out
@@ -518,8 +517,7 @@ impl<'c> Prompter<'c> {
                 choices.as_deref(),
                 None,
                 gen_prefix.as_deref(),
-                &config.target_delimiter,
-                "",
+                (&config.target_delimiter, ""),
                 doc_id,
             )?;
             vec![join(turns.iter().chain(last.iter()))]

@@ -148,9 +148,7 @@ pub fn string_repr(s: &str) -> String {
 
 /// Python's `str.isdigit()` (ASCII and Unicode decimal digits; empty is false).
 pub fn is_digit_string(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_numeric() && c.to_digit(10).is_some() || c.is_ascii_digit())
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
 }
 
 /// Python's `ast.literal_eval` for the literals lm-eval configs produce:

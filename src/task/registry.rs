@@ -41,7 +41,7 @@ pub struct Entry {
 pub enum Node {
     Task(Box<TaskConfig>),
     Group {
-        config: GroupConfig,
+        config: Box<GroupConfig>,
         children: Vec<Node>,
     },
     /// A group member that cannot run (e.g. it needs Python); reported, never
@@ -268,7 +268,10 @@ impl Registry {
         for item in &config.task {
             children.push(self.build_member(item, name, &merged, path)?);
         }
-        Ok(Node::Group { config, children })
+        Ok(Node::Group {
+            config: Box::new(config),
+            children,
+        })
     }
 
     fn build_member(
@@ -348,7 +351,7 @@ impl Registry {
                     nodes.push(self.build(&self.entries[member], &o, false)?);
                 }
                 Ok(Node::Group {
-                    config: GroupConfig {
+                    config: Box::new(GroupConfig {
                         group: base.clone(),
                         group_alias: None,
                         task: members.iter().map(|m| Value::String(m.clone())).collect(),
@@ -356,7 +359,7 @@ impl Registry {
                         metadata: Map::new(),
                         overrides: Map::new(),
                         source: path.to_path_buf(),
-                    },
+                    }),
                     children: nodes,
                 })
             }

@@ -107,9 +107,15 @@ impl<'de> Visitor<'de> for RawVisitor {
 
 /// Parses YAML text into a JSON value, keeping `!function` tags as markers.
 pub fn parse(text: &str, path: &Path) -> Result<Value, TaskError> {
-    let Node(value) = serde_saphyr::from_str::<Node>(text).map_err(|e| TaskError::Yaml {
-        path: path.to_path_buf(),
-        message: first_line(&e.to_string()),
+    // Only true/false are booleans: YAML 1.1's `y`/`n` would turn keys and
+    // choices such as `n` into `false`, which PyYAML (lm-eval's parser) does not.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let Node(value) = serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
+        TaskError::Yaml {
+            path: path.to_path_buf(),
+            message: first_line(&e.to_string()),
+        }
     })?;
     Ok(value)
 }
@@ -205,13 +211,13 @@ mod tests {
     #[test]
     fn function_tags_become_markers() {
         let v = parse(
-            "doc_to_text: !function utils.doc_to_text\nn: 3\nx: [a, 1.5]\n",
+            "doc_to_text: !function utils.doc_to_text\nn: 3\nx: [a, 1.5, y, true]\n",
             Path::new("t.yaml"),
         )
         .unwrap();
         assert_eq!(hook_name(&v["doc_to_text"]), Some("utils.doc_to_text"));
         assert_eq!(v["n"], Value::from(3));
-        assert_eq!(v["x"], serde_json::json!(["a", 1.5]));
+        assert_eq!(v["x"], serde_json::json!(["a", 1.5, "y", true]));
     }
 
     #[test]
