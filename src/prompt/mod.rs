@@ -136,7 +136,11 @@ impl<'c> Prompter<'c> {
                 }
             }
         }
-        let num_fewshot = options.num_fewshot.or(config.num_fewshot).unwrap_or(0);
+        // As in lm-eval, `--num-fewshot` never overrides a config that says 0.
+        let num_fewshot = match (options.num_fewshot, config.num_fewshot) {
+            (Some(n), c) if c != Some(0) => n,
+            (_, c) => c.unwrap_or(0),
+        };
         let sampler = if fewshot_docs.is_empty() && num_fewshot == 0 {
             None
         } else {
