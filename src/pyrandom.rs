@@ -8,6 +8,11 @@
 //! `Lib/random.py` algorithms on top. Only what lm-eval uses is here; every
 //! method notes the Python it mirrors, and the tests pin values printed by
 //! CPython itself.
+//!
+//! BIG-bench draws with numpy's legacy `np.random.RandomState(seed)` instead:
+//! the same generator, seeded the other way (`init_genrand`, not
+//! `init_by_array`) and with numpy's own bounded integers. [`NpRandomState`]
+//! shares the twister and adds the two draws BIG-bench makes.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -255,6 +260,73 @@ impl PyRandom {
     }
 }
 
+/// numpy's legacy `np.random.RandomState(seed)` for an integer seed, as
+/// `numpy/random/mtrand.pyx` and `src/distributions` run it. numpy keeps this
+/// stream fixed across versions, so the draws below are those of any numpy
+/// BIG-bench ran with.
+#[derive(Debug, Clone)]
+pub struct NpRandomState {
+    mt: PyRandom,
+}
+
+impl NpRandomState {
+    /// `RandomState(seed)`: `mt19937_seed`, which is `init_genrand(seed)`.
+    pub fn new(seed: u32) -> Self {
+        let mut mt = PyRandom {
+            state: [0; N],
+            index: N + 1,
+        };
+        mt.init_genrand(seed);
+        NpRandomState { mt }
+    }
+
+    /// `random_interval(max)`: uniform in `[0, max]` by masking to the
+    /// smallest covering power of two and rejecting values above `max`.
+    fn interval(&mut self, max: u64) -> u64 {
+        if max == 0 {
+            return 0;
+        }
+        let mut mask = max;
+        for shift in [1, 2, 4, 8, 16, 32] {
+            mask |= mask >> shift;
+        }
+        loop {
+            let value = if max <= u64::from(u32::MAX) {
+                u64::from(self.mt.next_u32()) & mask
+            } else {
+                // `next_uint64` of MT19937: high word first.
+                let high = u64::from(self.mt.next_u32());
+                ((high << 32) | u64::from(self.mt.next_u32())) & mask
+            };
+            if value <= max {
+                return value;
+            }
+        }
+    }
+
+    /// `permutation(n)`: `arange(n)` shuffled in place by `shuffle`, which
+    /// swaps position `i` with `random_interval(i)` for `i = n-1 .. 1`.
+    /// `choice(n, k, replace=False)` is the first `k` of it.
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut items: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.interval(i as u64) as usize;
+            items.swap(i, j);
+        }
+        items
+    }
+
+    /// `randint(0, n)` (and so `choice(population)` of `n` items): the
+    /// masked draw of `random_bounded_uint64_fill`, which makes no draw when
+    /// `n == 1`.
+    pub fn randint_below(&mut self, n: usize) -> Result<usize, PyRandomError> {
+        if n == 0 {
+            return Err(PyRandomError::EmptyPopulation);
+        }
+        Ok(self.interval(n as u64 - 1) as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +571,47 @@ mod tests {
             Err(PyRandomError::EmptyPopulation)
         );
         assert_eq!(rng.choices_indices(0, 0).unwrap(), Vec::<usize>::new());
+    }
+
+    /// Printed by numpy 2.4 (legacy stream), e.g.
+    /// `[np.random.RandomState(42).permutation(n).tolist() for n in range(1, 8)]`.
+    #[test]
+    fn permutation_matches_numpy() {
+        let expected: [&[usize]; 7] = [
+            &[0],
+            &[1, 0],
+            &[0, 1, 2],
+            &[1, 3, 0, 2],
+            &[1, 4, 2, 0, 3],
+            &[0, 1, 5, 2, 4, 3],
+            &[0, 1, 5, 2, 4, 3, 6],
+        ];
+        for (n, want) in (1..).zip(expected) {
+            assert_eq!(NpRandomState::new(42).permutation(n), want, "n = {n}");
+        }
+        assert_eq!(
+            NpRandomState::new(u32::MAX).permutation(20),
+            [11, 17, 19, 15, 1, 5, 8, 16, 13, 18, 14, 9, 10, 6, 0, 4, 7, 12, 2, 3]
+        );
+    }
+
+    /// `r = RandomState(42)`: `r.permutation(9)`, `r.choice(['a','b','c'])`,
+    /// `r.permutation(5)`, `r.randint(0, 1000)`, `r.choice(10, 3, replace=False)`,
+    /// `r.randint(0, 1)`, `r.permutation(3)`; and `RandomState(0).randint(0, 7)`
+    /// ten times.
+    #[test]
+    fn draws_interleave_like_numpy() {
+        let mut r = NpRandomState::new(42);
+        assert_eq!(r.permutation(9), [7, 1, 5, 0, 8, 2, 4, 3, 6]);
+        assert_eq!(r.randint_below(3).unwrap(), 2);
+        assert_eq!(r.permutation(5), [3, 1, 0, 4, 2]);
+        assert_eq!(r.randint_below(1000).unwrap(), 871);
+        assert_eq!(r.permutation(10)[..3], [0, 8, 6]);
+        assert_eq!(r.randint_below(1).unwrap(), 0);
+        assert_eq!(r.permutation(3), [1, 2, 0]);
+        let mut r = NpRandomState::new(0);
+        let got: Vec<usize> = (0..10).map(|_| r.randint_below(7).unwrap()).collect();
+        assert_eq!(got, [4, 5, 0, 3, 3, 3, 1, 3, 5, 2]);
+        assert!(r.randint_below(0).is_err());
     }
 }
