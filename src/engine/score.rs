@@ -354,8 +354,21 @@ fn loglikelihood_values(
                         let scores = target_scores(&doc.doc, choices.len()).ok_or_else(|| {
                             scoring_error(task, format!("document {}: multiple_choice_grade needs a `target_scores` column with one score per choice", doc.doc_id))
                         })?;
+                        // BIG-bench grades its normalised log-probabilities
+                        // unless a task asks for `absolute_normalization`;
+                        // the argmax is the same, its tie-break hash is not.
+                        let absolute = spec
+                            .kwargs
+                            .get("absolute_normalization")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false);
+                        let log_probs = if absolute {
+                            lls.clone()
+                        } else {
+                            metric::normalized_log_probs(&lls)
+                        };
                         ItemValue::Score(
-                            metric::multiple_choice_grade(&lls, &scores)
+                            metric::multiple_choice_grade(&log_probs, &scores)
                                 .map_err(|e| scoring_error(task, e.to_string()))?,
                         )
                     }

@@ -6,7 +6,8 @@
 //! BIG-bench breaks ties between equally likely choices pseudo-randomly but
 //! deterministically, by hashing the log-probabilities; that is reproduced,
 //! so the caller must pass the log-probabilities BIG-bench would score (its
-//! normalised conditional log-probabilities), as float64.
+//! normalised conditional log-probabilities, from [`normalized_log_probs`],
+//! unless the task sets `absolute_normalization`), as float64.
 
 use sha2::{Digest, Sha256};
 
@@ -37,6 +38,56 @@ pub fn multiple_choice_grade(log_probs: &[f64], target_scores: &[f64]) -> Result
         log_probs: log_probs.to_vec(),
     })?;
     Ok(target_scores[choice])
+}
+
+/// BIG-bench's normalised log-probabilities of a set of choices:
+/// `np.array(x) - scipy.special.logsumexp(x)`, so they sum to one as
+/// probabilities. The log-sum-exp is scipy's classic formula (before 1.15,
+/// as BIG-bench's published runs had it): `log(sum(exp(x - max))) + max`,
+/// the sum in numpy's pairwise order. Only tie-breaking depends on the last
+/// bits this reproduces.
+pub fn normalized_log_probs(absolute: &[f64]) -> Vec<f64> {
+    let mut max = absolute.iter().copied().fold(f64::NEG_INFINITY, |m, x| {
+        // np.amax propagates NaN.
+        if m.is_nan() || x.is_nan() {
+            f64::NAN
+        } else {
+            m.max(x)
+        }
+    });
+    if !max.is_finite() {
+        max = 0.0;
+    }
+    let exps: Vec<f64> = absolute.iter().map(|x| (x - max).exp()).collect();
+    let lse = pairwise_sum(&exps).ln() + max;
+    absolute.iter().map(|x| x - lse).collect()
+}
+
+/// numpy's `pairwise_sum_DOUBLE`: eight running sums over blocks of up to
+/// 128 items, halved recursively above that.
+fn pairwise_sum(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    if n < 8 {
+        xs.iter().fold(0.0, |acc, x| acc + x)
+    } else if n <= 128 {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&xs[..8]);
+        let whole = n - n % 8;
+        for block in xs[8..whole].chunks_exact(8) {
+            for (acc, x) in r.iter_mut().zip(block) {
+                *acc += x;
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &xs[whole..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut half = n / 2;
+        half -= half % 8;
+        pairwise_sum(&xs[..half]) + pairwise_sum(&xs[half..])
+    }
 }
 
 /// BIG-bench's `argmax` with "deterministic pseudorandom tie breaking".
@@ -114,6 +165,49 @@ mod tests {
                 "{log_probs:?}"
             );
         }
+    }
+
+    /// `(np.array(x) - logsumexp(x)).tolist()` with the classic formula,
+    /// printed by numpy 2.4.
+    #[test]
+    fn normalization_matches_numpy() {
+        let check = |x: Vec<f64>, first: [f64; 3], last: f64| {
+            let got = normalized_log_probs(&x);
+            assert_eq!(got[..3], first, "{x:?}");
+            assert_eq!(got[got.len() - 1], last, "{x:?}");
+        };
+        check(
+            vec![-1.0, -2.0, -3.5],
+            [
+                -0.3715390318526828,
+                -1.3715390318526828,
+                -2.8715390318526826,
+            ],
+            -2.8715390318526826,
+        );
+        check(vec![-0.1; 3], [-1.0986122886681098; 3], -1.0986122886681098);
+        check(
+            (0..9).map(|i| -20.0 + f64::from(i) * 2.375).collect(),
+            [
+                -19.097628803347398,
+                -16.722628803347398,
+                -14.347628803347398,
+            ],
+            -0.09762880334739865,
+        );
+        check(
+            (0..150).map(|i| -300.0 + f64::from(i) * 2.0).collect(),
+            [
+                -298.14541345786887,
+                -296.14541345786887,
+                -294.14541345786887,
+            ],
+            -0.14541345786885906,
+        );
+        assert_eq!(
+            normalized_log_probs(&[f64::NEG_INFINITY, -1.0]),
+            [f64::NEG_INFINITY, 0.0]
+        );
     }
 
     #[test]

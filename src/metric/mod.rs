@@ -22,7 +22,7 @@ mod registry;
 mod stderr;
 
 pub use aggregation::{Aggregation, ItemValue};
-pub use bigbench::{exact_str_match, multiple_choice_grade};
+pub use bigbench::{exact_str_match, multiple_choice_grade, normalized_log_probs};
 pub use error::MetricError;
 pub use exact_match::{exact_match, ExactMatchOptions};
 pub use filters::{Filter, FilterPipeline};

@@ -74,6 +74,11 @@ impl PyRegex {
         })
     }
 
+    /// The number of capturing groups (`re.compile(pattern).groups`).
+    pub(crate) fn group_count(&self) -> usize {
+        self.groups
+    }
+
     /// `re.findall(pattern, text)`.
     pub(crate) fn findall(&self, text: &str) -> Result<Vec<Found>, MetricError> {
         let mut found = Vec::new();

@@ -7,8 +7,10 @@
 //! by name in [`Filter::from_config`]; their code lives by lm-eval's file
 //! layout: `extraction` (regex, multi_choice_regex, remove_whitespace),
 //! `selection` (take_first, take_first_k, majority_vote) and `transformation`
-//! (lowercase, uppercase, map).
+//! (lowercase, uppercase, map). One step is assay's own: `bigbench_postprocess`
+//! (in `bigbench`), BIG-bench's post-processing for `task.json` tasks.
 
+mod bigbench;
 mod extraction;
 mod selection;
 mod transformation;
@@ -16,6 +18,7 @@ mod transformation;
 use serde_json::{Map, Value};
 
 use super::MetricError;
+pub use bigbench::PostprocessFilter;
 pub use extraction::{MultiChoiceRegexFilter, RegexFilter};
 pub use transformation::MapFilter;
 
@@ -41,6 +44,8 @@ pub enum Filter {
     Uppercase,
     /// `map`: each response looked up in `mapping_dict`.
     Map(MapFilter),
+    /// `bigbench_postprocess`: BIG-bench's `stop_string` and `output_regex`.
+    BigBenchPostprocess(PostprocessFilter),
 }
 
 /// Filter functions lm-eval registers that assay does not run, and why.
@@ -64,6 +69,7 @@ const KNOWN: &[&str] = &[
     "lowercase",
     "uppercase",
     "map",
+    "bigbench_postprocess",
 ];
 
 impl Filter {
@@ -86,6 +92,9 @@ impl Filter {
             "lowercase" => Filter::Lowercase,
             "uppercase" => Filter::Uppercase,
             "map" => Filter::Map(MapFilter::from_kwargs(&args)?),
+            "bigbench_postprocess" => {
+                Filter::BigBenchPostprocess(PostprocessFilter::from_kwargs(&args)?)
+            }
             _ => {
                 if let Some((_, reason)) = UNSUPPORTED.iter().find(|(n, _)| *n == function) {
                     return Err(MetricError::UnsupportedFilter {
@@ -115,6 +124,7 @@ impl Filter {
             Filter::Lowercase => "lowercase",
             Filter::Uppercase => "uppercase",
             Filter::Map(_) => "map",
+            Filter::BigBenchPostprocess(_) => "bigbench_postprocess",
         }
     }
 
@@ -124,6 +134,7 @@ impl Filter {
             Filter::MultiChoiceRegex(_) => MultiChoiceRegexFilter::KWARGS,
             Filter::TakeFirstK { .. } => &["k"],
             Filter::Map(_) => MapFilter::KWARGS,
+            Filter::BigBenchPostprocess(_) => PostprocessFilter::KWARGS,
             _ => &[],
         }
     }
@@ -164,6 +175,7 @@ impl Filter {
             Filter::Lowercase => each_response(responses, |r| Ok(r.to_lowercase())),
             Filter::Uppercase => each_response(responses, |r| Ok(r.to_uppercase())),
             Filter::Map(f) => each_response(responses, |r| Ok(f.lookup(&r))),
+            Filter::BigBenchPostprocess(f) => each_response(responses, |r| f.apply(&r)),
         }
     }
 }
