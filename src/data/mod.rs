@@ -4,7 +4,10 @@
 //! with `dataset_kwargs.data_files`); this module resolves the files, reads
 //! them into JSON documents (one `serde_json` map per row) and fingerprints
 //! every file it read so a run can say exactly which data it scored.
+//! `dataset_path: bigbench` reads the examples of a BIG-bench `task.json`
+//! the same way (see [`bigbench`]).
 
+pub mod bigbench;
 mod frame;
 mod json;
 mod schema;
@@ -49,6 +52,7 @@ enum Format {
     Json,
     Csv,
     Parquet,
+    BigBench,
 }
 
 /// Loads the dataset a task config names. `config_path` anchors relative data
@@ -68,7 +72,7 @@ pub fn load(
     let path = dataset_path.ok_or_else(|| {
         config_err(
             "dataset_path",
-            "missing: set `dataset_path: json` (or csv, parquet) with `dataset_kwargs.data_files`"
+            "missing: set `dataset_path: json` (or csv, parquet, bigbench) with `dataset_kwargs.data_files`"
                 .into(),
         )
     })?;
@@ -76,6 +80,7 @@ pub fn load(
         "json" => Format::Json,
         "csv" => Format::Csv,
         "parquet" => Format::Parquet,
+        "bigbench" => Format::BigBench,
         other => {
             return Err(config_err(
                 "dataset_path",
@@ -123,6 +128,7 @@ pub fn load(
                 Format::Json => json::read(&bytes, field).map_err(file_err)?,
                 Format::Csv => frame::read_csv(&file).map_err(file_err)?,
                 Format::Parquet => frame::read_parquet(&file).map_err(file_err)?,
+                Format::BigBench => bigbench::read(&bytes).map_err(file_err)?,
             };
             docs.extend(rows);
         }

@@ -144,10 +144,10 @@ impl<'c> Prompter<'c> {
         let sampler = if fewshot_docs.is_empty() && num_fewshot == 0 {
             None
         } else {
-            let kind = if fs.sampler == "first_n" {
-                SamplerKind::FirstN
-            } else {
-                SamplerKind::Default
+            let kind = match fs.sampler.as_str() {
+                "first_n" => SamplerKind::FirstN,
+                "bigbench" => SamplerKind::BigBench,
+                _ => SamplerKind::Default,
             };
             Some(
                 Sampler::new(

@@ -6,9 +6,15 @@
 //! reproducing CPython's generator and `Random.sample`, and making the same
 //! draws in the same order, including the extra draw it makes when the
 //! evaluated document could be among the examples.
+//!
+//! BIG-bench `task.json` tasks use their own sampler (`bigbench`), which
+//! replays json_task.py's `make_nshot_dataset` with numpy's generator.
 
+use serde_json::Value;
+
+use crate::data::bigbench::BIG_BENCH_SEED;
 use crate::data::Doc;
-use crate::pyrandom::PyRandom;
+use crate::pyrandom::{NpRandomState, PyRandom};
 
 /// How few-shot examples are chosen (`fewshot_config.sampler`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,12 +23,19 @@ pub enum SamplerKind {
     Default,
     /// The first `n` documents of the pool, in order.
     FirstN,
+    /// BIG-bench's `make_nshot_dataset`: one `RandomState(42)` for the task;
+    /// per evaluated document, `choice(others, n, replace=False)` over the
+    /// pool without that document, then `choice(targets)` for each example
+    /// drawn. The example's `targets` is narrowed to the target drawn, which
+    /// is the one the prompt shows (lm-eval shows a list's first item).
+    BigBench,
 }
 
 pub struct Sampler {
     kind: SamplerKind,
     pool: Vec<Doc>,
     rng: PyRandom,
+    np_rng: NpRandomState,
 }
 
 impl Sampler {
@@ -52,6 +65,7 @@ impl Sampler {
             kind,
             pool,
             rng: PyRandom::new(seed),
+            np_rng: NpRandomState::new(BIG_BENCH_SEED),
         })
     }
 
@@ -62,6 +76,7 @@ impl Sampler {
             return Ok(vec![]);
         }
         match self.kind {
+            SamplerKind::BigBench => self.sample_like_big_bench(n, exclude),
             SamplerKind::FirstN => {
                 let pool: Vec<&Doc> = self.pool.iter().filter(|d| Some(*d) != exclude).collect();
                 if n > pool.len() {
@@ -103,5 +118,34 @@ impl Sampler {
                 Ok(res)
             }
         }
+    }
+
+    fn sample_like_big_bench(
+        &mut self,
+        n: usize,
+        exclude: Option<&Doc>,
+    ) -> Result<Vec<Doc>, String> {
+        let others: Vec<&Doc> = self.pool.iter().filter(|d| Some(*d) != exclude).collect();
+        if others.len() < n {
+            return Err(format!(
+                "{n} few-shot examples requested but the task has only {} other examples",
+                others.len()
+            ));
+        }
+        let chosen: Vec<usize> = self.np_rng.permutation(others.len())[..n].to_vec();
+        let mut out = Vec::with_capacity(n);
+        for i in chosen {
+            let mut example = others[i].clone();
+            if let Some(Value::Array(targets)) = example.get("targets") {
+                let k = self
+                    .np_rng
+                    .randint_below(targets.len())
+                    .map_err(|_| "a few-shot example has an empty `targets` list".to_string())?;
+                let target = targets[k].clone();
+                example.insert("targets".into(), Value::Array(vec![target]));
+            }
+            out.push(example);
+        }
+        Ok(out)
     }
 }

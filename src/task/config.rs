@@ -549,10 +549,10 @@ fn parse_fewshot(
     };
     f.reject_unknown(FEWSHOT_FIELDS)?;
     let sampler = f.string("sampler")?.unwrap_or(inherited.sampler);
-    if !matches!(sampler.as_str(), "default" | "first_n") {
+    if !matches!(sampler.as_str(), "default" | "first_n" | "bigbench") {
         return Err(f.err(
             "sampler",
-            format!("`{sampler}` is not a known sampler; use `default` or `first_n`"),
+            format!("`{sampler}` is not a known sampler; use `default`, `first_n` or `bigbench`"),
         ));
     }
     let fewshot_indices = match f.present("fewshot_indices") {

@@ -5,6 +5,7 @@
 //! prompts; those are `data` and `prompt`. Every error names the file and the
 //! field, because a task config is something users write by hand.
 
+pub mod bigbench;
 pub mod config;
 pub mod registry;
 pub mod yaml;

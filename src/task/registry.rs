@@ -1,9 +1,10 @@
 //! The names a user can pass to `--tasks`: tasks, groups and tags found in the
-//! built-in `tasks/` folder and every `--include-path`.
+//! built-in `tasks/` folder and every `--include-path`, from lm-eval YAML
+//! configs and BIG-bench `task.json` folders (see `bigbench`).
 //!
-//! Scanning is cheap (YAML only, no datasets) and tolerant: a file that does
-//! not parse is remembered with its error, so `assay tasks validate` can
-//! report it, but it does not hide the other tasks. Resolving a selection
+//! Scanning is cheap (YAML and folder names only, no datasets) and
+//! tolerant: a file that does not parse is remembered with its error, so
+//! `assay tasks validate` can report it, but it does not hide the other tasks. Resolving a selection
 //! follows lm-eval's TaskIndex and TaskFactory: later include paths override
 //! earlier ones, group-level keys override their children's configs, inline
 //! tasks inside a group are named `group::task`, and tags expand to their
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::bigbench;
 use super::config::{GroupConfig, TaskConfig};
 use super::yaml::load_with_includes;
 use super::TaskError;
@@ -121,11 +123,24 @@ impl Registry {
                 yaml_files(root, &mut files);
             }
             let mut here: BTreeMap<String, Entry> = BTreeMap::new();
-            for file in files {
+            for file in files.into_iter().filter(|f| !bigbench::is_task_file(f)) {
                 match load_with_includes(&file) {
                     Ok(cfg) => register(&cfg, &file, &mut here),
                     Err(e) => registry.broken.push((file, e)),
                 }
+            }
+            let (found, broken) = bigbench::discover(root, IGNORED_DIRS);
+            registry.broken.extend(broken);
+            for task in found {
+                here.entry(task.name.clone()).or_insert(Entry {
+                    name: task.name,
+                    kind: if task.is_group {
+                        EntryKind::Group
+                    } else {
+                        EntryKind::Task
+                    },
+                    path: Some(task.path),
+                });
             }
             for (name, entry) in here {
                 match (registry.entries.get_mut(&name), &entry.kind) {
@@ -204,7 +219,11 @@ impl Registry {
         match &entry.kind {
             EntryKind::Group => {
                 let path = entry.path.as_ref().expect("groups come from files");
-                let raw = load_with_includes(path)?;
+                let raw = if bigbench::is_task_file(path) {
+                    bigbench::group_config(path, &entry.name)?
+                } else {
+                    load_with_includes(path)?
+                };
                 self.build_group(&entry.name, &raw, overrides, path)
             }
             EntryKind::PythonTask => {
@@ -247,7 +266,11 @@ impl Registry {
         overrides: &Map<String, Value>,
     ) -> Result<TaskConfig, TaskError> {
         let path = entry.path.as_ref().expect("tasks come from files");
-        let cfg = load_with_includes(path)?;
+        let cfg = if bigbench::is_task_file(path) {
+            bigbench::task_config(path, &entry.name)?
+        } else {
+            load_with_includes(path)?
+        };
         task_from_map(cfg, overrides, path)
     }
 
