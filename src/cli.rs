@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend;
 use crate::engine::{self, score, EngineError, Limit, TaskOptions};
+use crate::prompt::chat::ChatTemplate;
 use crate::results::{self, RunInfo};
 use crate::task::registry::{builtin_tasks_dir, EntryKind};
 use crate::task::{Registry, TaskConfig, TaskError};
@@ -40,7 +41,7 @@ enum Command {
     /// Evaluate a model on tasks and write a run under --out.
     Run(RunArgs),
     /// Print the requests a run would send, as JSON lines (needs no model).
-    Requests(TaskArgs),
+    Requests(RequestsArgs),
     /// List, show or validate task configs.
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -70,6 +71,23 @@ struct TaskArgs {
     /// Run only shard K of N (documents with doc_id % N == K), written `K/N`.
     #[arg(long)]
     shard: Option<String>,
+    /// Render prompts with the model's chat template.
+    #[arg(long = "apply-chat-template")]
+    apply_chat_template: bool,
+    /// With a chat template: few-shot examples as separate turns.
+    #[arg(long = "fewshot-as-multiturn")]
+    fewshot_as_multiturn: bool,
+}
+
+#[derive(Args)]
+struct RequestsArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// Only for --apply-chat-template: the model whose template to use.
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long = "model-arg")]
+    model_arg: Vec<String>,
 }
 
 #[derive(Args)]
@@ -246,12 +264,28 @@ fn task_options(args: &TaskArgs, show_progress: bool) -> Result<TaskOptions, Cli
         system_instruction: args.system_instruction.clone(),
         shard,
         show_progress,
+        chat_template: None,
+        fewshot_as_multiturn: args.fewshot_as_multiturn,
     })
 }
 
-fn requests(args: TaskArgs) -> Result<(), CliError> {
+fn requests(args: RequestsArgs) -> Result<(), CliError> {
+    let RequestsArgs {
+        task: args,
+        model,
+        model_arg,
+    } = args;
     let registry = registry(&args.include_path)?;
-    let options = task_options(&args, false)?;
+    let mut options = task_options(&args, false)?;
+    if args.apply_chat_template {
+        let spec = model.ok_or_else(|| {
+            CliError::Input(
+                "--apply-chat-template needs --model: the template is the model's".into(),
+            )
+        })?;
+        let opened = open_backend(&spec, &parse_model_args(&model_arg)?)?;
+        options.chat_template = Some(chat_template(opened.as_ref(), &spec)?);
+    }
     let plan = engine::plan(&registry, &args.tasks, &options)?;
     report_skipped(&plan);
     let stdout = std::io::stdout();
@@ -276,6 +310,28 @@ fn requests(args: TaskArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+fn open_backend(
+    spec: &str,
+    args: &BTreeMap<String, String>,
+) -> Result<Box<dyn backend::Backend>, CliError> {
+    backend::open(spec, args).map_err(|e| CliError::Input(e.to_string()))
+}
+
+/// The model's chat template, compiled.
+fn chat_template(
+    model: &dyn backend::Backend,
+    spec: &str,
+) -> Result<std::sync::Arc<ChatTemplate>, CliError> {
+    let t = model.chat_template().ok_or_else(|| {
+        CliError::Input(format!(
+            "--apply-chat-template: the model {spec} has no chat template"
+        ))
+    })?;
+    ChatTemplate::new(&t.template, &t.bos_token, &t.eos_token)
+        .map(std::sync::Arc::new)
+        .map_err(|e| CliError::Input(format!("--apply-chat-template: {e}")))
+}
+
 fn report_skipped(plan: &engine::Plan) {
     for (name, why) in plan.skipped() {
         eprintln!("warning: skipped task `{name}`: {why}");
@@ -298,7 +354,7 @@ fn parse_model_args(args: &[String]) -> Result<BTreeMap<String, String>, CliErro
 fn run(args: RunArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let registry = registry(&args.task.include_path)?;
-    let options = task_options(&args.task, !args.quiet)?;
+    let mut options = task_options(&args.task, !args.quiet)?;
     let model_args = parse_model_args(&args.model_arg)?;
     let variant = match &args.variant {
         Some(v) => v.clone(),
@@ -309,11 +365,20 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             "--variant {variant:?}: use a plain name (letters, digits, - _ .)"
         )));
     }
+    // The chat template comes from the model, so then it is opened first.
+    let mut model = None;
+    if args.task.apply_chat_template {
+        let opened = open_backend(&args.model, &model_args)?;
+        options.chat_template = Some(chat_template(opened.as_ref(), &args.model)?);
+        model = Some(opened);
+    }
     let plan = engine::plan(&registry, &args.task.tasks, &options)?;
     report_skipped(&plan);
     let planning = started.elapsed().as_secs_f64();
-    let mut model =
-        backend::open(&args.model, &model_args).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut model = match model {
+        Some(m) => m,
+        None => open_backend(&args.model, &model_args)?,
+    };
     let answers = engine::execute(&plan, model.as_mut(), !args.quiet)?;
     let mut scored = Vec::new();
     for task in &plan.tasks {

@@ -21,6 +21,14 @@ pub struct ModelIdentity {
     pub details: BTreeMap<String, String>,
 }
 
+/// A chat template as a model ships it: Jinja source and special tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatTemplateSpec {
+    pub template: String,
+    pub bos_token: String,
+    pub eos_token: String,
+}
+
 /// Why a backend could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -46,6 +54,12 @@ pub trait Backend {
     /// The total log-probability of each text, scored in disjoint windows
     /// when it exceeds the context (lm-eval's `loglikelihood_rolling`).
     fn loglikelihood_rolling(&mut self, texts: &[&str]) -> Result<Vec<f64>, BackendError>;
+
+    /// The model's own chat template, if it has one (for
+    /// `--apply-chat-template`).
+    fn chat_template(&self) -> Option<ChatTemplateSpec> {
+        None
+    }
 
     /// The generated text for each `(context, options)`, cut before the
     /// first stop string.

@@ -37,6 +37,9 @@ pub struct TaskOptions {
     /// `(k, n)`: run only documents whose id is congruent to k modulo n.
     pub shard: Option<(usize, usize)>,
     pub show_progress: bool,
+    /// `--apply-chat-template`: the model's template.
+    pub chat_template: Option<std::sync::Arc<crate::prompt::chat::ChatTemplate>>,
+    pub fewshot_as_multiturn: bool,
 }
 
 /// A metric a task reports, with its aggregation and direction.
@@ -218,6 +221,8 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
         num_fewshot: options.num_fewshot,
         fewshot_seed: options.fewshot_seed,
         system_instruction: options.system_instruction.clone(),
+        chat_template: options.chat_template.clone(),
+        fewshot_as_multiturn: options.fewshot_as_multiturn,
     };
     let mut prompter = Prompter::new(&config, &eval_docs, fewshot_docs, prompt_options)?;
     let bar = progress(

@@ -7,12 +7,14 @@
 //! the one place a prompt is assembled: description, few-shot turns, the
 //! question, and the requests built from them.
 
+pub mod chat;
 pub mod jinja;
 pub mod pyvalue;
 pub mod sampler;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use minijinja::value::Value as MjValue;
 use serde_json::Value;
@@ -20,6 +22,7 @@ use serde_json::Value;
 use crate::data::Doc;
 use crate::request::{GenerationOptions, OutputType, Request};
 use crate::task::{ChoiceSpec, DocSpec, TaskConfig};
+use chat::{ChatTemplate, Message};
 use jinja::Templates;
 use pyvalue::{is_digit_string, literal_eval, py_str};
 use sampler::{Sampler, SamplerKind};
@@ -44,6 +47,10 @@ pub struct PromptOptions {
     pub fewshot_seed: u64,
     /// `--system-instruction`.
     pub system_instruction: Option<String>,
+    /// `--apply-chat-template`: the model's chat template.
+    pub chat_template: Option<Arc<ChatTemplate>>,
+    /// `--fewshot-as-multiturn`: few-shot examples as separate chat turns.
+    pub fewshot_as_multiturn: bool,
 }
 
 /// One evaluated document with everything scoring needs later.
@@ -61,8 +68,11 @@ pub struct Prepared {
     pub requests: Vec<Request>,
 }
 
-/// A piece of the prompt with the text that follows it (lm-eval's Message).
+/// A piece of the prompt with its chat role and the text that follows it
+/// in plain-text prompts (lm-eval's Message).
+#[derive(Clone)]
 struct Turn {
+    role: &'static str,
     content: String,
     delimiter: String,
 }
@@ -375,6 +385,7 @@ impl<'c> Prompter<'c> {
             ""
         };
         let mut turns = vec![Turn {
+            role: "user",
             content: q.clone(),
             delimiter: user_delimiter.to_string(),
         }];
@@ -403,11 +414,13 @@ impl<'c> Prompter<'c> {
                 ));
             };
             turns.push(Turn {
+                role: "assistant",
                 content: maybe_delimit(gen_prefix, &answer, " "),
                 delimiter: fewshot_delimiter.to_string(),
             });
         } else if let Some(g) = gen_prefix {
             turns.push(Turn {
+                role: "assistant",
                 content: g.to_string(),
                 delimiter: String::new(),
             });
@@ -432,6 +445,7 @@ impl<'c> Prompter<'c> {
         let mut turns = Vec::new();
         if !system_prompt.is_empty() {
             turns.push(Turn {
+                role: "system",
                 content: system_prompt,
                 delimiter: String::new(),
             });
@@ -512,7 +526,8 @@ impl<'c> Prompter<'c> {
             for ctx in choices.as_deref().unwrap_or_default() {
                 let last =
                     self.qa_turn(ctx, None, None, gen_prefix.as_deref(), ("", ""), doc_id)?;
-                out.push(join(turns.iter().chain(last.iter())));
+                let all = turns.iter().chain(last.iter()).cloned().collect();
+                out.push(self.finish(all, gen_prefix.as_deref(), doc_id)?);
             }
             out
         } else {
@@ -524,7 +539,8 @@ impl<'c> Prompter<'c> {
                 (&config.target_delimiter, ""),
                 doc_id,
             )?;
-            vec![join(turns.iter().chain(last.iter()))]
+            let all = turns.into_iter().chain(last).collect();
+            vec![self.finish(all, gen_prefix.as_deref(), doc_id)?]
         };
         let requests = self.requests(&contexts, choices.as_deref(), &target, doc_id)?;
         Ok(Prepared {
@@ -535,6 +551,33 @@ impl<'c> Prompter<'c> {
             gold_input: self.multiple_input.then_some(q),
             requests,
         })
+    }
+
+    /// The prompt text: the turns joined, or rendered by the chat template.
+    fn finish(
+        &self,
+        turns: Vec<Turn>,
+        gen_prefix: Option<&str>,
+        doc_id: usize,
+    ) -> Result<String, PromptError> {
+        let Some(template) = &self.options.chat_template else {
+            return Ok(join(turns.iter()));
+        };
+        let messages = if self.options.fewshot_as_multiturn {
+            turns
+                .into_iter()
+                .map(|t| Message {
+                    role: t.role.to_string(),
+                    content: t.content,
+                })
+                .collect()
+        } else {
+            single_turn(turns)
+        };
+        let add_generation_prompt = gen_prefix.is_none_or(str::is_empty);
+        template
+            .render(&messages, add_generation_prompt)
+            .map_err(|m| self.error(doc_id, "chat_template", m))
     }
 
     /// lm-eval's `construct_requests`.
@@ -556,7 +599,19 @@ impl<'c> Prompter<'c> {
                 text: py_str(target),
             }],
             OutputType::MultipleChoice => {
-                let delim = &config.target_delimiter;
+                // Under a chat template the answer follows the assistant
+                // turn directly, unless a gen_prefix needs the delimiter.
+                let chat_delim = match &config.gen_prefix {
+                    Some(g) if !g.is_empty() && !g.chars().last().is_some_and(py_isspace) => {
+                        config.target_delimiter.as_str()
+                    }
+                    _ => "",
+                };
+                let delim = if self.options.chat_template.is_some() {
+                    chat_delim
+                } else {
+                    config.target_delimiter.as_str()
+                };
                 let choices = choices.ok_or_else(|| {
                     self.error(
                         doc_id,
@@ -636,6 +691,34 @@ pub fn generation_options(
         do_sample,
         raw,
     })
+}
+
+/// lm-eval's `multiturn_to_singleturn`: everything but the system prompt
+/// and a trailing assistant turn collapses into one user message.
+fn single_turn(mut turns: Vec<Turn>) -> Vec<Message> {
+    let system = (turns.first().map(|t| t.role) == Some("system")).then(|| turns.remove(0));
+    let assistant = (turns.last().map(|t| t.role) == Some("assistant"))
+        .then(|| turns.pop())
+        .flatten();
+    if let Some(last) = turns.last_mut() {
+        last.delimiter.clear();
+    }
+    let mut out: Vec<Message> = system
+        .into_iter()
+        .map(|t| Message {
+            role: t.role.into(),
+            content: t.content,
+        })
+        .collect();
+    out.push(Message {
+        role: "user".into(),
+        content: join(turns.iter()),
+    });
+    out.extend(assistant.map(|t| Message {
+        role: t.role.into(),
+        content: t.content,
+    }));
+    out
 }
 
 fn join<'a>(turns: impl Iterator<Item = &'a Turn>) -> String {
