@@ -16,23 +16,7 @@ use serde_json::{json, Value};
 /// Goldens assay is known not to reproduce yet, with the reason. The test
 /// fails if one of them starts to match (so the entry can go) or if any
 /// other golden differs.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "json_like.fx_chat_gen_prefix.system",
-        "tojson: transformers' filter is json.dumps(ensure_ascii=False); minijinja's \
-         escapes < > & ' as \\u003c \\u003e \\u0026 \\u0027",
-    ),
-    (
-        "json_like.fx_choice_dict.multiturn",
-        "tojson: minijinja escapes ' as \\u0027, transformers' json.dumps does not",
-    ),
-    (
-        "phi_like.fx_chat_prefix_newline",
-        "continue_final_message: assay cuts like transformers 4.x (after the final \
-         message's text, keeping its trailing newline where the template writes one); \
-         transformers 5 cuts at a sentinel and strips the trailing whitespace",
-    ),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

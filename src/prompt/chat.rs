@@ -38,6 +38,7 @@ impl ChatTemplate {
         env.add_function("raise_exception", |msg: String| -> Result<MjValue, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, msg))
         });
+        env.add_filter("tojson", tojson);
         env.add_function("strftime_now", |fmt: String| {
             chrono::Utc::now().format(&fmt).to_string()
         });
@@ -65,31 +66,95 @@ impl ChatTemplate {
         add_generation_prompt: bool,
     ) -> Result<String, String> {
         let template = self.env.get_template("chat").map_err(|e| e.to_string())?;
+        // transformers 5: mark the end of the continued message with a sentinel.
+        let continued = (!add_generation_prompt).then(|| messages.last()).flatten();
+        let mut marked = messages.to_vec();
+        if let Some(last) = marked.last_mut().filter(|_| continued.is_some()) {
+            last.content.push_str(CONTINUE_TAG);
+        }
         let rendered = template
             .render(context! {
-                messages => MjValue::from(minijinja::value::Serde(messages)),
+                messages => MjValue::from(minijinja::value::Serde(&marked)),
                 add_generation_prompt => add_generation_prompt,
                 bos_token => self.bos_token.as_str(),
                 eos_token => self.eos_token.as_str(),
             })
             .map_err(|e| format!("the model's chat template failed: {e}"))?;
-        if add_generation_prompt {
-            return Ok(rendered);
-        }
-        let Some(last) = messages.last() else {
+        let Some(last) = continued else {
             return Ok(rendered);
         };
-        let stripped = last.content.trim();
+        let tag = CONTINUE_TAG.trim_end();
         let at = rendered
-            .rfind(stripped)
+            .rfind(tag)
+            .filter(|_| rendered.contains(last.content.trim_matches(py_isspace)))
             .ok_or("the chat template dropped the final message, so it cannot be continued")?;
-        let left = last.content.trim_start();
-        let end = if rendered[at..].starts_with(left) {
-            at + left.len()
+        if rendered[at..].starts_with(CONTINUE_TAG) {
+            Ok(rendered[..at].to_string())
         } else {
-            at + stripped.len()
-        };
-        Ok(rendered[..end].to_string())
+            Ok(rendered[..at].trim_end_matches(py_isspace).to_string())
+        }
+    }
+}
+
+/// What transformers 5 appends to a message it continues.
+const CONTINUE_TAG: &str = "CONTINUE_FINAL_MESSAGE_TAG ";
+
+/// Python's `str.isspace()` on one character.
+fn py_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// transformers' `tojson`: `json.dumps(x, ensure_ascii=False)`, i.e. ", " and
+/// ": " separators (or `indent`) and no HTML escaping, unlike minijinja's.
+fn tojson(value: &MjValue, kwargs: minijinja::value::Kwargs) -> Result<MjValue, Error> {
+    use serde::Serialize;
+    let indent: Option<usize> = kwargs.get("indent")?;
+    kwargs.assert_all_used()?;
+    let mut out = Vec::new();
+    let result = match indent {
+        Some(n) => {
+            let pad = " ".repeat(n);
+            let f = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
+            value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
+        }
+        None => value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out, PyJson,
+        )),
+    };
+    result.map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+    let text = String::from_utf8(out)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    Ok(MjValue::from_safe_string(text))
+}
+
+/// serde_json output with Python's default separators.
+struct PyJson;
+
+impl serde_json::ser::Formatter for PyJson {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
     }
 }
 
