@@ -74,9 +74,10 @@ struct TaskArgs {
     /// Render prompts with the model's chat template.
     #[arg(long = "apply-chat-template")]
     apply_chat_template: bool,
-    /// With a chat template: few-shot examples as separate turns.
-    #[arg(long = "fewshot-as-multiturn")]
-    fewshot_as_multiturn: bool,
+    /// With a chat template: few-shot examples as separate turns (on by
+    /// default with --apply-chat-template, as in lm-eval; `false` turns it off).
+    #[arg(long = "fewshot-as-multiturn", num_args = 0..=1, default_missing_value = "true")]
+    fewshot_as_multiturn: Option<bool>,
 }
 
 #[derive(Args)]
@@ -265,7 +266,9 @@ fn task_options(args: &TaskArgs, show_progress: bool) -> Result<TaskOptions, Cli
         shard,
         show_progress,
         chat_template: None,
-        fewshot_as_multiturn: args.fewshot_as_multiturn,
+        fewshot_as_multiturn: args
+            .fewshot_as_multiturn
+            .unwrap_or(args.apply_chat_template),
     })
 }
 
@@ -314,7 +317,10 @@ fn open_backend(
     spec: &str,
     args: &BTreeMap<String, String>,
 ) -> Result<Box<dyn backend::Backend>, CliError> {
-    backend::open(spec, args).map_err(|e| CliError::Input(e.to_string()))
+    backend::open(spec, args).map_err(|e| match e {
+        backend::BackendError::Failed(m) => CliError::NotFinished(m),
+        other => CliError::Input(other.to_string()),
+    })
 }
 
 /// The model's chat template, compiled.

@@ -4,6 +4,8 @@
 //! A backend answers batches of requests and says who it is. It never sees a
 //! task, a document or a metric, so any backend can serve any task.
 
+pub mod llama;
+
 use std::collections::BTreeMap;
 
 use crate::request::GenerationOptions;
@@ -34,6 +36,22 @@ pub struct ChatTemplateSpec {
 pub enum BackendError {
     #[error("{0}")]
     Unsupported(String),
+    /// The user's input (a model path, a `--model-arg`) is wrong; nothing
+    /// was evaluated.
+    #[error("{0}")]
+    BadInput(String),
+    /// Request `request` (an index into the batch the backend was given)
+    /// needs more tokens than the model's context holds. Checked before
+    /// anything is evaluated.
+    #[error(
+        "request {request} needs {tokens} tokens but the model's context holds {n_ctx}; \
+         raise it with --model-arg n_ctx=N"
+    )]
+    ContextOverflow {
+        request: usize,
+        tokens: usize,
+        n_ctx: usize,
+    },
     #[error("{0}")]
     Failed(String),
 }
@@ -77,10 +95,18 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
             "--model {spec}: write the backend and its target as kind:target, e.g. llama:model.gguf"
         ))
     })?;
-    let _ = (target, args);
-    Err(BackendError::Unsupported(format!(
-        "--model {spec}: unknown backend `{kind}` (known: none in this build)"
-    )))
+    match kind {
+        "llama" => {
+            let options = llama::LlamaOptions::from_args(args)?;
+            Ok(Box::new(llama::LlamaBackend::open(
+                std::path::Path::new(target),
+                options,
+            )?))
+        }
+        other => Err(BackendError::Unsupported(format!(
+            "--model {spec}: unknown backend `{other}` (known: llama)"
+        ))),
+    }
 }
 
 /// The variant name a run is filed under when none is given: the model

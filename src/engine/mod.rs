@@ -39,7 +39,7 @@ pub enum EngineError {
 impl EngineError {
     /// Bad input (exit 2) as opposed to a failure to finish (exit 4).
     pub fn is_input(&self) -> bool {
-        !matches!(self, EngineError::Backend(_))
+        !matches!(self, EngineError::Backend(BackendError::Failed(_)))
     }
 }
 
@@ -73,20 +73,36 @@ pub fn execute(
 ) -> Result<Answers, EngineError> {
     let start = Instant::now();
     let mut distinct: Vec<(String, &Request)> = Vec::new();
-    let mut seen = HashMap::new();
+    // Where each distinct request first appears, to name it in errors.
+    let mut origin: HashMap<String, (&str, usize)> = HashMap::new();
     let mut total = 0;
     for task in &plan.tasks {
         for doc in &task.docs {
             for request in &doc.requests {
                 total += task.config.repeats;
                 let hash = request.hash();
-                if !seen.contains_key(&hash) {
-                    seen.insert(hash.clone(), ());
+                if !origin.contains_key(&hash) {
+                    origin.insert(hash.clone(), (task.config.task.as_str(), doc.doc_id));
                     distinct.push((hash, request));
                 }
             }
         }
     }
+    let name = |hash: Option<&str>, e: BackendError| -> EngineError {
+        match e {
+            BackendError::ContextOverflow { tokens, n_ctx, .. } => {
+                let (task, doc_id) = hash
+                    .and_then(|h| origin.get(h))
+                    .copied()
+                    .unwrap_or(("?", 0));
+                EngineError::Input(format!(
+                    "task `{task}`, document {doc_id}: the request needs {tokens} tokens but the model's context holds {n_ctx}; \
+                     raise it with --model-arg n_ctx=N or leave the document out with --limit"
+                ))
+            }
+            other => EngineError::Backend(other),
+        }
+    };
     let bar = plan::progress(show_progress, distinct.len() as u64, "requests");
     let mut by_hash = HashMap::with_capacity(distinct.len());
     let (mut ll, mut rolling, mut generate) = (Vec::new(), Vec::new(), Vec::new());
@@ -102,9 +118,14 @@ pub fn execute(
             }
         }
     }
-    for chunk in ll.chunks(BATCH) {
+    for chunk in context_chunks(&ll) {
         let pairs: Vec<(&str, &str)> = chunk.iter().map(|(_, c, x)| (*c, *x)).collect();
-        let answers = backend.loglikelihood(&pairs)?;
+        let answers = backend.loglikelihood(&pairs).map_err(|e| {
+            name(
+                overflow_hash(&e, chunk.iter().map(|(h, _, _)| h.as_str())),
+                e,
+            )
+        })?;
         check_len(answers.len(), chunk.len())?;
         for ((hash, _, _), (logprob, is_greedy)) in chunk.iter().zip(answers) {
             by_hash.insert(
@@ -116,7 +137,9 @@ pub fn execute(
     }
     for chunk in rolling.chunks(BATCH) {
         let texts: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
-        let answers = backend.loglikelihood_rolling(&texts)?;
+        let answers = backend
+            .loglikelihood_rolling(&texts)
+            .map_err(|e| name(overflow_hash(&e, chunk.iter().map(|(h, _)| h.as_str())), e))?;
         check_len(answers.len(), chunk.len())?;
         for ((hash, _), logprob) in chunk.iter().zip(answers) {
             by_hash.insert((*hash).clone(), Response::Rolling { logprob });
@@ -126,7 +149,12 @@ pub fn execute(
     for chunk in generate.chunks(BATCH) {
         let reqs: Vec<(&str, &crate::request::GenerationOptions)> =
             chunk.iter().map(|(_, c, o)| (*c, *o)).collect();
-        let answers = backend.generate(&reqs)?;
+        let answers = backend.generate(&reqs).map_err(|e| {
+            name(
+                overflow_hash(&e, chunk.iter().map(|(h, _, _)| h.as_str())),
+                e,
+            )
+        })?;
         check_len(answers.len(), chunk.len())?;
         for ((hash, _, _), text) in chunk.iter().zip(answers) {
             by_hash.insert((*hash).clone(), Response::Generate { text });
@@ -144,6 +172,35 @@ pub fn execute(
         },
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The hash of the request a context overflow points at.
+fn overflow_hash<'h>(
+    e: &BackendError,
+    mut hashes: impl Iterator<Item = &'h str>,
+) -> Option<&'h str> {
+    match e {
+        BackendError::ContextOverflow { request, .. } => hashes.nth(*request),
+        _ => None,
+    }
+}
+
+/// Log-likelihood requests in chunks of about [`BATCH`] that never split the
+/// requests of one context (the options of one document), so a backend can
+/// score them together.
+fn context_chunks<'a, T>(
+    requests: &'a [(T, &'a str, &'a str)],
+) -> Vec<&'a [(T, &'a str, &'a str)]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for i in 1..=requests.len() {
+        let boundary = i == requests.len() || requests[i].1 != requests[i - 1].1;
+        if boundary && (i - start >= BATCH || i == requests.len()) {
+            chunks.push(&requests[start..i]);
+            start = i;
+        }
+    }
+    chunks
 }
 
 fn check_len(got: usize, want: usize) -> Result<(), EngineError> {

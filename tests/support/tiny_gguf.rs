@@ -1,0 +1,298 @@
+//! A tiny random-weight llama-architecture GGUF written by the tests
+//! themselves, so the llama backend can be tested without downloading a model.
+//!
+//! The model is deliberately small (two layers, 64-wide, a few hundred tokens)
+//! but complete: a SentencePiece (`llama`) vocabulary with byte fallback, so
+//! any text tokenizes; grouped-query attention (4 query heads, 2 KV heads);
+//! F32 tensors from a seeded generator, so the same seed gives the same file.
+
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Shape of the tiny model.
+pub const N_EMBD: usize = 64;
+pub const N_HEAD: u32 = 4;
+pub const N_HEAD_KV: u32 = 2;
+pub const N_FF: usize = 128;
+pub const N_LAYER: usize = 2;
+pub const N_CTX_TRAIN: u32 = 1024;
+
+/// Token ids fixed by the vocabulary layout.
+pub const UNK: i32 = 0;
+pub const BOS: i32 = 1;
+pub const EOS: i32 = 2;
+
+/// Words whose pieces (every prefix, with and without the leading `▁`) join
+/// the vocabulary, so common English tokenizes into multi-character tokens and
+/// the SentencePiece merges have something to do.
+const WORDS: &[&str] = &[
+    "the", "of", "and", "to", "in", "is", "that", "it", "was", "for", "on", "are", "with", "as",
+    "question", "answer", "true", "false", "yes", "no", "cat", "dog", "sat", "mat", "red", "blue",
+];
+
+/// Writes the tiny model to `path`. The weights depend only on `seed`.
+pub fn write_tiny_llama(path: &Path, seed: u64) -> io::Result<()> {
+    write_tiny_model(path, seed, "llama")
+}
+
+/// The same model declaring another architecture: with a name llama.cpp
+/// does not know, loading must fail cleanly.
+pub fn write_tiny_model(path: &Path, seed: u64, architecture: &str) -> io::Result<()> {
+    let vocab = vocabulary();
+    let n_vocab = vocab.len();
+    let mut rng = SplitMix64(seed);
+
+    let mut tensors: Vec<(String, Vec<u64>, Vec<f32>)> = Vec::new();
+    let mut matrix = |name: &str, cols: usize, rows: usize, scale: f32| {
+        let data = (0..cols * rows).map(|_| rng.uniform() * scale).collect();
+        (name.to_string(), vec![cols as u64, rows as u64], data)
+    };
+    let n_embd_kv = N_EMBD / N_HEAD as usize * N_HEAD_KV as usize;
+    tensors.push(matrix("token_embd.weight", N_EMBD, n_vocab, 1.0));
+    for layer in 0..N_LAYER {
+        let name = |part: &str| format!("blk.{layer}.{part}.weight");
+        tensors.push((name("attn_norm"), vec![N_EMBD as u64], vec![1.0; N_EMBD]));
+        tensors.push(matrix(&name("attn_q"), N_EMBD, N_EMBD, 0.2));
+        tensors.push(matrix(&name("attn_k"), N_EMBD, n_embd_kv, 0.2));
+        tensors.push(matrix(&name("attn_v"), N_EMBD, n_embd_kv, 0.2));
+        tensors.push(matrix(&name("attn_output"), N_EMBD, N_EMBD, 0.2));
+        tensors.push((name("ffn_norm"), vec![N_EMBD as u64], vec![1.0; N_EMBD]));
+        tensors.push(matrix(&name("ffn_gate"), N_EMBD, N_FF, 0.2));
+        tensors.push(matrix(&name("ffn_up"), N_EMBD, N_FF, 0.2));
+        tensors.push(matrix(&name("ffn_down"), N_FF, N_EMBD, 0.2));
+    }
+    tensors.push((
+        "output_norm.weight".to_string(),
+        vec![N_EMBD as u64],
+        vec![1.0; N_EMBD],
+    ));
+    tensors.push(matrix("output.weight", N_EMBD, n_vocab, 0.25));
+
+    let mut out = Vec::new();
+    out.extend_from_slice(b"GGUF");
+    put_u32(&mut out, 3);
+    put_u64(&mut out, tensors.len() as u64);
+    let metadata = metadata(&vocab, architecture);
+    put_u64(&mut out, metadata.len() as u64);
+    for (key, value) in &metadata {
+        put_str(&mut out, key);
+        value.write(&mut out);
+    }
+
+    const ALIGN: usize = 32;
+    let mut offset = 0usize;
+    for (name, dims, data) in &tensors {
+        put_str(&mut out, name);
+        put_u32(&mut out, dims.len() as u32);
+        for d in dims {
+            put_u64(&mut out, *d);
+        }
+        put_u32(&mut out, 0); // GGML_TYPE_F32
+        put_u64(&mut out, offset as u64);
+        offset += (data.len() * 4).next_multiple_of(ALIGN);
+    }
+    out.resize(out.len().next_multiple_of(ALIGN), 0);
+    for (_, _, data) in &tensors {
+        for x in data {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.resize(out.len().next_multiple_of(ALIGN), 0);
+    }
+
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(&out)?;
+    file.sync_all()
+}
+
+/// One vocabulary entry: text, SentencePiece score, llama.cpp token type.
+struct Piece {
+    text: String,
+    score: f32,
+    kind: i32,
+}
+
+const NORMAL: i32 = 1;
+const UNKNOWN: i32 = 2;
+const CONTROL: i32 = 3;
+const BYTE: i32 = 6;
+
+/// `<unk> <s> </s>`, the 256 byte-fallback tokens, printable ASCII, then the
+/// word pieces. Longer pieces score higher, so merges prefer them.
+fn vocabulary() -> Vec<Piece> {
+    let mut pieces = vec![
+        piece("<unk>", 0.0, UNKNOWN),
+        piece("<s>", 0.0, CONTROL),
+        piece("</s>", 0.0, CONTROL),
+    ];
+    for b in 0..=255u8 {
+        pieces.push(piece(&format!("<0x{b:02X}>"), 0.0, BYTE));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut add = |pieces: &mut Vec<Piece>, text: String| {
+        if seen.insert(text.clone()) {
+            let score = -100.0 + text.chars().count() as f32;
+            pieces.push(piece(&text, score, NORMAL));
+        }
+    };
+    add(&mut pieces, "\u{2581}".to_string());
+    for c in (b'!'..=b'~').map(char::from) {
+        add(&mut pieces, c.to_string());
+    }
+    for word in WORDS {
+        for end in 2..=word.len() {
+            add(&mut pieces, word[..end].to_string());
+        }
+        for end in 1..=word.len() {
+            add(&mut pieces, format!("\u{2581}{}", &word[..end]));
+        }
+    }
+    pieces
+}
+
+fn piece(text: &str, score: f32, kind: i32) -> Piece {
+    Piece {
+        text: text.to_string(),
+        score,
+        kind,
+    }
+}
+
+fn metadata(vocab: &[Piece], architecture: &str) -> Vec<(String, Value)> {
+    use Value::*;
+    let arch = |key: &str| format!("{architecture}.{key}");
+    let key = |name: &str| name.to_string();
+    vec![
+        (key("general.architecture"), Str(architecture.into())),
+        (key("general.name"), Str("assay tiny test model".into())),
+        (arch("context_length"), U32(N_CTX_TRAIN)),
+        (arch("embedding_length"), U32(N_EMBD as u32)),
+        (arch("block_count"), U32(N_LAYER as u32)),
+        (arch("feed_forward_length"), U32(N_FF as u32)),
+        (arch("attention.head_count"), U32(N_HEAD)),
+        (arch("attention.head_count_kv"), U32(N_HEAD_KV)),
+        (arch("rope.dimension_count"), U32(N_EMBD as u32 / N_HEAD)),
+        (arch("rope.freq_base"), F32(10000.0)),
+        (arch("attention.layer_norm_rms_epsilon"), F32(1e-5)),
+        (key("tokenizer.ggml.model"), Str("llama".into())),
+        (
+            key("tokenizer.ggml.tokens"),
+            StrArray(vocab.iter().map(|p| p.text.clone()).collect()),
+        ),
+        (
+            key("tokenizer.ggml.scores"),
+            F32Array(vocab.iter().map(|p| p.score).collect()),
+        ),
+        (
+            key("tokenizer.ggml.token_type"),
+            I32Array(vocab.iter().map(|p| p.kind).collect()),
+        ),
+        (key("tokenizer.ggml.unknown_token_id"), U32(UNK as u32)),
+        (key("tokenizer.ggml.bos_token_id"), U32(BOS as u32)),
+        (key("tokenizer.ggml.eos_token_id"), U32(EOS as u32)),
+        (key("tokenizer.ggml.add_bos_token"), Bool(true)),
+        (key("tokenizer.ggml.add_eos_token"), Bool(false)),
+        (key("tokenizer.chat_template"), Str(CHAT_TEMPLATE.into())),
+    ]
+}
+
+/// A minimal chat template, so `chat_template=true` has something to find.
+pub const CHAT_TEMPLATE: &str =
+    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+
+enum Value {
+    U32(u32),
+    F32(f32),
+    Bool(bool),
+    Str(String),
+    StrArray(Vec<String>),
+    F32Array(Vec<f32>),
+    I32Array(Vec<i32>),
+}
+
+impl Value {
+    fn write(&self, out: &mut Vec<u8>) {
+        // GGUF value type codes.
+        const UINT32: u32 = 4;
+        const INT32: u32 = 5;
+        const FLOAT32: u32 = 6;
+        const BOOL: u32 = 7;
+        const STRING: u32 = 8;
+        const ARRAY: u32 = 9;
+        match self {
+            Value::U32(v) => {
+                put_u32(out, UINT32);
+                put_u32(out, *v);
+            }
+            Value::F32(v) => {
+                put_u32(out, FLOAT32);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Value::Bool(v) => {
+                put_u32(out, BOOL);
+                out.push(u8::from(*v));
+            }
+            Value::Str(s) => {
+                put_u32(out, STRING);
+                put_str(out, s);
+            }
+            Value::StrArray(items) => {
+                put_u32(out, ARRAY);
+                put_u32(out, STRING);
+                put_u64(out, items.len() as u64);
+                for s in items {
+                    put_str(out, s);
+                }
+            }
+            Value::F32Array(items) => {
+                put_u32(out, ARRAY);
+                put_u32(out, FLOAT32);
+                put_u64(out, items.len() as u64);
+                for v in items {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Value::I32Array(items) => {
+                put_u32(out, ARRAY);
+                put_u32(out, INT32);
+                put_u64(out, items.len() as u64);
+                for v in items {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u64(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// SplitMix64: a tiny, well-mixed generator, enough for reproducible weights.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    fn uniform(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+}
