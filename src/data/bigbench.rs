@@ -83,13 +83,15 @@ pub struct Header {
     pub example_output_prefix: String,
     #[serde(default = "default_choice_prefix")]
     pub choice_prefix: String,
-    #[serde(default = "default_true")]
+    /// Truthiness as Python's: several real tasks write `"false"`, a
+    /// non-empty string, so BIG-bench appends their choices anyway.
+    #[serde(default = "default_true", deserialize_with = "python_truth")]
     pub append_choices_to_input: bool,
     #[serde(default = "default_separator")]
     pub few_shot_example_separator: String,
     pub output_regex: Option<String>,
     pub stop_string: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "python_truth")]
     pub absolute_normalization: bool,
     examples: Option<Vec<ExampleFields>>,
 }
@@ -108,6 +110,18 @@ fn default_separator() -> String {
 }
 fn default_true() -> bool {
     true
+}
+
+/// `bool(value)` in Python, for flags json_task.py only tests with `if`.
+fn python_truth<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Null => false,
+        Value::Bool(b) => b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    })
 }
 
 /// Which answers a task's examples lack: the first example without
@@ -318,6 +332,15 @@ mod tests {
         assert_eq!(d[1]["idx"], 1);
         assert_eq!(d[1]["formatted_input"], "In: x Out:");
         assert_eq!(d[1]["targets"], json!(["y"]), "a given target wins");
+        // As in Python, the string "false" is true.
+        let d = docs(json!({"append_choices_to_input": "false", "examples": [
+            {"input": "x", "target_scores": {"y": 1, "z": 0}}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            d[0]["formatted_input"],
+            "\nQ: x\n  choice: z\n  choice: y\nA: "
+        );
     }
 
     #[test]
