@@ -25,7 +25,9 @@
 
 use std::path::Path;
 
-use serde::de::IgnoredAny;
+use std::fmt;
+
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -59,12 +61,74 @@ pub const MULTIPLE_CHOICE_METRICS: &[&str] = &[
     "macro_f1",
 ];
 
-/// Which answer fields one example has; their contents are skipped.
-#[derive(Debug, Deserialize)]
-pub struct ExampleFields {
-    input: Option<IgnoredAny>,
-    target: Option<IgnoredAny>,
-    target_scores: Option<IgnoredAny>,
+/// Which answer fields one example has (`key in example`, as json_task.py
+/// asks); their contents are skipped.
+#[derive(Debug, Default)]
+struct ExampleFields {
+    input: bool,
+    target: bool,
+    target_scores: bool,
+}
+
+impl<'de> Deserialize<'de> for ExampleFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = ExampleFields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an example object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExampleFields, A::Error> {
+                let mut fields = ExampleFields::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "input" => fields.input = true,
+                        "target" => fields.target = true,
+                        "target_scores" => fields.target_scores = true,
+                        _ => {}
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(fields)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+/// A `task.json` read shallowly: the task-level fields as values (a repeated
+/// key keeps its last value, as Python's `json` does) and, if present, which
+/// answer fields each example has.
+struct Shallow {
+    fields: Map<String, Value>,
+    examples: Option<Vec<ExampleFields>>,
+}
+
+impl<'de> Deserialize<'de> for Shallow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Top;
+        impl<'de> Visitor<'de> for Top {
+            type Value = Shallow;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shallow, A::Error> {
+                let mut shallow = Shallow {
+                    fields: Map::new(),
+                    examples: None,
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "examples" {
+                        shallow.examples = Some(map.next_value()?);
+                    } else {
+                        shallow.fields.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(shallow)
+            }
+        }
+        deserializer.deserialize_map(Top)
+    }
 }
 
 /// The task-level fields of a `task.json`, with json_task.py's defaults.
@@ -93,6 +157,7 @@ pub struct Header {
     pub stop_string: Option<String>,
     #[serde(default, deserialize_with = "python_truth")]
     pub absolute_normalization: bool,
+    #[serde(skip)]
     examples: Option<Vec<ExampleFields>>,
 }
 
@@ -137,7 +202,16 @@ impl Header {
     /// Reads the task-level fields of the file at `path`.
     pub fn read(path: &Path) -> Result<Header, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("invalid task.json: {e}"))
+        let shallow: Shallow =
+            serde_json::from_slice(&bytes).map_err(|e| format!("invalid task.json: {e}"))?;
+        Header::from_shallow(shallow)
+    }
+
+    fn from_shallow(shallow: Shallow) -> Result<Header, String> {
+        let mut header = Header::deserialize(Value::Object(shallow.fields))
+            .map_err(|e| format!("invalid task.json: {e}"))?;
+        header.examples = shallow.examples;
+        Ok(header)
     }
 
     /// Whether the file lists examples (a task) or leaves them to subfolders
@@ -160,18 +234,18 @@ impl Header {
             without_target: None,
         };
         for (i, e) in examples.iter().enumerate() {
-            if e.input.is_none() {
+            if !e.input {
                 return Err(format!("examples[{i}] has no `input`"));
             }
-            if e.target.is_none() && e.target_scores.is_none() {
+            if !e.target && !e.target_scores {
                 return Err(format!(
                     "examples[{i}] has neither `target` nor `target_scores`"
                 ));
             }
-            if e.target.is_none() {
+            if !e.target {
                 answers.without_target.get_or_insert(i);
             }
-            if e.target_scores.is_none() {
+            if !e.target_scores {
                 answers.without_target_scores.get_or_insert(i);
             }
         }
@@ -184,7 +258,9 @@ impl Header {
 pub fn read(bytes: &[u8]) -> Result<Vec<Doc>, String> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| format!("invalid task.json: {e}"))?;
-    let header = Header::deserialize(&value).map_err(|e| format!("invalid task.json: {e}"))?;
+    let header = Header::from_shallow(
+        Shallow::deserialize(&value).map_err(|e| format!("invalid task.json: {e}"))?,
+    )?;
     header.answers()?;
     let Some(Value::Array(examples)) = value.get("examples") else {
         unreachable!("answers() checked that there are examples");
@@ -355,5 +431,21 @@ mod tests {
         assert!(e.contains("examples[0]: no correct choice"), "{e}");
         let e = err(json!({"examples": [{"input": 3, "target": "b"}]}));
         assert!(e.contains("`input` must be a string"), "{e}");
+    }
+
+    /// Python's `json` keeps the last of repeated keys (a real task repeats
+    /// `append_choices_to_input`).
+    #[test]
+    fn repeated_keys_keep_the_last_value() {
+        let text = r#"{"append_choices_to_input": true, "append_choices_to_input": false,
+            "examples": [{"input": "a", "input": "b", "target_scores": {"y": 1, "z": 0}}]}"#;
+        let d = read(text.as_bytes()).unwrap();
+        assert_eq!(d[0]["formatted_input"], "\nQ: b\nA: ");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("task.json");
+        std::fs::write(&path, text).unwrap();
+        let header = Header::read(&path).unwrap();
+        assert!(!header.append_choices_to_input);
+        assert_eq!(header.answers().unwrap().without_target, Some(0));
     }
 }
