@@ -25,6 +25,7 @@
 
 use std::path::Path;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -266,13 +267,16 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Doc>, String> {
         unreachable!("answers() checked that there are examples");
     };
     let mut seen = std::collections::HashSet::new();
+    // A fresh RandomState(42) per example permutes n choices the same way
+    // every time, so each permutation is drawn once.
+    let mut orders = HashMap::new();
     let mut docs = Vec::with_capacity(examples.len());
     for (i, example) in examples.iter().enumerate() {
         // json_task.py keeps the first of examples whose `json.dumps` agree.
         if !seen.insert(example.to_string()) {
             continue;
         }
-        let doc = format_example(example, &header, docs.len())
+        let doc = format_example(example, &header, docs.len(), &mut orders)
             .map_err(|m| format!("examples[{i}]: {m}"))?;
         docs.push(doc);
     }
@@ -280,7 +284,12 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Doc>, String> {
 }
 
 /// One example as `default_format_fn` leaves it.
-fn format_example(example: &Value, header: &Header, idx: usize) -> Result<Doc, String> {
+fn format_example(
+    example: &Value,
+    header: &Header,
+    idx: usize,
+    orders: &mut HashMap<usize, Vec<usize>>,
+) -> Result<Doc, String> {
     let Value::Object(example) = example else {
         return Err("is not a JSON object".into());
     };
@@ -320,8 +329,10 @@ fn format_example(example: &Value, header: &Header, idx: usize) -> Result<Doc, S
         if header.append_choices_to_input {
             let mut sorted = choices.clone();
             sorted.sort();
-            let order = NpRandomState::new(BIG_BENCH_SEED).permutation(sorted.len());
-            for i in order {
+            let order = orders
+                .entry(sorted.len())
+                .or_insert_with(|| NpRandomState::new(BIG_BENCH_SEED).permutation(sorted.len()));
+            for &i in order.iter() {
                 shown.push_str(&header.choice_prefix);
                 shown.push_str(&sorted[i]);
             }
