@@ -19,12 +19,15 @@
 //!   `make_nshot_dataset` joins them;
 //! - `fewshot_config.sampler: bigbench` draws the shots and their targets as
 //!   `make_nshot_dataset` does, from the other examples;
-//! - examples with `target_scores` make a `multiple_choice` task over the
-//!   choices in file order, scored by `multiple_choice_grade` on normalised
+//! - a task with multiple-choice metrics (or, without metrics, examples
+//!   with `target_scores`) becomes a `multiple_choice` task over the choices
+//!   in file order, scored by `multiple_choice_grade` on normalised
 //!   log-probabilities (or absolute ones, with `absolute_normalization`);
 //!   otherwise a `generate_until` task scored by `exact_str_match` after the
 //!   `bigbench_postprocess` filter (`stop_string`, then `output_regex`, with
-//!   json_task's default regex when the task sets neither).
+//!   json_task's default regex when the task sets neither). A task listing
+//!   both kinds runs as its `preferred_score` is measured; its other
+//!   metrics, and metrics other than these two, are not computed.
 //!
 //! `assay tasks show NAME` prints the resulting config.
 
@@ -179,19 +182,22 @@ enum Kind {
 
 /// Multiple choice when the task lists a multiple-choice metric (or only
 /// has choices to score); generation when it lists a generative metric (or
-/// only has targets). json_task.py asks every example for the answers its
-/// metrics need, and so does this.
+/// only has targets). A task listing both, which BIG-bench scores both ways,
+/// is run the way its `preferred_score` is measured. json_task.py asks every
+/// example for the answers its metrics need, and so does this.
 fn kind(header: &Header) -> Result<Kind, String> {
     let answers = header.answers()?;
     let lists = |metrics: &[&str]| header.metrics.iter().any(|m| metrics.contains(&m.as_str()));
-    let kind = if lists(MULTIPLE_CHOICE_METRICS) {
-        Kind::MultipleChoice
-    } else if lists(GENERATIVE_METRICS) {
-        Kind::Generative
-    } else if answers.without_target_scores.is_none() {
-        Kind::MultipleChoice
-    } else {
-        Kind::Generative
+    let preferred_is_generative = header
+        .preferred_score
+        .as_deref()
+        .is_some_and(|p| !MULTIPLE_CHOICE_METRICS.contains(&p));
+    let kind = match (lists(MULTIPLE_CHOICE_METRICS), lists(GENERATIVE_METRICS)) {
+        (true, true) if preferred_is_generative => Kind::Generative,
+        (true, _) => Kind::MultipleChoice,
+        (false, true) => Kind::Generative,
+        (false, false) if answers.without_target_scores.is_none() => Kind::MultipleChoice,
+        (false, false) => Kind::Generative,
     };
     let missing = match kind {
         Kind::MultipleChoice => answers.without_target_scores.map(|i| (i, "target_scores")),
@@ -382,6 +388,19 @@ mod tests {
             c["filter_list"][0]["filter"][0]["output_regex"],
             DEFAULT_OUTPUT_REGEX
         );
+        let both = json!({"input": "q", "target": "a", "target_scores": {"a": 1, "b": 0}});
+        let c = config(
+            json!({"metrics": ["exact_str_match", "multiple_choice_grade"],
+            "preferred_score": "exact_str_match", "examples": [both]}),
+        )
+        .unwrap();
+        assert_eq!(c["output_type"], "generate_until");
+        let c = config(
+            json!({"metrics": ["exact_str_match", "multiple_choice_grade"],
+            "preferred_score": "multiple_choice_grade", "examples": [both]}),
+        )
+        .unwrap();
+        assert_eq!(c["output_type"], "multiple_choice");
         let c = config(json!({"stop_string": ".", "examples": [gen]})).unwrap();
         assert_eq!(
             c["filter_list"][0]["filter"][0],
