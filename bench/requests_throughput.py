@@ -307,7 +307,8 @@ def main() -> int:
             (_, aw, ac, _), (_, lw, lc, _) = rows
             print(f"{'ratio assay / lm-eval':24} {'':9} {'':9} {lw / aw:11,.1f}x {lc / ac:10,.1f}x")
         print()
-        print(f"assay: best of {args.repeat} runs; lm-eval: 1 whole run (offline, fresh datasets cache)")
+        print(f"assay: best of {args.repeat} runs"
+              + ("" if args.skip_lmeval else "; lm-eval: 1 whole run (offline, fresh datasets cache)"))
         print("load: 1-minute load average before the run")
         for c in checks:
             print(f"check: {c}")
