@@ -26,8 +26,11 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut metric_cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_names.len()];
     for (planned, scored) in plan.tasks.iter().zip(tasks) {
+        // Samples repeat per filter; look documents up by id, not by scan.
+        let by_id: std::collections::HashMap<usize, &crate::prompt::Prepared> =
+            planned.docs.iter().map(|d| (d.doc_id, d)).collect();
         for sample in &scored.samples {
-            let Some(doc) = planned.docs.iter().find(|d| d.doc_id == sample.doc_id) else {
+            let Some(doc) = by_id.get(&sample.doc_id) else {
                 continue;
             };
             let prompt = doc
