@@ -110,6 +110,11 @@ struct RunArgs {
     /// Accepted for lm-eval compatibility: assay always writes per-document samples.
     #[arg(long = "log-samples")]
     log_samples: bool,
+    /// Leave out (and record in run.json) documents with a request longer
+    /// than the model's context, instead of stopping with an error. Nothing
+    /// is ever truncated.
+    #[arg(long = "skip-overlong")]
+    skip_overlong: bool,
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
@@ -378,14 +383,25 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         options.chat_template = Some(chat_template(opened.as_ref(), &args.model)?);
         model = Some(opened);
     }
-    let plan = engine::plan(&registry, &args.task.tasks, &options)?;
+    let mut plan = engine::plan(&registry, &args.task.tasks, &options)?;
     report_skipped(&plan);
     let planning = started.elapsed().as_secs_f64();
     let mut model = match model {
         Some(m) => m,
         None => open_backend(&args.model, &model_args)?,
     };
-    let answers = engine::execute(&plan, model.as_mut(), !args.quiet)?;
+    let overlong = match args.skip_overlong {
+        true => engine::Overlong::Skip,
+        false => engine::Overlong::Fail,
+    };
+    let answers = engine::execute(&plan, model.as_mut(), !args.quiet, overlong)?;
+    let skipped_documents = engine::drop_overlong(&mut plan, &answers);
+    for doc in &skipped_documents {
+        eprintln!(
+            "warning: task `{}`, document {} left out: {}",
+            doc.task, doc.doc_id, doc.reason
+        );
+    }
     let mut scored = Vec::new();
     for task in &plan.tasks {
         scored.push(score::score_task(task, &answers)?);
@@ -399,6 +415,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         limit: args.task.limit.map(|l| l.to_string()),
         shard: options.shard,
         counts: answers.counts.clone(),
+        skipped_documents,
         seconds_planning: planning,
         seconds_inference: answers.seconds,
     };

@@ -178,7 +178,7 @@ impl Backend for Scripted {
 
 fn run(names: &[&str], shots: usize) -> (Vec<score::TaskScores>, Vec<score::GroupScores>) {
     let p = plan(names, shots);
-    let answers = engine::execute(&p, &mut Scripted::new(), false).unwrap();
+    let answers = engine::execute(&p, &mut Scripted::new(), false, engine::Overlong::Fail).unwrap();
     let scored: Vec<_> = p
         .tasks
         .iter()

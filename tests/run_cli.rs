@@ -167,3 +167,75 @@ fn a_document_longer_than_the_context_is_named() {
                 .and(predicate::str::contains("n_ctx")),
         );
 }
+
+#[test]
+fn skip_overlong_leaves_out_and_records_long_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.gguf");
+    tiny_gguf::write_tiny_llama(&model, 3).unwrap();
+    let tasks = dir.path().join("tasks");
+    std::fs::create_dir(&tasks).unwrap();
+    let long = "a long question ".repeat(40);
+    let docs: String = (0..4)
+        .map(|i| {
+            let q = if i % 2 == 1 { long.as_str() } else { "short" };
+            format!("{{\"q\": \"{q} {i}\", \"choices\": [\"yes\", \"no\"], \"label\": 0}}\n")
+        })
+        .collect();
+    std::fs::write(tasks.join("d.jsonl"), docs).unwrap();
+    std::fs::write(
+        tasks.join("mixed.yaml"),
+        "task: mixed\ndataset_path: json\ndataset_kwargs:\n  data_files: {test: d.jsonl}\n\
+         test_split: test\noutput_type: multiple_choice\ndoc_to_text: q\n\
+         doc_to_choice: choices\ndoc_to_target: label\nmetric_list:\n  - metric: acc\n",
+    )
+    .unwrap();
+    let out = dir.path().join("runs");
+    let spec = format!("llama:{}", model.display());
+    let base = [
+        "run",
+        "--quiet",
+        "--model",
+        &spec,
+        "--model-arg",
+        "n_ctx=64",
+        "--tasks",
+        "mixed",
+        "--include-path",
+        tasks.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // Without the flag: an error naming the first long document, no run.
+    assay(dir.path()).args(base).assert().code(2).stderr(
+        predicate::str::contains("task `mixed`, document 1")
+            .and(predicate::str::contains("--skip-overlong")),
+    );
+    assert!(!out.exists());
+
+    assay(dir.path())
+        .args(base)
+        .arg("--skip-overlong")
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("task `mixed`, document 1 left out")
+                .and(predicate::str::contains("document 3 left out")),
+        );
+    let run_dir = std::fs::read_dir(out.join("m"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    let skipped = run["assay"]["skipped_documents"].as_array().unwrap();
+    let ids: Vec<u64> = skipped
+        .iter()
+        .map(|s| s["doc_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 3]);
+    assert_eq!(skipped[0]["task"], "mixed");
+    assert_eq!(run["n-samples"]["mixed"]["effective"], 2);
+}

@@ -102,7 +102,13 @@ fn run(
         ..TaskOptions::default()
     };
     let plan = engine::plan(&registry, &names, &options).unwrap();
-    let answers = engine::execute(&plan, &mut Scripted::new(oracle), false).unwrap();
+    let answers = engine::execute(
+        &plan,
+        &mut Scripted::new(oracle),
+        false,
+        engine::Overlong::Fail,
+    )
+    .unwrap();
     let scored: Vec<_> = plan
         .tasks
         .iter()
@@ -215,6 +221,7 @@ fn groups_weight_by_size_and_runs_are_written_atomically() {
         limit: Some("40".into()),
         shard: None,
         counts: answers.counts.clone(),
+        skipped_documents: Vec::new(),
         seconds_planning: 0.0,
         seconds_inference: answers.seconds,
     };

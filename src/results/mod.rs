@@ -39,6 +39,8 @@ pub struct RunInfo {
     pub limit: Option<String>,
     pub shard: Option<(usize, usize)>,
     pub counts: RequestCounts,
+    /// Documents left out because a request did not fit the context.
+    pub skipped_documents: Vec<crate::engine::SkippedDocument>,
     pub seconds_planning: f64,
     pub seconds_inference: f64,
 }
@@ -154,6 +156,7 @@ pub fn run_json(
             "model": info.model,
             "tasks": provenance_tasks,
             "requests": info.counts,
+            "skipped_documents": info.skipped_documents,
             "timings": {"planning_seconds": info.seconds_planning, "inference_seconds": info.seconds_inference},
         },
     })
