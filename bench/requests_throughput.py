@@ -38,16 +38,15 @@ import os
 import platform
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Timing, load, machine, timed  # noqa: E402
+
 TASK = "bench_arith_mc"
 CHOICES_PER_DOC = 4
 TRAIN_DOCS = 1000
@@ -119,28 +118,6 @@ def write_task(folder: Path, n_docs: int) -> None:
 # running and timing
 
 
-@dataclass
-class Timing:
-    wall: float
-    cpu: float
-    proc: subprocess.CompletedProcess
-
-
-def timed(cmd: list[str], **kwargs) -> Timing:
-    """Run cmd to completion; wall time and the child's user+sys CPU time."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, **kwargs)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode != 0:
-        err = proc.stderr if isinstance(proc.stderr, str) else ""
-        sys.stderr.write(err[-5000:])
-        raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}")
-    return Timing(wall, cpu, proc)
-
-
 def lmeval_env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
@@ -159,8 +136,7 @@ def run_lmeval(lm_eval: str, task_dir: Path, work: Path, name: str, extra: list[
     out = work / f"lmeval-{name}"
     cmd = [lm_eval, "run", "--model", "dummy", "--tasks", TASK, "--include_path", str(task_dir),
            "--output_path", str(out), *extra]
-    t = timed(cmd, cwd=task_dir, env=lmeval_env(work / f"hf-cache-{name}"),
-              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t = timed(cmd, cwd=task_dir, env=lmeval_env(work / f"hf-cache-{name}"))
     (results_path,) = glob.glob(str(out / "*" / "results_*.json"))
     return t, json.loads(Path(results_path).read_text(encoding="utf-8")), out
 
@@ -207,20 +183,6 @@ def lmeval_logged_requests(out: Path) -> list[dict]:
 # report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load() -> str:
-    return "%.2f" % os.getloadavg()[0]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=100_000, help="test documents (default 100000)")
@@ -256,8 +218,7 @@ def main() -> int:
         best = None
         for _ in range(args.repeat):
             ld = load()
-            t = timed(assay_requests(assay, task_dir, []), stdout=subprocess.DEVNULL,
-                      stderr=subprocess.PIPE, text=True)
+            t = timed(assay_requests(assay, task_dir, []), discard_stdout=True)
             if best is None or t.wall < best[0]:
                 best = (t.wall, t.cpu, ld)
         rows.append(("assay requests", *best))
@@ -297,7 +258,7 @@ def main() -> int:
         assay_version = subprocess.run([assay, "--version"], capture_output=True, text=True).stdout.strip()
         print(f"requests for {n:,} documents, {NUM_FEWSHOT}-shot multiple choice "
               f"({CHOICES_PER_DOC} choices, {TRAIN_DOCS:,} train docs)")
-        print(f"machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}")
+        print(f"machine: {machine()}")
         print(f"versions: {assay_version}; lm-eval {lmeval_version}; python {platform.python_version()} (this script)")
         print()
         print(f"{'':24} {'wall s':>9} {'cpu s':>9} {'docs/s wall':>12} {'docs/s cpu':>11} {'load':>6}")
