@@ -115,6 +115,13 @@ struct RunArgs {
     /// is ever truncated.
     #[arg(long = "skip-overlong")]
     skip_overlong: bool,
+    /// The response cache (SQLite). Default: responses.sqlite under
+    /// $ASSAY_CACHE_DIR, else ~/.cache/assay.
+    #[arg(long, value_name = "PATH")]
+    cache: Option<PathBuf>,
+    /// Neither read nor write the response cache.
+    #[arg(long = "no-cache", conflicts_with = "cache")]
+    no_cache: bool,
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
@@ -394,7 +401,16 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         true => engine::Overlong::Skip,
         false => engine::Overlong::Fail,
     };
-    let answers = engine::execute(&plan, model.as_mut(), !args.quiet, overlong)?;
+    let cache = open_cache(&args, model.identity())?;
+    let answers = engine::execute(
+        &plan,
+        model.as_mut(),
+        &engine::ExecuteOptions {
+            show_progress: !args.quiet,
+            overlong,
+            cache: cache.as_ref(),
+        },
+    )?;
     let skipped_documents = engine::drop_overlong(&mut plan, &answers);
     for doc in &skipped_documents {
         eprintln!(
@@ -427,6 +443,28 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     print!("{}", summary_table(&plan, &scored, &groups));
     println!("\nwrote {}", dir.display());
     Ok(())
+}
+
+/// The response cache a run uses, bound to its model; none with --no-cache.
+fn open_cache(
+    args: &RunArgs,
+    model: &backend::ModelIdentity,
+) -> Result<Option<crate::cache::Cache>, CliError> {
+    if args.no_cache {
+        return Ok(None);
+    }
+    let path =
+        match args.cache.clone().or_else(crate::cache::default_path) {
+            Some(path) => path,
+            None => return Err(CliError::Input(
+                "no place for the response cache: set HOME or ASSAY_CACHE_DIR, give --cache PATH, \
+                 or run with --no-cache"
+                    .into(),
+            )),
+        };
+    crate::cache::Cache::open(&path, &model.cache_key())
+        .map(Some)
+        .map_err(|e| CliError::Input(format!("{e}; or run with --no-cache")))
 }
 
 /// lm-eval's summary table (Markdown).

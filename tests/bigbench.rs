@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assay::backend::{Backend, BackendError, ModelIdentity};
+use assay::backend::{Backend, BackendError, ModelIdentity, OnAnswer};
 use assay::engine::{self, score, TaskOptions};
 use assay::request::GenerationOptions;
 use assay::task::Registry;
@@ -143,18 +143,24 @@ impl Backend for Scripted {
     fn loglikelihood(
         &mut self,
         requests: &[(&str, &str)],
+        _: OnAnswer<(f64, bool)>,
     ) -> Result<Vec<(f64, bool)>, BackendError> {
         Ok(requests
             .iter()
             .map(|(_, cont)| (-(cont.chars().count() as f64), false))
             .collect())
     }
-    fn loglikelihood_rolling(&mut self, texts: &[&str]) -> Result<Vec<f64>, BackendError> {
+    fn loglikelihood_rolling(
+        &mut self,
+        texts: &[&str],
+        _: OnAnswer<f64>,
+    ) -> Result<Vec<f64>, BackendError> {
         Ok(vec![0.0; texts.len()])
     }
     fn generate(
         &mut self,
         requests: &[(&str, &GenerationOptions)],
+        _: OnAnswer<String>,
     ) -> Result<Vec<String>, BackendError> {
         Ok(requests
             .iter()
@@ -178,7 +184,8 @@ impl Backend for Scripted {
 
 fn run(names: &[&str], shots: usize) -> (Vec<score::TaskScores>, Vec<score::GroupScores>) {
     let p = plan(names, shots);
-    let answers = engine::execute(&p, &mut Scripted::new(), false, engine::Overlong::Fail).unwrap();
+    let answers =
+        engine::execute(&p, &mut Scripted::new(), &engine::ExecuteOptions::default()).unwrap();
     let scored: Vec<_> = p
         .tasks
         .iter()

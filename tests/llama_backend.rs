@@ -164,7 +164,9 @@ fn joint_scoring_equals_token_by_token_scoring() {
     let (_dir, path) = tiny_model(1);
     let mut model = open(&path, 512, 512);
     let requests = multiple_choice_requests();
-    let got = model.loglikelihood(&as_refs(&requests)).unwrap();
+    let got = model
+        .loglikelihood(&as_refs(&requests), &mut |_, _| {})
+        .unwrap();
     let want: Vec<(f64, bool)> = requests
         .iter()
         .map(|(context, continuation)| {
@@ -205,7 +207,9 @@ fn is_greedy_is_true_for_the_argmax_continuation() {
         !requests.is_empty(),
         "no context had a re-tokenizable argmax"
     );
-    let got = model.loglikelihood(&as_refs(&requests)).unwrap();
+    let got = model
+        .loglikelihood(&as_refs(&requests), &mut |_, _| {})
+        .unwrap();
     assert!(got.iter().all(|&(_, greedy)| greedy), "{got:?}");
 }
 
@@ -218,10 +222,10 @@ fn shared_prefix_batches_equal_each_request_alone() {
     // packing, prefix sharing and batch boundaries all take part.
     for pack in [false, true] {
         let mut model = open_with(&path, 128, 64, pack);
-        let batched = model.loglikelihood(&refs).unwrap();
+        let batched = model.loglikelihood(&refs, &mut |_, _| {}).unwrap();
         let alone: Vec<(f64, bool)> = refs
             .iter()
-            .map(|request| model.loglikelihood(&[*request]).unwrap()[0])
+            .map(|request| model.loglikelihood(&[*request], &mut |_, _| {}).unwrap()[0])
             .collect();
         assert_scores_close(&batched, &alone, &format!("batched vs alone, pack={pack}"));
     }
@@ -233,15 +237,19 @@ fn results_do_not_depend_on_the_batch_size() {
     let requests = multiple_choice_requests();
     let refs = as_refs(&requests);
     let text = "the cat sat on the mat and the dog was blue. ".repeat(6);
-    let baseline = open(&path, 256, 256).loglikelihood(&refs).unwrap();
+    let baseline = open(&path, 256, 256)
+        .loglikelihood(&refs, &mut |_, _| {})
+        .unwrap();
     let rolling_baseline = open(&path, 256, 256)
-        .loglikelihood_rolling(&[&text])
+        .loglikelihood_rolling(&[&text], &mut |_, _| {})
         .unwrap();
     for pack in [false, true] {
         for n_batch in [1, 7, 32] {
             let mut model = open_with(&path, 256, n_batch, pack);
-            let got = model.loglikelihood(&refs).unwrap();
-            let rolling = model.loglikelihood_rolling(&[&text]).unwrap();
+            let got = model.loglikelihood(&refs, &mut |_, _| {}).unwrap();
+            let rolling = model
+                .loglikelihood_rolling(&[&text], &mut |_, _| {})
+                .unwrap();
             if pack {
                 assert_scores_close(&got, &baseline, &format!("n_batch={n_batch}, pack"));
                 assert!((rolling[0] - rolling_baseline[0]).abs() < TOLERANCE);
@@ -288,7 +296,7 @@ fn rolling_windows_score_every_token_once() {
     let long =
         "the question was whether the red cat sat on the blue mat, and it was so. ".repeat(8);
     let texts = [long.as_str(), "short text", ""];
-    let got = model.loglikelihood_rolling(&texts).unwrap();
+    let got = model.loglikelihood_rolling(&texts, &mut |_, _| {}).unwrap();
     for (text, got) in texts.iter().zip(&got) {
         let tokens = model.tokenize(text, true);
         let windows = lm_eval_windows(&tokens, tiny_gguf::BOS, n_ctx as usize);
@@ -352,7 +360,7 @@ fn greedy_generation_is_the_argmax_at_each_step() {
     let limits = [12, 20, 5];
     let options: Vec<GenerationOptions> = limits.iter().map(|&n| generation(&[], n)).collect();
     let requests: Vec<(&str, &GenerationOptions)> = prompts.iter().copied().zip(&options).collect();
-    let got = model.generate(&requests).unwrap();
+    let got = model.generate(&requests, &mut |_, _| {}).unwrap();
     for ((prompt, limit), got) in prompts.iter().zip(limits).zip(&got) {
         let want = reference_generation(&mut model, prompt, limit);
         assert_eq!(got, &want, "{prompt:?}, max_gen_toks={limit}");
@@ -374,7 +382,9 @@ fn generation_stops_at_stop_strings() {
     let expected = &free[..free.find(&stop).unwrap()];
 
     let with_stop = generation(&["never appears \u{1}", &stop], 24);
-    let got = model.generate(&[(prompt, &with_stop)]).unwrap();
+    let got = model
+        .generate(&[(prompt, &with_stop)], &mut |_, _| {})
+        .unwrap();
     assert_eq!(got[0], expected);
     assert!(!got[0].contains(&stop));
 }
@@ -421,7 +431,7 @@ fn overlong_and_unsupported_requests_are_refused_before_any_work() {
     let mut model = open(&path, 32, 32);
     let long = "the cat sat on the mat ".repeat(20);
     let err = model
-        .loglikelihood(&[("short", " yes"), (&long, " yes")])
+        .loglikelihood(&[("short", " yes"), (&long, " yes")], &mut |_, _| {})
         .unwrap_err();
     match err {
         BackendError::ContextOverflow {
@@ -435,7 +445,9 @@ fn overlong_and_unsupported_requests_are_refused_before_any_work() {
         other => panic!("expected ContextOverflow, got {other:?}"),
     }
     let options = generation(&[], 30);
-    let err = model.generate(&[("the cat sat", &options)]).unwrap_err();
+    let err = model
+        .generate(&[("the cat sat", &options)], &mut |_, _| {})
+        .unwrap_err();
     assert!(
         matches!(err, BackendError::ContextOverflow { request: 0, .. }),
         "{err:?}"
@@ -444,11 +456,19 @@ fn overlong_and_unsupported_requests_are_refused_before_any_work() {
 
     let mut sampling = generation(&[], 4);
     sampling.do_sample = true;
-    let err = model.generate(&[("the cat", &sampling)]).unwrap_err();
+    let err = model
+        .generate(&[("the cat", &sampling)], &mut |_, _| {})
+        .unwrap_err();
     assert!(matches!(err, BackendError::Unsupported(_)), "{err:?}");
 
     // The model still answers afterwards.
-    assert_eq!(model.loglikelihood(&[("short", " yes")]).unwrap().len(), 1);
+    assert_eq!(
+        model
+            .loglikelihood(&[("short", " yes")], &mut |_, _| {})
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

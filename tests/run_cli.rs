@@ -239,3 +239,41 @@ fn skip_overlong_leaves_out_and_records_long_documents() {
     assert_eq!(skipped[0]["task"], "mixed");
     assert_eq!(run["n-samples"]["mixed"]["effective"], 2);
 }
+
+#[test]
+fn a_second_run_is_answered_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.gguf");
+    tiny_gguf::write_tiny_llama(&model, 5).unwrap();
+    let spec = format!("llama:{}", model.display());
+    let run = |out: &str, extra: &[&str]| -> serde_json::Value {
+        let out = dir.path().join(out);
+        assay(dir.path())
+            .args(["run", "--quiet", "--model", &spec, "--tasks"])
+            .args(["assay_arithmetic,assay_counting", "--limit", "3", "--out"])
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .success();
+        let run_dir = std::fs::read_dir(out.join("m"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap()
+    };
+    let first = run("a", &[]);
+    let second = run("b", &[]);
+    let uncached = run("c", &["--no-cache"]);
+    let counts = |r: &serde_json::Value| r["assay"]["requests"].clone();
+    let distinct = counts(&first)["sent"].as_u64().unwrap();
+    assert!(distinct > 0);
+    assert_eq!(counts(&first)["cached"], 0);
+    assert_eq!(counts(&second)["cached"].as_u64().unwrap(), distinct);
+    assert_eq!(counts(&second)["sent"], 0);
+    assert_eq!(counts(&uncached)["cached"], 0);
+    assert_eq!(second["results"], first["results"]);
+    assert_eq!(uncached["results"], first["results"]);
+    assert!(dir.path().join("responses.sqlite").is_file());
+}

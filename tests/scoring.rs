@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use assay::backend::{Backend, BackendError, ModelIdentity};
+use assay::backend::{Backend, BackendError, ModelIdentity, OnAnswer};
 use assay::engine::{self, score, TaskOptions};
 use assay::request::GenerationOptions;
 use assay::results::{self, RunInfo};
@@ -55,6 +55,7 @@ impl Backend for Scripted {
     fn loglikelihood(
         &mut self,
         requests: &[(&str, &str)],
+        _: OnAnswer<(f64, bool)>,
     ) -> Result<Vec<(f64, bool)>, BackendError> {
         Ok(requests
             .iter()
@@ -70,12 +71,17 @@ impl Backend for Scripted {
             })
             .collect())
     }
-    fn loglikelihood_rolling(&mut self, texts: &[&str]) -> Result<Vec<f64>, BackendError> {
+    fn loglikelihood_rolling(
+        &mut self,
+        texts: &[&str],
+        _: OnAnswer<f64>,
+    ) -> Result<Vec<f64>, BackendError> {
         Ok(texts.iter().map(|t| -(t.len() as f64)).collect())
     }
     fn generate(
         &mut self,
         requests: &[(&str, &GenerationOptions)],
+        _: OnAnswer<String>,
     ) -> Result<Vec<String>, BackendError> {
         Ok(requests.iter().map(|_| " 3 times".to_string()).collect())
     }
@@ -105,8 +111,7 @@ fn run(
     let answers = engine::execute(
         &plan,
         &mut Scripted::new(oracle),
-        false,
-        engine::Overlong::Fail,
+        &engine::ExecuteOptions::default(),
     )
     .unwrap();
     let scored: Vec<_> = plan

@@ -37,7 +37,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use super::{Backend, BackendError, ChatTemplateSpec, ModelIdentity};
+use super::{Backend, BackendError, ChatTemplateSpec, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 use logits::RowStats;
 use plan::{Batch, SequenceShape, Token};
@@ -193,7 +193,7 @@ impl LlamaBackend {
     pub fn open(path: &Path, options: LlamaOptions) -> Result<LlamaBackend, BackendError> {
         let shown = path.display().to_string();
         check_gguf(path)?;
-        let digest = fingerprint::file_sha256(path, fingerprint::cache_dir().as_deref())
+        let digest = fingerprint::file_sha256(path, crate::cache::cache_dir().as_deref())
             .map_err(|e| BackendError::Failed(format!("cannot read {shown}: {e}")))?;
         let runtime = runtime()?;
 
@@ -750,6 +750,7 @@ impl Backend for LlamaBackend {
     fn loglikelihood(
         &mut self,
         requests: &[(&str, &str)],
+        on_answer: OnAnswer<(f64, bool)>,
     ) -> Result<Vec<(f64, bool)>, BackendError> {
         let mut contexts = HashMap::new();
         // The requests with the same context (a document's options) form
@@ -773,10 +774,18 @@ impl Backend for LlamaBackend {
             let group = *groups.entry(context).or_insert(next);
             sequences.push(Scored::new(context_tokens, continuation_tokens, group));
         }
-        self.score(&sequences)
+        let scores = self.score(&sequences)?;
+        for (i, answer) in scores.iter().enumerate() {
+            on_answer(i, answer);
+        }
+        Ok(scores)
     }
 
-    fn loglikelihood_rolling(&mut self, texts: &[&str]) -> Result<Vec<f64>, BackendError> {
+    fn loglikelihood_rolling(
+        &mut self,
+        texts: &[&str],
+        on_answer: OnAnswer<f64>,
+    ) -> Result<Vec<f64>, BackendError> {
         let mut sequences = Vec::new();
         let mut owners = Vec::new();
         for (i, text) in texts.iter().enumerate() {
@@ -792,12 +801,16 @@ impl Backend for LlamaBackend {
         for (i, (logprob, _)) in owners.into_iter().zip(scores) {
             totals[i] += logprob;
         }
+        for (i, total) in totals.iter().enumerate() {
+            on_answer(i, total);
+        }
         Ok(totals)
     }
 
     fn generate(
         &mut self,
         requests: &[(&str, &GenerationOptions)],
+        on_answer: OnAnswer<String>,
     ) -> Result<Vec<String>, BackendError> {
         let mut prompts = Vec::with_capacity(requests.len());
         let mut limits = Vec::with_capacity(requests.len());
@@ -852,6 +865,7 @@ impl Backend for LlamaBackend {
             for (local, tokens) in generated.into_iter().enumerate() {
                 let i = batch.sequences[local];
                 texts[i] = cut_at_stops(self.detokenize(&tokens), &stops[i]);
+                on_answer(i, &texts[i]);
             }
         }
         Ok(texts)

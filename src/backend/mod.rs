@@ -23,6 +23,31 @@ pub struct ModelIdentity {
     pub details: BTreeMap<String, String>,
 }
 
+impl ModelIdentity {
+    /// The key of this model's answers in the response cache: a digest of
+    /// the fingerprint and every detail (which are chosen to be stable and
+    /// to cover whatever changes answers), never of the spec's path or URL.
+    pub fn cache_key(&self) -> String {
+        let details = serde_json::to_string(&self.details).unwrap_or_default();
+        crate::request::sha256_hex(format!("{}\n{details}", self.fingerprint).as_bytes())
+    }
+}
+
+/// Receives each answer as soon as a backend has it: the index of the
+/// request in the batch the backend was given, and the answer. The engine
+/// stores answers as they come, so a run stopped midway loses none.
+pub type OnAnswer<'a, T> = &'a mut dyn FnMut(usize, &T);
+
+/// Live counts of a remote backend's transport faults, for progress bars
+/// and the run's request counts.
+#[derive(Debug, Default)]
+pub struct FaultCounters {
+    /// Attempts that failed and were tried again.
+    pub retried: std::sync::atomic::AtomicU64,
+    /// Requests given up on after every retry.
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
 /// A chat template as a model ships it: Jinja source and special tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatTemplateSpec {
@@ -57,7 +82,8 @@ pub enum BackendError {
 }
 
 /// A language model that answers the three kinds of request, each in
-/// batches: `result[i]` answers `requests[i]`. A backend may reorder, pack
+/// batches: `result[i]` answers `requests[i]`, and each answer is also
+/// handed to `on_answer` as soon as it is known. A backend may reorder, pack
 /// and batch internally as it likes.
 pub trait Backend {
     fn identity(&self) -> &ModelIdentity;
@@ -67,11 +93,16 @@ pub trait Backend {
     fn loglikelihood(
         &mut self,
         requests: &[(&str, &str)],
+        on_answer: OnAnswer<(f64, bool)>,
     ) -> Result<Vec<(f64, bool)>, BackendError>;
 
     /// The total log-probability of each text, scored in disjoint windows
     /// when it exceeds the context (lm-eval's `loglikelihood_rolling`).
-    fn loglikelihood_rolling(&mut self, texts: &[&str]) -> Result<Vec<f64>, BackendError>;
+    fn loglikelihood_rolling(
+        &mut self,
+        texts: &[&str],
+        on_answer: OnAnswer<f64>,
+    ) -> Result<Vec<f64>, BackendError>;
 
     /// The model's own chat template, if it has one (for
     /// `--apply-chat-template`).
@@ -84,7 +115,13 @@ pub trait Backend {
     fn generate(
         &mut self,
         requests: &[(&str, &GenerationOptions)],
+        on_answer: OnAnswer<String>,
     ) -> Result<Vec<String>, BackendError>;
+
+    /// Transport fault counts, for backends that talk to servers.
+    fn faults(&self) -> Option<std::sync::Arc<FaultCounters>> {
+        None
+    }
 }
 
 /// Opens the backend a spec string names: `kind:target`. The one place

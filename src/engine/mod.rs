@@ -2,8 +2,10 @@
 //! backend; then score the answers and hand a [`results::Run`] to the caller.
 //!
 //! Identical requests (the same context and continuation appearing in many
-//! documents, or `repeats` of greedy generation) are sent once. The backend
-//! sees only requests; scoring sees only documents and responses.
+//! documents, or `repeats` of greedy generation) are sent once, and not at
+//! all when the response cache already has their answer; each answer is
+//! stored as it arrives, so an interrupted run resumes where it stopped. The
+//! backend sees only requests; scoring sees only documents and responses.
 
 pub mod plan;
 pub mod score;
@@ -11,7 +13,8 @@ pub mod score;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, FaultCounters, OnAnswer};
+use crate::cache::{Cache, CacheError};
 use crate::data::DataError;
 use crate::prompt::PromptError;
 use crate::request::{Request, Response};
@@ -34,17 +37,23 @@ pub enum EngineError {
     Backend(#[from] BackendError),
     #[error("scoring task `{task}`: {message}")]
     Scoring { task: String, message: String },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 impl EngineError {
     /// Bad input (exit 2) as opposed to a failure to finish (exit 4).
     pub fn is_input(&self) -> bool {
-        !matches!(self, EngineError::Backend(BackendError::Failed(_)))
+        !matches!(
+            self,
+            EngineError::Backend(BackendError::Failed(_)) | EngineError::Cache(_)
+        )
     }
 }
 
 /// Counts of what a run sent.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RequestCounts {
     /// Requests the tasks asked for, repeats included.
     pub total: usize,
@@ -52,7 +61,10 @@ pub struct RequestCounts {
     pub sent: usize,
     /// Requests answered from the cache.
     pub cached: usize,
+    /// Attempts that failed and were tried again.
     pub retried: usize,
+    /// Requests given up on after every retry.
+    pub failed: usize,
 }
 
 /// Answers for every request of a plan, keyed by request hash.
@@ -94,12 +106,21 @@ pub struct SkippedDocument {
 /// How many requests of one kind go to the backend per call.
 const BATCH: usize = 512;
 
-/// Sends every distinct request of `plan` to `backend`.
+/// How [`execute`] runs.
+#[derive(Default)]
+pub struct ExecuteOptions<'a> {
+    pub show_progress: bool,
+    pub overlong: Overlong,
+    /// Where answers are looked up first and stored as they arrive.
+    pub cache: Option<&'a Cache>,
+}
+
+/// Sends every distinct request of `plan` that the cache cannot answer to
+/// `backend`, storing each answer in the cache as it arrives.
 pub fn execute(
     plan: &Plan,
     backend: &mut dyn Backend,
-    show_progress: bool,
-    overlong: Overlong,
+    options: &ExecuteOptions,
 ) -> Result<Answers, EngineError> {
     let start = Instant::now();
     let mut distinct: Vec<(String, &Request)> = Vec::new();
@@ -130,11 +151,28 @@ pub fn execute(
             other => EngineError::Backend(other),
         }
     };
-    let bar = plan::progress(show_progress, distinct.len() as u64, "requests");
-    let mut by_hash = HashMap::with_capacity(distinct.len());
+    let mut by_hash = match options.cache {
+        Some(cache) => cache.get_many(distinct.iter().map(|(h, _)| h.as_str()))?,
+        None => HashMap::new(),
+    };
+    let cached = by_hash.len();
+    let bar = plan::progress(options.show_progress, distinct.len() as u64, "requests");
+    bar.inc(cached as u64);
+    let mut collector = Collector {
+        by_hash: &mut by_hash,
+        cache: options.cache,
+        bar: &bar,
+        faults: backend.faults(),
+        cached,
+        error: None,
+    };
+    collector.show();
     let mut skipped = Vec::new();
     let (mut ll, mut rolling, mut generate) = (Vec::new(), Vec::new(), Vec::new());
     for (hash, request) in &distinct {
+        if collector.by_hash.contains_key(hash) {
+            continue;
+        }
         match request {
             Request::Loglikelihood {
                 context,
@@ -146,70 +184,139 @@ pub fn execute(
             }
         }
     }
+    let overlong = options.overlong;
     for chunk in context_chunks(&ll) {
-        let answered = answer_chunk(chunk, overlong, &mut skipped, |pairs| {
-            backend.loglikelihood(pairs)
-        })
+        answer_chunk(
+            chunk,
+            overlong,
+            &mut skipped,
+            &mut collector,
+            |(logprob, is_greedy)| Response::Loglikelihood { logprob, is_greedy },
+            |pairs, on_answer| backend.loglikelihood(pairs, on_answer),
+        )
         .map_err(|(hash, e)| name(hash, e))?;
-        for (hash, (logprob, is_greedy)) in answered {
-            by_hash.insert(
-                hash.to_string(),
-                Response::Loglikelihood { logprob, is_greedy },
-            );
-        }
-        bar.inc(chunk.len() as u64);
+        collector.check()?;
     }
     for chunk in rolling.chunks(BATCH) {
-        let answered = answer_chunk(chunk, overlong, &mut skipped, |texts| {
-            backend.loglikelihood_rolling(texts)
-        })
+        answer_chunk(
+            chunk,
+            overlong,
+            &mut skipped,
+            &mut collector,
+            |logprob| Response::Rolling { logprob },
+            |texts, on_answer| backend.loglikelihood_rolling(texts, on_answer),
+        )
         .map_err(|(hash, e)| name(hash, e))?;
-        for (hash, logprob) in answered {
-            by_hash.insert(hash.to_string(), Response::Rolling { logprob });
-        }
-        bar.inc(chunk.len() as u64);
+        collector.check()?;
     }
     for chunk in generate.chunks(BATCH) {
-        let answered = answer_chunk(chunk, overlong, &mut skipped, |reqs| backend.generate(reqs))
-            .map_err(|(hash, e)| name(hash, e))?;
-        for (hash, text) in answered {
-            by_hash.insert(hash.to_string(), Response::Generate { text });
-        }
-        bar.inc(chunk.len() as u64);
+        answer_chunk(
+            chunk,
+            overlong,
+            &mut skipped,
+            &mut collector,
+            |text| Response::Generate { text },
+            |reqs, on_answer| backend.generate(reqs, on_answer),
+        )
+        .map_err(|(hash, e)| name(hash, e))?;
+        collector.check()?;
     }
+    let (retried, failed) = collector.fault_counts();
     bar.finish_and_clear();
     Ok(Answers {
-        by_hash,
         counts: RequestCounts {
             total,
-            sent: distinct.len() - skipped.len(),
-            cached: 0,
-            retried: 0,
+            sent: distinct.len() - cached - skipped.len(),
+            cached,
+            retried,
+            failed,
         },
+        by_hash,
         seconds: start.elapsed().as_secs_f64(),
         overlong: skipped,
     })
 }
 
-/// Sends one chunk of `(hash, request)` pairs through `call` and pairs each
-/// hash with its answer. With [`Overlong::Skip`], a request the backend
-/// finds too long for its context is recorded in `skipped` and the chunk is
-/// sent again without it (backends check lengths before evaluating
-/// anything). An error comes with the hash of the request it names, or of
-/// the chunk's first request.
-fn answer_chunk<'h, Q: Copy, A>(
+/// Where answers go as they arrive: the answer map, the cache (a write
+/// error is kept and raised after the backend call), the progress bar.
+struct Collector<'a> {
+    by_hash: &'a mut HashMap<String, Response>,
+    cache: Option<&'a Cache>,
+    bar: &'a indicatif::ProgressBar,
+    faults: Option<std::sync::Arc<FaultCounters>>,
+    cached: usize,
+    error: Option<CacheError>,
+}
+
+impl Collector<'_> {
+    fn store(&mut self, hash: &str, response: Response) {
+        if let (Some(cache), None) = (self.cache, &self.error) {
+            if let Err(e) = cache.put(hash, &response) {
+                self.error = Some(e);
+            }
+        }
+        self.by_hash.insert(hash.to_string(), response);
+        self.bar.inc(1);
+        if self.faults.is_some() || self.bar.position() % 64 == 0 {
+            self.show();
+        }
+    }
+
+    fn fault_counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.faults.as_ref().map_or((0, 0), |f| {
+            (
+                f.retried.load(Relaxed) as usize,
+                f.failed.load(Relaxed) as usize,
+            )
+        })
+    }
+
+    fn show(&self) {
+        let (retried, failed) = self.fault_counts();
+        let mut message = format!("requests · cached {}", self.cached);
+        if self.faults.is_some() {
+            message.push_str(&format!(" · retried {retried} · failed {failed}"));
+        }
+        self.bar.set_message(message);
+    }
+
+    fn check(&mut self) -> Result<(), EngineError> {
+        match self.error.take() {
+            Some(e) => Err(EngineError::Cache(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Sends one chunk of `(hash, request)` pairs through `call` and stores each
+/// answer as the backend reports it (any it did not report, when the call
+/// returns). With [`Overlong::Skip`], a request the backend finds too long
+/// for its context is recorded in `skipped` and the chunk is sent again
+/// without it (backends check lengths before evaluating anything). An error
+/// comes with the hash of the request it names, or of the chunk's first.
+fn answer_chunk<'h, Q: Copy, A: Clone>(
     chunk: &[(&'h str, Q)],
     overlong: Overlong,
     skipped: &mut Vec<OverlongRequest>,
-    mut call: impl FnMut(&[Q]) -> Result<Vec<A>, BackendError>,
-) -> Result<Vec<(&'h str, A)>, (&'h str, BackendError)> {
+    collector: &mut Collector,
+    wrap: impl Fn(A) -> Response,
+    mut call: impl FnMut(&[Q], OnAnswer<A>) -> Result<Vec<A>, BackendError>,
+) -> Result<(), (&'h str, BackendError)> {
     let mut pending: Vec<(&'h str, Q)> = chunk.to_vec();
     loop {
         if pending.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let requests: Vec<Q> = pending.iter().map(|(_, q)| *q).collect();
-        match call(&requests) {
+        let mut reported = vec![false; pending.len()];
+        let result = call(&requests, &mut |i, answer: &A| {
+            if let Some(seen) = reported.get_mut(i).filter(|seen| !**seen) {
+                *seen = true;
+                collector.store(pending[i].0, wrap(answer.clone()));
+            }
+        });
+        match result {
             Ok(answers) => {
                 if answers.len() != pending.len() {
                     let message = format!(
@@ -219,7 +326,12 @@ fn answer_chunk<'h, Q: Copy, A>(
                     );
                     return Err((pending[0].0, BackendError::Failed(message)));
                 }
-                return Ok(pending.into_iter().map(|(h, _)| h).zip(answers).collect());
+                for (i, answer) in answers.into_iter().enumerate() {
+                    if !reported[i] {
+                        collector.store(pending[i].0, wrap(answer));
+                    }
+                }
+                return Ok(());
             }
             Err(BackendError::ContextOverflow {
                 request,

@@ -9,26 +9,13 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const MEMO_FILE: &str = "model-sha256.json";
-
-/// Where assay keeps caches: `$ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`,
-/// else `~/.cache/assay`.
-pub(crate) fn cache_dir() -> Option<PathBuf> {
-    let from_env = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    from_env("ASSAY_CACHE_DIR")
-        .or_else(|| from_env("XDG_CACHE_HOME").map(|d| d.join("assay")))
-        .or_else(|| from_env("HOME").map(|d| d.join(".cache").join("assay")))
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
