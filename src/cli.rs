@@ -45,6 +45,21 @@ enum Command {
     /// List, show or validate task configs.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Combine the shards of a run (`run --shard K/N`) into one run.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// The run folders of every shard.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    runs: Vec<PathBuf>,
+    /// Where the merged run goes: `<out>/<variant>/<run-id>/`.
+    #[arg(long, default_value = "results/runs")]
+    out: PathBuf,
+    /// Hide progress bars.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Clone)]
@@ -189,6 +204,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run(args),
         Command::Requests(args) => requests(args),
         Command::Tasks(cmd) => tasks(cmd),
+        Command::Merge(args) => merge(args),
     };
     match outcome {
         Ok(()) => exit::OK,
@@ -340,6 +356,9 @@ fn chat_template(
     model: &dyn backend::Backend,
     spec: &str,
 ) -> Result<std::sync::Arc<ChatTemplate>, CliError> {
+    if model.chat_messages() {
+        return Ok(std::sync::Arc::new(ChatTemplate::messages_json()));
+    }
     let t = model.chat_template().ok_or_else(|| {
         CliError::Input(format!(
             "--apply-chat-template: the model {spec} has no chat template"
@@ -418,13 +437,21 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             doc.task, doc.doc_id, doc.reason
         );
     }
-    let mut scored = Vec::new();
-    for task in &plan.tasks {
-        scored.push(score::score_task(task, &answers)?);
-    }
-    let groups = score::score_groups(&plan.tree, &scored);
+    let invocation = engine::plan::Invocation {
+        tasks: args.task.tasks.clone(),
+        include_path: args.task.include_path.clone(),
+        num_fewshot: options.num_fewshot,
+        limit: options.limit,
+        fewshot_seed: options.fewshot_seed,
+        system_instruction: options.system_instruction.clone(),
+        chat_template: options
+            .chat_template
+            .as_deref()
+            .map(engine::plan::ChatTemplateRecord::of),
+        fewshot_as_multiturn: options.fewshot_as_multiturn,
+    };
     let info = RunInfo {
-        variant: variant.clone(),
+        variant,
         model: model.identity().clone(),
         model_args,
         fewshot_seed: options.fewshot_seed,
@@ -432,17 +459,61 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         shard: options.shard,
         counts: answers.counts.clone(),
         skipped_documents,
+        invocation,
+        merged_from: Vec::new(),
         seconds_planning: planning,
         seconds_inference: answers.seconds,
     };
-    let run_id = results::new_run_id(&variant);
-    let run_json = results::run_json(&plan, &scored, &groups, &info, &run_id);
-    let dir = args.out.join(&variant).join(&run_id);
-    results::write_run(&dir, &run_json, &plan, &scored)
+    write_and_report(&plan, &answers, &info, &args.out)
+}
+
+/// Scores a run's answers, writes the run folder and prints the summary.
+fn write_and_report(
+    plan: &engine::Plan,
+    answers: &engine::Answers,
+    info: &RunInfo,
+    out: &std::path::Path,
+) -> Result<(), CliError> {
+    let mut scored = Vec::new();
+    for task in &plan.tasks {
+        scored.push(score::score_task(task, answers)?);
+    }
+    let groups = score::score_groups(&plan.tree, &scored);
+    let run_id = results::new_run_id(&info.variant);
+    let run_json = results::run_json(plan, &scored, &groups, info, &run_id);
+    let dir = out.join(&info.variant).join(&run_id);
+    results::write_run(&dir, &run_json, plan, &scored)
         .map_err(|e| CliError::NotFinished(e.to_string()))?;
-    print!("{}", summary_table(&plan, &scored, &groups));
+    print!("{}", summary_table(plan, &scored, &groups));
     println!("\nwrote {}", dir.display());
     Ok(())
+}
+
+fn merge(args: MergeArgs) -> Result<(), CliError> {
+    let registry_for = |paths: &[PathBuf]| {
+        registry(paths).map_err(|e| match e {
+            CliError::Input(m) | CliError::NotFinished(m) => EngineError::Input(m),
+        })
+    };
+    let merged = engine::merge::merge(&args.runs, registry_for, !args.quiet)?;
+    let info = RunInfo {
+        variant: merged.variant,
+        model: merged.model,
+        model_args: merged.model_args,
+        fewshot_seed: merged.invocation.fewshot_seed,
+        limit: merged.invocation.limit.map(|l| match l {
+            Limit::Count(n) => n.to_string(),
+            Limit::Fraction(f) => f.to_string(),
+        }),
+        shard: None,
+        counts: merged.answers.counts.clone(),
+        skipped_documents: merged.skipped_documents,
+        invocation: merged.invocation,
+        merged_from: merged.run_ids,
+        seconds_planning: merged.seconds_planning,
+        seconds_inference: merged.answers.seconds,
+    };
+    write_and_report(&merged.plan, &merged.answers, &info, &args.out)
 }
 
 /// The response cache a run uses, bound to its model; none with --no-cache.

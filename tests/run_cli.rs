@@ -277,3 +277,78 @@ fn a_second_run_is_answered_from_the_cache() {
     assert_eq!(uncached["results"], first["results"]);
     assert!(dir.path().join("responses.sqlite").is_file());
 }
+
+#[test]
+fn shards_merge_into_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.gguf");
+    tiny_gguf::write_tiny_llama(&model, 9).unwrap();
+    let spec = format!("llama:{}", model.display());
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        assay(dir.path())
+            .args(["run", "--quiet", "--model", &spec, "--tasks", "assay_core"])
+            .args(["--limit", "7", "--out"])
+            .arg(out)
+            .args(extra)
+            .assert()
+            .success();
+    };
+    let whole = dir.path().join("whole");
+    run(&whole, &[]);
+    let shards = dir.path().join("shards");
+    for k in 0..3 {
+        run(&shards, &["--shard", &format!("{k}/3")]);
+    }
+    let shard_dirs: Vec<std::path::PathBuf> = std::fs::read_dir(shards.join("m"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(shard_dirs.len(), 3);
+    let read = |root: &std::path::Path| -> serde_json::Value {
+        let run = std::fs::read_dir(root.join("m"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
+    };
+
+    // Two of three shards: refused, naming the missing one.
+    let merged = dir.path().join("merged");
+    assay(dir.path())
+        .args(["merge", "--quiet", "--out"])
+        .arg(&merged)
+        .args(&shard_dirs[..2])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing"));
+    // A run that is not a shard: refused.
+    let whole_dir = std::fs::read_dir(whole.join("m"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assay(dir.path())
+        .args(["merge", "--quiet", "--out"])
+        .arg(&merged)
+        .arg(&whole_dir)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a shard"));
+
+    assay(dir.path())
+        .args(["merge", "--quiet", "--out"])
+        .arg(&merged)
+        .args(&shard_dirs)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("assay_core"));
+    let (a, b) = (read(&whole), read(&merged));
+    assert_eq!(a["results"], b["results"]);
+    assert_eq!(a["groups"], b["groups"]);
+    assert_eq!(a["n-samples"], b["n-samples"]);
+    assert_eq!(b["assay"]["merged_from"].as_array().unwrap().len(), 3);
+    assert!(b["assay"]["shard"].is_null());
+}

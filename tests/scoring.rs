@@ -227,6 +227,8 @@ fn groups_weight_by_size_and_runs_are_written_atomically() {
         shard: None,
         counts: answers.counts.clone(),
         skipped_documents: Vec::new(),
+        invocation: Default::default(),
+        merged_from: Vec::new(),
         seconds_planning: 0.0,
         seconds_inference: answers.seconds,
     };

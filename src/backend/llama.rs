@@ -37,7 +37,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use super::{Backend, BackendError, ChatTemplateSpec, ModelIdentity, OnAnswer};
+use super::{cut_at_stops, Backend, BackendError, ChatTemplateSpec, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 use logits::RowStats;
 use plan::{Batch, SequenceShape, Token};
@@ -703,16 +703,6 @@ fn padding(tokens: usize, outputs: usize) -> (usize, usize) {
 /// the ASCII information separators U+001C..U+001F.
 fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// lm-eval's `postprocess_generated_text`: cut at each stop string in turn.
-fn cut_at_stops(mut text: String, stops: &[String]) -> String {
-    for stop in stops.iter().filter(|s| !s.is_empty()) {
-        if let Some(at) = text.find(stop.as_str()) {
-            text.truncate(at);
-        }
-    }
-    text
 }
 
 /// The llama.cpp error lines logged since `log::clear`, or `fallback`.

@@ -4,7 +4,11 @@
 //! A backend answers batches of requests and says who it is. It never sees a
 //! task, a document or a metric, so any backend can serve any task.
 
+mod http;
 pub mod llama;
+pub mod openai_chat;
+pub mod openai_completions;
+mod server;
 
 use std::collections::BTreeMap;
 
@@ -79,6 +83,11 @@ pub enum BackendError {
     },
     #[error("{0}")]
     Failed(String),
+    /// Request `request` (an index into the batch) could not be answered:
+    /// the server refused it, kept failing, or answered something
+    /// unreadable. Requests answered before it were handed out.
+    #[error("request {request}: {message}")]
+    Request { request: usize, message: String },
 }
 
 /// A language model that answers the three kinds of request, each in
@@ -122,6 +131,30 @@ pub trait Backend {
     fn faults(&self) -> Option<std::sync::Arc<FaultCounters>> {
         None
     }
+
+    /// Why this backend cannot answer requests of a kind (`loglikelihood`,
+    /// `loglikelihood_rolling`, `generate_until`) at all, so a run fails
+    /// before anything is sent.
+    fn cannot_answer(&self, _kind: &str) -> Option<String> {
+        None
+    }
+
+    /// Whether prompts made with `--apply-chat-template` should reach the
+    /// backend as a JSON list of messages (the server applies its own
+    /// template) rather than rendered by [`Backend::chat_template`].
+    fn chat_messages(&self) -> bool {
+        false
+    }
+}
+
+/// lm-eval's `postprocess_generated_text`: cut at each stop string in turn.
+pub(crate) fn cut_at_stops(mut text: String, stops: &[String]) -> String {
+    for stop in stops.iter().filter(|s| !s.is_empty()) {
+        if let Some(at) = text.find(stop.as_str()) {
+            text.truncate(at);
+        }
+    }
+    text
 }
 
 /// Opens the backend a spec string names: `kind:target`. The one place
@@ -140,8 +173,12 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
                 options,
             )?))
         }
+        "openai-completions" => Ok(Box::new(
+            openai_completions::CompletionsBackend::open(target, args)?,
+        )),
+        "openai-chat" => Ok(Box::new(openai_chat::ChatBackend::open(target, args)?)),
         other => Err(BackendError::Unsupported(format!(
-            "--model {spec}: unknown backend `{other}` (known: llama)"
+            "--model {spec}: unknown backend `{other}` (known: llama, openai-completions, openai-chat)"
         ))),
     }
 }

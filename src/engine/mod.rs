@@ -7,6 +7,7 @@
 //! stored as it arrives, so an interrupted run resumes where it stopped. The
 //! backend sees only requests; scoring sees only documents and responses.
 
+pub mod merge;
 pub mod plan;
 pub mod score;
 
@@ -46,7 +47,8 @@ impl EngineError {
     pub fn is_input(&self) -> bool {
         !matches!(
             self,
-            EngineError::Backend(BackendError::Failed(_)) | EngineError::Cache(_)
+            EngineError::Backend(BackendError::Failed(_) | BackendError::Request { .. })
+                | EngineError::Cache(_)
         )
     }
 }
@@ -96,7 +98,7 @@ pub struct OverlongRequest {
 }
 
 /// A document left out of scoring, and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SkippedDocument {
     pub task: String,
     pub doc_id: usize,
@@ -148,9 +150,34 @@ pub fn execute(
                      raise it with --model-arg n_ctx=N, or leave such documents out with --skip-overlong"
                 ))
             }
+            BackendError::Request { message, .. } => {
+                let (task, doc_id) = origin.get(hash).copied().unwrap_or(("?", 0));
+                EngineError::Backend(BackendError::Failed(format!(
+                    "task `{task}`, document {doc_id}: {message}; the answers received so far \
+                     are cached, so running the same command again resumes"
+                )))
+            }
             other => EngineError::Backend(other),
         }
     };
+    // A kind of request the backend cannot answer fails the run before
+    // anything is sent.
+    for task in &plan.tasks {
+        let kinds: std::collections::BTreeSet<&str> = task
+            .docs
+            .iter()
+            .flat_map(|d| d.requests.iter().map(Request::kind))
+            .collect();
+        for kind in kinds {
+            if let Some(reason) = backend.cannot_answer(kind) {
+                return Err(EngineError::Input(format!(
+                    "task `{}` cannot run on {}: {reason}",
+                    task.config.task,
+                    backend.identity().spec
+                )));
+            }
+        }
+    }
     let mut by_hash = match options.cache {
         Some(cache) => cache.get_many(distinct.iter().map(|(h, _)| h.as_str()))?,
         None => HashMap::new(),

@@ -19,12 +19,59 @@ use crate::task::registry::{Node, Selection};
 use crate::task::{Registry, TaskConfig, TaskError};
 
 /// How much of each task to run (lm-eval's `--limit`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Limit {
     /// The first N documents.
     Count(usize),
     /// A fraction of the documents, rounded up.
     Fraction(f64),
+}
+
+/// What a run was asked to do, recorded in its run.json so the run can be
+/// planned again (to merge shards): the task selection and every option
+/// that shapes prompts, but not the shard.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Invocation {
+    pub tasks: Vec<String>,
+    pub include_path: Vec<std::path::PathBuf>,
+    pub num_fewshot: Option<usize>,
+    pub limit: Option<Limit>,
+    pub fewshot_seed: u64,
+    pub system_instruction: Option<String>,
+    /// The chat template prompts were rendered with, if any.
+    pub chat_template: Option<ChatTemplateRecord>,
+    pub fewshot_as_multiturn: bool,
+}
+
+/// A chat template as recorded in a run: its source and special tokens, or
+/// `messages_json` for prompts sent as message lists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChatTemplateRecord {
+    pub messages_json: bool,
+    pub source: String,
+    pub bos_token: String,
+    pub eos_token: String,
+}
+
+impl ChatTemplateRecord {
+    pub fn of(template: &crate::prompt::chat::ChatTemplate) -> ChatTemplateRecord {
+        ChatTemplateRecord {
+            messages_json: template.is_messages_json(),
+            source: template.source().to_string(),
+            bos_token: template.bos_token().to_string(),
+            eos_token: template.eos_token().to_string(),
+        }
+    }
+
+    pub fn compile(&self) -> Result<crate::prompt::chat::ChatTemplate, String> {
+        if self.messages_json {
+            Ok(crate::prompt::chat::ChatTemplate::messages_json())
+        } else {
+            crate::prompt::chat::ChatTemplate::new(&self.source, &self.bos_token, &self.eos_token)
+        }
+    }
 }
 
 /// Task options shared by `run` and `requests`.

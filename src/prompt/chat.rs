@@ -16,15 +16,42 @@ pub struct Message {
     pub content: String,
 }
 
-/// A compiled chat template with the special tokens it may print.
+/// A compiled chat template with the special tokens it may print; or, for
+/// a backend whose server applies the template itself, the messages as a
+/// JSON list (lm-eval's `JsonChatStr`).
 pub struct ChatTemplate {
     source: String,
-    env: Environment<'static>,
+    /// None: render messages as JSON.
+    env: Option<Environment<'static>>,
     bos_token: String,
     eos_token: String,
 }
 
 impl ChatTemplate {
+    /// Prompts as a JSON list of `{"role", "content"}` messages, for
+    /// backends that apply the model's template on the server.
+    pub fn messages_json() -> ChatTemplate {
+        ChatTemplate {
+            source: String::new(),
+            env: None,
+            bos_token: String::new(),
+            eos_token: String::new(),
+        }
+    }
+
+    /// Whether prompts are JSON message lists rather than rendered text.
+    pub fn is_messages_json(&self) -> bool {
+        self.env.is_none()
+    }
+
+    pub fn bos_token(&self) -> &str {
+        &self.bos_token
+    }
+
+    pub fn eos_token(&self) -> &str {
+        &self.eos_token
+    }
+
     pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, String> {
         let mut env = Environment::new();
         env.set_syntax(
@@ -46,7 +73,7 @@ impl ChatTemplate {
             .map_err(|e| format!("the model's chat template does not compile: {e}"))?;
         Ok(ChatTemplate {
             source: source.to_string(),
-            env,
+            env: Some(env),
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
         })
@@ -65,7 +92,11 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, String> {
-        let template = self.env.get_template("chat").map_err(|e| e.to_string())?;
+        let Some(env) = &self.env else {
+            // The server renders; a trailing assistant message is continued.
+            return serde_json::to_string(messages).map_err(|e| e.to_string());
+        };
+        let template = env.get_template("chat").map_err(|e| e.to_string())?;
         // transformers 5: mark the end of the continued message with a sentinel.
         let continued = (!add_generation_prompt).then(|| messages.last()).flatten();
         let mut marked = messages.to_vec();

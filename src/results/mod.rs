@@ -21,6 +21,7 @@ use crate::prompt::pyvalue::py_str;
 use crate::request::sha256_hex;
 
 pub use pyjson::dumps_indent2;
+pub use samples::{read as read_samples, SampleRecord};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -41,6 +42,10 @@ pub struct RunInfo {
     pub counts: RequestCounts,
     /// Documents left out because a request did not fit the context.
     pub skipped_documents: Vec<crate::engine::SkippedDocument>,
+    /// What was asked for, so the run can be planned again.
+    pub invocation: crate::engine::plan::Invocation,
+    /// The run ids of the shards this run was merged from.
+    pub merged_from: Vec<String>,
     pub seconds_planning: f64,
     pub seconds_inference: f64,
 }
@@ -157,6 +162,8 @@ pub fn run_json(
             "tasks": provenance_tasks,
             "requests": info.counts,
             "skipped_documents": info.skipped_documents,
+            "invocation": info.invocation,
+            "merged_from": info.merged_from,
             "timings": {"planning_seconds": info.seconds_planning, "inference_seconds": info.seconds_inference},
         },
     })

@@ -84,3 +84,46 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
     ParquetWriter::new(file).finish(&mut df)?;
     Ok(())
 }
+
+/// What merging shards needs of one row of a samples.parquet.
+#[derive(Debug, Clone)]
+pub struct SampleRecord {
+    pub task: String,
+    pub doc_id: usize,
+    pub filter: String,
+    pub prompt_hash: String,
+    /// The raw responses, one per request (times `repeats`), as JSON.
+    pub resps: Value,
+}
+
+/// Reads the rows of a samples.parquet that merging needs.
+pub fn read(path: &Path) -> PolarsResult<Vec<SampleRecord>> {
+    let file = std::fs::File::open(path)?;
+    let columns = ["task", "doc_id", "filter", "prompt_hash", "resps"];
+    let df = ParquetReader::new(file)
+        .with_columns(Some(columns.iter().map(|c| (*c).into()).collect()))
+        .finish()?;
+    let task = df.column("task")?.str()?;
+    let doc_id = df.column("doc_id")?.i64()?;
+    let filter = df.column("filter")?.str()?;
+    let prompt_hash = df.column("prompt_hash")?.str()?;
+    let resps = df.column("resps")?.str()?;
+    let mut rows = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let bad = |what: &str| polars_err!(ComputeError: "row {i}: {what} is missing or malformed");
+        rows.push(SampleRecord {
+            task: task.get(i).ok_or_else(|| bad("task"))?.to_string(),
+            doc_id: doc_id
+                .get(i)
+                .and_then(|d| usize::try_from(d).ok())
+                .ok_or_else(|| bad("doc_id"))?,
+            filter: filter.get(i).unwrap_or("none").to_string(),
+            prompt_hash: prompt_hash.get(i).unwrap_or_default().to_string(),
+            resps: resps
+                .get(i)
+                .and_then(|r| serde_json::from_str(r).ok())
+                .ok_or_else(|| bad("resps"))?,
+        });
+    }
+    Ok(rows)
+}
