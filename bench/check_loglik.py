@@ -57,7 +57,8 @@ def main() -> int:
                "--limit", str(args.limit), "--variant", "check", "--out", str(out)]
         if args.include_path:
             cmd += ["--include-path", str(args.include_path)]
-        subprocess.run(cmd, check=True, cwd=ROOT)
+        env = {**os.environ, "ASSAY_CACHE_DIR": str(out / "cache")}  # a fresh response cache
+        subprocess.run(cmd, check=True, cwd=ROOT, env=env)
         (path,) = out.glob("check/*/samples.parquet")
         rows = pq.read_table(path).to_pylist()
 

@@ -10,8 +10,9 @@ For a BIG-bench multiple-choice task (default `date_understanding`, the first
     CPU, peak memory of the process);
   * llama-perplexity: the same documents written in its binary task format
     (question + " " + answer reproduces assay's context + continuation
-    exactly), `llama-perplexity --multiple-choice -kvu -np 128 -c N_CTX -fa off`,
-    timed the same way;
+    exactly), `llama-perplexity --multiple-choice -kvu -np 128 -c N_CTX/128
+    -fa off` (it sizes its KV cache and logits buffer as np x c = N_CTX
+    tokens, packing up to 128 sequences per batch), timed the same way;
   * the floor: the tokens that must be evaluated when the options of a
     document share their context (the distinct prefixes of every option's
     `tokens[:-1]`, BOS included, as assay and lm-eval split them), divided by
@@ -37,6 +38,7 @@ tokenizer, `vocab_only`) and pyarrow, a release build of assay, and
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -52,7 +54,7 @@ from common import ROOT, load, machine, timed  # noqa: E402
 
 def need(module: str, package: str):
     try:
-        return __import__(module)
+        return importlib.import_module(module)
     except ImportError:
         raise SystemExit(f"this benchmark needs the Python package {package}: pip install {package}")
 
@@ -216,7 +218,7 @@ def main() -> int:
             args.assay, "run", "--quiet", "--model", f"llama:{args.model}", "--model-arg",
             f"threads={args.threads}", "--model-arg", f"n_ctx={args.n_ctx}", "--include-path", str(include),
             "--tasks", args.task, "--limit", str(args.limit), "--variant", "bench", "--out", str(out),
-        ])
+        ], env={**os.environ, "ASSAY_CACHE_DIR": str(work / "cache")})  # a fresh response cache
         (samples_path,) = out.glob("bench/*/samples.parquet")
         samples = {r["doc_id"]: r for r in pq.read_table(samples_path).to_pylist()}
         if sorted(samples) != doc_ids:
@@ -263,7 +265,10 @@ def main() -> int:
             ld_perp = load()
             t_perp = timed([
                 str(args.llama_bin / "llama-perplexity"), "-m", str(args.model), "-bf", str(mc),
-                "--multiple-choice", "-kvu", "-np", "128", "-c", str(args.n_ctx), "-t", str(args.threads),
+                # Its KV cache and logits buffer hold np x c tokens: c per
+                # sequence, so the whole batch spans --n-ctx tokens, like assay's.
+                "--multiple-choice", "-kvu", "-np", "128", "-c", str(max(1, args.n_ctx // 128)),
+                "-t", str(args.threads),
                 "-fa", "off",
             ])
             log = t_perp.proc.stdout + t_perp.proc.stderr
