@@ -74,10 +74,25 @@ pub struct LlamaOptions {
     /// move by up to tenths of a nat with its batch neighbours. Off: each
     /// document's scores depend on that document alone.
     pub pack: bool,
+    /// Evaluate each request alone, in one decode call of its whole token
+    /// sequence, as llama-cpp-python (and lm-eval through it) does, instead
+    /// of sharing the context's KV cells among a document's options. On
+    /// quantized models llama.cpp's numbers depend on how a sequence is cut
+    /// into decode calls and laid out in the cache (by up to tenths of a nat
+    /// on Gemma 3), so this reproduces llama-cpp-python's numbers, at the
+    /// cost of evaluating the context once per option.
+    pub alone: bool,
 }
 
 impl LlamaOptions {
-    const KEYS: &'static [&'static str] = &["n_ctx", "n_batch", "threads", "chat_template", "pack"];
+    const KEYS: &'static [&'static str] = &[
+        "n_ctx",
+        "n_batch",
+        "threads",
+        "chat_template",
+        "pack",
+        "alone",
+    ];
 
     /// Reads `--model-arg key=value` pairs; an unknown key or a bad value is
     /// an error that names it.
@@ -90,6 +105,7 @@ impl LlamaOptions {
                 "threads" => options.threads = Some(positive(key, value)?),
                 "chat_template" => options.chat_template = boolean(key, value)?,
                 "pack" => options.pack = boolean(key, value)?,
+                "alone" => options.alone = boolean(key, value)?,
                 _ => {
                     return Err(BackendError::BadInput(format!(
                         "unknown --model-arg {key:?} for the llama backend; it takes {}",
@@ -135,6 +151,10 @@ pub struct LlamaBackend {
     max_sequences: usize,
     max_outputs: usize,
     pack: bool,
+    /// Each log-likelihood request in a group of its own ([`LlamaOptions::alone`]).
+    alone: bool,
+    /// Where [`LlamaBackend::decode`] puts padding: (sequence, position).
+    pad_after: (i32, usize),
     n_vocab: usize,
     /// The BOS token's text, for lm-eval's "already starts with BOS" check.
     bos_text: Option<String>,
@@ -144,6 +164,11 @@ pub struct LlamaBackend {
     /// The EOS token's text, a stop string of every generation (lm-eval's
     /// `handle_stop_sequences`).
     eos_text: Option<String>,
+}
+
+/// The SHA-256 of a file, through the memo the model identity uses.
+pub(crate) fn file_sha256(path: &Path) -> std::io::Result<String> {
+    fingerprint::file_sha256(path, crate::cache::cache_dir().as_deref())
 }
 
 /// llama.cpp's process-wide initialisation, done once and never undone:
@@ -303,6 +328,7 @@ impl LlamaBackend {
             ("n_ctx", n_ctx.to_string()),
             ("add_bos", add_bos.to_string()),
             ("pack", options.pack.to_string()),
+            ("alone", options.alone.to_string()),
             ("flash_attn", "off".to_string()),
             ("llama_cpp_2", LLAMA_CPP_2_VERSION.to_string()),
         ] {
@@ -325,6 +351,8 @@ impl LlamaBackend {
             max_sequences,
             max_outputs,
             pack: options.pack,
+            alone: options.alone,
+            pad_after: (0, 0),
             n_vocab,
             bos_text,
             prefix_token,
@@ -389,7 +417,7 @@ impl LlamaBackend {
         let mut rows = Vec::with_capacity(tokens.len());
         for (pos, &token) in tokens.iter().enumerate() {
             self.batch.clear();
-            add_token(&mut self.batch, token, pos, &[0], true)?;
+            self.add(token, pos, &[0], true)?;
             self.decode(1, Padding::Full)?;
             rows.push(self.context.get_logits_ith(0).to_vec());
         }
@@ -473,7 +501,7 @@ impl LlamaBackend {
             for (k, node) in batch.nodes[run.clone()].iter().enumerate() {
                 seq_ids.clear();
                 seq_ids.extend(node.seq_ids.clone().map(|s| s as i32));
-                add_token(&mut self.batch, node.token, node.pos, &seq_ids, node.output)?;
+                self.add(node.token, node.pos, &seq_ids, node.output)?;
                 if node.output {
                     rows.push((k as i32, run.start + k));
                 }
@@ -486,26 +514,43 @@ impl LlamaBackend {
         Ok(())
     }
 
+    /// Adds a token to `self.batch`, remembering where padding may go: in
+    /// the same sequence, after this token.
+    fn add(
+        &mut self,
+        token: Token,
+        pos: usize,
+        seq_ids: &[i32],
+        output: bool,
+    ) -> Result<(), BackendError> {
+        add_token(&mut self.batch, token, pos, seq_ids, output)?;
+        self.pad_after = (seq_ids.first().copied().unwrap_or(0), pos + 1);
+        Ok(())
+    }
+
     /// Runs `llama_decode` on `self.batch`, which holds `outputs` logits
-    /// requests, padded with throw-away tokens in the spare sequence and
-    /// cleaned up afterwards. `Padding::Full` gives every call the same
-    /// kernels (see [`padding`]); `Padding::Light` only avoids the
-    /// single-token special case, for generation steps where full padding
-    /// would multiply the cost of the last few sequences.
+    /// requests, padded with throw-away tokens and cleaned up afterwards.
+    /// `Padding::Full` gives every call the same kernels (see [`padding`]);
+    /// `Padding::Light` only avoids the single-token special case, for
+    /// generation steps where full padding would multiply the cost of the
+    /// last few sequences. Padding tokens continue the sequence of the last
+    /// token added, at later positions, so no real token attends to them and
+    /// the cache holds nothing else beside the real tokens (a padding
+    /// sequence of its own would change llama.cpp's numbers).
     fn decode(&mut self, outputs: usize, mode: Padding) -> Result<(), BackendError> {
         let tokens = usize::try_from(self.batch.n_tokens()).unwrap_or(0);
         let (pad_tokens, pad_outputs) = match mode {
             Padding::Full => padding(tokens, outputs),
             Padding::Light => (usize::from(tokens == 1), 0),
         };
-        let spare = self.max_sequences as i32;
-        for pos in 0..pad_tokens {
+        let (seq, from) = self.pad_after;
+        for k in 0..pad_tokens {
             add_token(
                 &mut self.batch,
                 self.prefix_token,
-                pos,
-                &[spare],
-                pos < pad_outputs,
+                from + k,
+                &[seq],
+                k < pad_outputs,
             )?;
         }
         log::clear();
@@ -517,7 +562,7 @@ impl LlamaBackend {
         })?;
         if pad_tokens > 0 {
             self.context
-                .clear_kv_cache_seq(Some(spare as u32), None, None)
+                .clear_kv_cache_seq(Some(seq as u32), Some(from as u32), None)
                 .map_err(|e| BackendError::Failed(format!("llama.cpp KV cache: {e}")))?;
         }
         Ok(())
@@ -585,13 +630,7 @@ impl LlamaBackend {
                     done[local] = true;
                     continue;
                 }
-                add_token(
-                    &mut self.batch,
-                    token,
-                    positions[local],
-                    &[local as i32],
-                    true,
-                )?;
+                self.add(token, positions[local], &[local as i32], true)?;
                 positions[local] += 1;
                 active.push(local);
             }
@@ -761,7 +800,10 @@ impl Backend for LlamaBackend {
                 return Err(self.overflow(i, fed));
             }
             let next = groups.len();
-            let group = *groups.entry(context).or_insert(next);
+            let group = match self.alone {
+                true => i,
+                false => *groups.entry(context).or_insert(next),
+            };
             sequences.push(Scored::new(context_tokens, continuation_tokens, group));
         }
         let scores = self.score(&sequences)?;
@@ -938,6 +980,7 @@ mod tests {
             ("threads", "2"),
             ("chat_template", "true"),
             ("pack", "yes"),
+            ("alone", "false"),
         ]))
         .unwrap();
         assert_eq!(
@@ -948,6 +991,7 @@ mod tests {
                 threads: Some(2),
                 chat_template: true,
                 pack: true,
+                alone: false,
             }
         );
         let unknown = LlamaOptions::from_args(&args(&[("n_gpu_layers", "1")])).unwrap_err();

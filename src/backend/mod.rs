@@ -147,6 +147,12 @@ pub trait Backend {
     }
 }
 
+/// The SHA-256 (hex) of a file, remembered by path, size and modification
+/// time in assay's cache folder.
+pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    llama::file_sha256(path)
+}
+
 /// lm-eval's `postprocess_generated_text`: cut at each stop string in turn.
 pub(crate) fn cut_at_stops(mut text: String, stops: &[String]) -> String {
     for stop in stops.iter().filter(|s| !s.is_empty()) {
