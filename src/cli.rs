@@ -47,6 +47,42 @@ enum Command {
     Tasks(TasksCommand),
     /// Combine the shards of a run (`run --shard K/N`) into one run.
     Merge(MergeArgs),
+    /// Score a variant manifest on a suite (a run under results/runs/NAME/).
+    Score(ScoreArgs),
+    /// Check variant manifests.
+    #[command(subcommand)]
+    Variants(VariantsCommand),
+}
+
+#[derive(Subcommand)]
+enum VariantsCommand {
+    /// Check manifests (files or folders; default `variants/`): every field,
+    /// names, bases, lineage cycles and weights hashes. One line per problem.
+    Validate {
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// The variant's manifest, e.g. variants/my-variant.toml.
+    manifest: PathBuf,
+    /// The suite: a group config in tasks/suites/ (default: `default`).
+    #[arg(long, default_value = "default")]
+    suite: String,
+    /// Documents per task (for a quick look; a leaderboard wants all).
+    #[arg(long)]
+    limit: Option<f64>,
+    /// Where runs go: `<out>/<variant>/<run-id>/`.
+    #[arg(long, default_value = "results/runs")]
+    out: PathBuf,
+    #[arg(long, value_name = "PATH")]
+    cache: Option<PathBuf>,
+    #[arg(long = "no-cache", conflicts_with = "cache")]
+    no_cache: bool,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -205,6 +241,8 @@ pub fn main() -> i32 {
         Command::Requests(args) => requests(args),
         Command::Tasks(cmd) => tasks(cmd),
         Command::Merge(args) => merge(args),
+        Command::Score(args) => score_variant(args),
+        Command::Variants(VariantsCommand::Validate { paths }) => validate_variants(paths),
     };
     match outcome {
         Ok(()) => exit::OK,
@@ -487,6 +525,102 @@ fn write_and_report(
     print!("{}", summary_table(plan, &scored, &groups));
     println!("\nwrote {}", dir.display());
     Ok(())
+}
+
+fn validate_variants(paths: Vec<PathBuf>) -> Result<(), CliError> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("variants")]
+    } else {
+        paths
+    };
+    let (variants, mut problems) = crate::variant::read_all(&paths);
+    problems.extend(crate::variant::validate(&variants));
+    if problems.is_empty() {
+        println!("{} manifest(s) valid", variants.len());
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    Err(CliError::Input(format!(
+        "{} problem(s) in {} manifest(s)",
+        problems.len(),
+        variants.len()
+    )))
+}
+
+/// `assay score`: a run of the suite with the manifest's backend, filed
+/// under the variant's name, after its manifest (and its lineage among the
+/// manifests beside it) and its weights check out.
+fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
+    use crate::variant::{self, WeightsCheck};
+    let folder = args
+        .manifest
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let variant = variant::read(&args.manifest).map_err(|p| CliError::Input(p.to_string()))?;
+    let (all, _) = variant::read_all(&[folder]);
+    let mut problems: Vec<variant::Problem> = variant::validate(&all)
+        .into_iter()
+        .filter(|p| p.path == variant.path)
+        .collect();
+    if !all.iter().any(|v| v.path == variant.path) {
+        problems.extend(variant::validate(std::slice::from_ref(&variant)));
+    }
+    if let Some(p) = problems.first() {
+        return Err(CliError::Input(p.to_string()));
+    }
+    match variant::check_weights(&variant) {
+        WeightsCheck::Missing(path) => {
+            return Err(CliError::Input(format!(
+                "{}: the weights file {} is not there; fetch it before scoring",
+                args.manifest.display(),
+                path.display()
+            )))
+        }
+        WeightsCheck::Mismatch { .. } => unreachable!("validate reports a mismatch"),
+        WeightsCheck::Matches | WeightsCheck::Unchecked => {}
+    }
+    let model = match variant::weights_file(&variant) {
+        Some(path) => format!("llama:{}", path.display()),
+        None => variant.backend.spec.clone(),
+    };
+    let suite_file =
+        builtin_tasks_dir().map(|d| d.join("suites").join(format!("{}.yaml", args.suite)));
+    if !suite_file.is_some_and(|p| p.is_file()) {
+        return Err(CliError::Input(format!(
+            "--suite {}: there is no tasks/suites/{}.yaml",
+            args.suite, args.suite
+        )));
+    }
+    run(RunArgs {
+        model,
+        model_arg: variant
+            .backend
+            .args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        task: TaskArgs {
+            tasks: vec![args.suite.clone()],
+            include_path: Vec::new(),
+            num_fewshot: None,
+            limit: args.limit,
+            seed: "0,1234,1234,1234".into(),
+            system_instruction: None,
+            shard: None,
+            apply_chat_template: variant.chat_template,
+            fewshot_as_multiturn: None,
+        },
+        variant: Some(variant.name.clone()),
+        out: args.out,
+        log_samples: false,
+        skip_overlong: false,
+        cache: args.cache,
+        no_cache: args.no_cache,
+        quiet: args.quiet,
+    })
 }
 
 fn merge(args: MergeArgs) -> Result<(), CliError> {

@@ -19,3 +19,4 @@ pub mod request;
 pub mod results;
 pub mod stats;
 pub mod task;
+pub mod variant;

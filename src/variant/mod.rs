@@ -1,0 +1,338 @@
+//! Variant manifests: `variants/<name>.toml`, one per submitted variant of a
+//! model, saying what it is (its relation to a base variant), who made it,
+//! and how to score it (a backend spec and the expected SHA-256 of its
+//! weights).
+//!
+//! Validation reports every problem of every manifest, one message each:
+//! TOML errors, unknown or missing fields, names that are not safe as file
+//! names, bases that do not exist, lineage cycles, and weights whose hash
+//! does not match.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How a variant came from its base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Relation {
+    Original,
+    FineTune,
+    Quantization,
+    Merge,
+    Adapter,
+}
+
+impl Relation {
+    pub const NAMES: &'static [&'static str] =
+        &["original", "fine-tune", "quantization", "merge", "adapter"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Relation::Original => "original",
+            Relation::FineTune => "fine-tune",
+            Relation::Quantization => "quantization",
+            Relation::Merge => "merge",
+            Relation::Adapter => "adapter",
+        }
+    }
+}
+
+/// How to score a variant.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    /// `kind:target`, e.g. `llama:models/x.gguf`; a relative GGUF path is
+    /// relative to the manifest's folder's parent (the repository root).
+    pub spec: String,
+    /// `--model-arg`s.
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+/// One manifest.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    pub display_name: Option<String>,
+    /// The parent variant's name; none for an original.
+    pub base: Option<String>,
+    pub relation: Relation,
+    pub contributor: Option<String>,
+    pub license: Option<String>,
+    /// Parameter count.
+    pub parameters: Option<u64>,
+    /// Precision or quantization, e.g. `bf16`, `Q4_K_M`.
+    pub precision: Option<String>,
+    /// Bits per weight, for the size plot.
+    pub bits_per_weight: Option<f64>,
+    /// The expected SHA-256 (hex) of the weights file, checked before scoring.
+    pub weights_sha256: Option<String>,
+    /// Render prompts with the model's chat template.
+    #[serde(default)]
+    pub chat_template: bool,
+    #[serde(default)]
+    pub notes: String,
+    pub backend: BackendSpec,
+    /// Where the manifest was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// One problem with one manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Whether `name` is safe as a file and folder name everywhere: letters,
+/// digits, `.`, `_`, `-`, not starting with `.` or `-`, at most 100 chars.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !name.starts_with(['.', '-'])
+}
+
+/// Reads one manifest; a syntax or field error is one problem.
+pub fn read(path: &Path) -> Result<Variant, Problem> {
+    let problem = |message: String| Problem {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    let mut variant: Variant = toml::from_str(&text).map_err(|e| {
+        let message = e.message().to_string();
+        let place = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}: ")
+            })
+            .unwrap_or_default();
+        let hint = if message.contains("unknown field") {
+            ""
+        } else if message.contains("unknown variant") {
+            " (relation is one of original, fine-tune, quantization, merge, adapter)"
+        } else {
+            ""
+        };
+        problem(format!("{place}{message}{hint}"))
+    })?;
+    variant.path = path.to_path_buf();
+    Ok(variant)
+}
+
+/// The weights file a variant's backend reads, if it is a local file.
+pub fn weights_file(variant: &Variant) -> Option<PathBuf> {
+    let (kind, target) = variant.backend.spec.split_once(':')?;
+    if kind != "llama" {
+        return None;
+    }
+    Some(resolve(&variant.path, target))
+}
+
+/// A path from a manifest: absolute, or relative to the folder that holds
+/// the `variants/` folder.
+pub fn resolve(manifest: &Path, target: &str) -> PathBuf {
+    let target = Path::new(target);
+    if target.is_absolute() {
+        return target.to_path_buf();
+    }
+    let root = manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    root.join(target)
+}
+
+/// How the weights of a variant compare with its manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WeightsCheck {
+    Matches,
+    /// No expected hash, or not a local file: nothing to check.
+    Unchecked,
+    /// The file is not there (yet).
+    Missing(PathBuf),
+    Mismatch {
+        path: PathBuf,
+        actual: String,
+    },
+}
+
+/// Checks a variant's weights file against `weights_sha256`.
+pub fn check_weights(variant: &Variant) -> WeightsCheck {
+    let (Some(expected), Some(path)) = (&variant.weights_sha256, weights_file(variant)) else {
+        return WeightsCheck::Unchecked;
+    };
+    if !path.is_file() {
+        return WeightsCheck::Missing(path);
+    }
+    match crate::backend::file_sha256(&path) {
+        Ok(actual) if actual.eq_ignore_ascii_case(expected) => WeightsCheck::Matches,
+        Ok(actual) => WeightsCheck::Mismatch { path, actual },
+        Err(_) => WeightsCheck::Missing(path),
+    }
+}
+
+/// Validates `variants` together (bases are looked up among them): every
+/// problem, in file order. Missing weights files are not problems (they may
+/// not be downloaded yet); a hash that does not match is.
+pub fn validate(variants: &[Variant]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let by_name: HashMap<&str, &Variant> = variants.iter().map(|v| (v.name.as_str(), v)).collect();
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for v in variants {
+        let mut problem = |message: String| {
+            problems.push(Problem {
+                path: v.path.clone(),
+                message,
+            })
+        };
+        if !is_safe_name(&v.name) {
+            problem(format!(
+                "name {:?} is not safe as a file name: use letters, digits, '.', '_' and '-', \
+                 not starting with '.' or '-'",
+                v.name
+            ));
+        }
+        let stem = v.path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if !stem.is_empty() && stem != v.name {
+            problem(format!(
+                "name {:?} differs from the file name; call the file {}.toml",
+                v.name, v.name
+            ));
+        }
+        if let Some(first) = seen.insert(v.name.as_str(), v.path.as_path()) {
+            problem(format!(
+                "name {:?} is also used by {}",
+                v.name,
+                first.display()
+            ));
+        }
+        match (v.relation, &v.base) {
+            (Relation::Original, Some(base)) => problem(format!(
+                "relation is original but base is {base:?}; an original has no base"
+            )),
+            (Relation::Original, None) => {}
+            (r, None) => problem(format!(
+                "relation is {} but there is no base; name the variant it derives from",
+                r.name()
+            )),
+            (_, Some(base)) if base == &v.name => problem("base names the variant itself".into()),
+            (_, Some(base)) if !by_name.contains_key(base.as_str()) => problem(format!(
+                "base {base:?} has no manifest (expected variants/{base}.toml)"
+            )),
+            _ => {}
+        }
+        if !v.backend.spec.contains(':') {
+            problem(format!(
+                "backend.spec {:?}: write kind:target, e.g. llama:models/x.gguf",
+                v.backend.spec
+            ));
+        }
+        if let Some(hash) = &v.weights_sha256 {
+            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                problem(format!(
+                    "weights_sha256 {hash:?} is not 64 hexadecimal digits"
+                ));
+            } else if let WeightsCheck::Mismatch { path, actual } = check_weights(v) {
+                problem(format!(
+                    "the weights {} have SHA-256 {actual}, not the manifest's {hash}",
+                    path.display()
+                ));
+            }
+        }
+        if v.parameters == Some(0) {
+            problem("parameters is 0; give the parameter count".into());
+        }
+        if let Some(bits) = v.bits_per_weight {
+            if !(bits > 0.0 && bits <= 64.0) {
+                problem(format!("bits_per_weight {bits} is not between 0 and 64"));
+            }
+        }
+    }
+    // Lineage cycles: follow bases from every variant.
+    for v in variants {
+        let mut path = vec![v.name.as_str()];
+        let mut at = v;
+        while let Some(base) = at.base.as_deref() {
+            let Some(next) = by_name.get(base) else { break };
+            if path.contains(&base) {
+                if base == v.name {
+                    path.push(base);
+                    problems.push(Problem {
+                        path: v.path.clone(),
+                        message: format!("lineage cycle: {}", path.join(" -> ")),
+                    });
+                }
+                break;
+            }
+            path.push(base);
+            at = next;
+        }
+    }
+    problems
+}
+
+/// Reads the manifests at `paths` (files, or folders of `*.toml`).
+pub fn read_all(paths: &[PathBuf]) -> (Vec<Variant>, Vec<Problem>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => problems.push(Problem {
+                    path: path.clone(),
+                    message: format!("cannot read the folder: {e}"),
+                }),
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut variants = Vec::new();
+    for file in files {
+        match read(&file) {
+            Ok(v) => variants.push(v),
+            Err(p) => problems.push(p),
+        }
+    }
+    (variants, problems)
+}
+
+/// The chain of bases of `name`, nearest first (cycles cut).
+pub fn lineage<'a>(variants: &'a [Variant], name: &str) -> Vec<&'a Variant> {
+    let by_name: HashMap<&str, &Variant> = variants.iter().map(|v| (v.name.as_str(), v)).collect();
+    let mut out: Vec<&Variant> = Vec::new();
+    let mut at = by_name.get(name).and_then(|v| v.base.as_deref());
+    while let Some(base) = at {
+        let Some(v) = by_name.get(base) else { break };
+        if out.iter().any(|o| o.name == v.name) || v.name == name {
+            break;
+        }
+        out.push(v);
+        at = v.base.as_deref();
+    }
+    out
+}

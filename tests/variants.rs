@@ -1,0 +1,203 @@
+//! Variant manifests: `assay variants validate` names each problem of each
+//! manifest, and `assay score` runs the suite only for a sound manifest
+//! whose weights match.
+
+#[path = "support/tiny_gguf.rs"]
+mod tiny_gguf;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn assay(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ASSAY_CACHE_DIR", dir.join("cache"));
+    cmd
+}
+
+const ORIGINAL: &str = r#"
+name = "tiny"
+display_name = "Tiny <b>original</b>"
+relation = "original"
+contributor = "assay tests"
+license = "MIT"
+parameters = 100000
+precision = "F32"
+notes = "random weights"
+
+[backend]
+spec = "llama:models/tiny.gguf"
+args = { n_ctx = "512" }
+"#;
+
+fn quantization(base: &str) -> String {
+    format!(
+        "name = \"tiny-q\"\nbase = \"{base}\"\nrelation = \"quantization\"\nprecision = \"Q8_0\"\n\
+         bits_per_weight = 8.5\n[backend]\nspec = \"llama:models/tiny.gguf\"\n"
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::create_dir_all(dir.join("variants")).unwrap();
+    std::fs::write(dir.join("variants").join(format!("{name}.toml")), text).unwrap();
+}
+
+fn validate(dir: &Path) -> assert_cmd::assert::Assert {
+    assay(dir)
+        .args(["variants", "validate"])
+        .arg(dir.join("variants"))
+        .assert()
+}
+
+#[test]
+fn sound_manifests_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tiny", ORIGINAL);
+    write(dir.path(), "tiny-q", &quantization("tiny"));
+    validate(dir.path())
+        .success()
+        .stdout(predicate::str::contains("2 manifest(s) valid"));
+}
+
+#[test]
+fn each_problem_is_named() {
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "unknown-key",
+            ORIGINAL.replace(
+                "tiny\"\ndisplay",
+                "unknown-key\"\ncolour = \"red\"\ndisplay",
+            ),
+            "unknown field `colour`",
+        ),
+        (
+            "no-relation",
+            ORIGINAL
+                .replace("name = \"tiny\"", "name = \"no-relation\"")
+                .replace("relation = \"original\"\n", ""),
+            "missing field `relation`",
+        ),
+        (
+            "bad-relation",
+            ORIGINAL
+                .replace("name = \"tiny\"", "name = \"bad-relation\"")
+                .replace("\"original\"", "\"distillation\""),
+            "original, fine-tune, quantization, merge, adapter",
+        ),
+        (
+            "orphan",
+            quantization("nobody").replace("tiny-q", "orphan"),
+            "base \"nobody\" has no manifest",
+        ),
+        (
+            "no-base",
+            quantization("x")
+                .replace("base = \"x\"\n", "")
+                .replace("tiny-q", "no-base"),
+            "there is no base",
+        ),
+        (
+            "Mismatch",
+            ORIGINAL.replace("\"tiny\"", "\"other-name\""),
+            "differs from the file name",
+        ),
+        (
+            "bad-hash",
+            ORIGINAL.replace(
+                "name = \"tiny\"",
+                "name = \"bad-hash\"\nweights_sha256 = \"abc\"",
+            ),
+            "not 64 hexadecimal digits",
+        ),
+        (
+            "bad-toml",
+            "name = \"bad-toml\"\nrelation = \n".to_string(),
+            "line 2",
+        ),
+    ];
+    for (file, text, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), file, text);
+        validate(dir.path()).code(2).stderr(
+            predicate::str::contains(format!("{file}.toml"))
+                .and(predicate::str::contains(*expected)),
+        );
+    }
+}
+
+#[test]
+fn unsafe_names_and_cycles_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a", &quantization("b").replace("tiny-q", "a"));
+    write(dir.path(), "b", &quantization("a").replace("tiny-q", "b"));
+    validate(dir.path())
+        .code(2)
+        .stderr(predicate::str::contains("lineage cycle: a -> b -> a"));
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "evil",
+        &ORIGINAL.replace("\"tiny\"", "\"../evil\""),
+    );
+    validate(dir.path())
+        .code(2)
+        .stderr(predicate::str::contains("not safe as a file name"));
+}
+
+#[test]
+fn weights_must_match_their_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    tiny_gguf::write_tiny_llama(&models.join("tiny.gguf"), 4).unwrap();
+    let actual = assay::request::sha256_hex(&std::fs::read(models.join("tiny.gguf")).unwrap());
+    let wrong = "0".repeat(64);
+    write(
+        dir.path(),
+        "tiny",
+        &ORIGINAL.replace("notes =", &format!("weights_sha256 = \"{wrong}\"\nnotes =")),
+    );
+    validate(dir.path()).code(2).stderr(
+        predicate::str::contains(actual.as_str()).and(predicate::str::contains(wrong.as_str())),
+    );
+    // `assay score` refuses before running anything.
+    assay(dir.path())
+        .args(["score", "--quiet", "--limit", "2", "--out"])
+        .arg(dir.path().join("runs"))
+        .arg(dir.path().join("variants/tiny.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SHA-256"));
+    assert!(!dir.path().join("runs").exists());
+
+    // With the right hash, the suite runs and the run is filed under the name.
+    write(
+        dir.path(),
+        "tiny",
+        &ORIGINAL.replace(
+            "notes =",
+            &format!("weights_sha256 = \"{actual}\"\nnotes ="),
+        ),
+    );
+    assay(dir.path())
+        .args(["score", "--quiet", "--limit", "2", "--out"])
+        .arg(dir.path().join("runs"))
+        .arg(dir.path().join("variants/tiny.toml"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("default"));
+    let run = std::fs::read_dir(dir.path().join("runs/tiny"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["assay"]["variant"], "tiny");
+    assert!(json["results"]["assay_arithmetic"].is_object());
+    assert!(json["groups"]["default"].is_object());
+}
