@@ -45,6 +45,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--tolerance", type=float, default=1e-3)
     ap.add_argument("--assay", default=str(ROOT / "target" / "release" / "assay"))
+    ap.add_argument("--model-arg", action="append", default=[],
+                    help="extra llama backend options for assay, e.g. alone=true")
     args = ap.parse_args()
     llama_cpp = need("llama_cpp", "llama-cpp-python")
     np = need("numpy", "numpy")
@@ -57,6 +59,8 @@ def main() -> int:
                "--limit", str(args.limit), "--variant", "check", "--out", str(out)]
         if args.include_path:
             cmd += ["--include-path", str(args.include_path)]
+        for extra in args.model_arg:
+            cmd += ["--model-arg", extra]
         env = {**os.environ, "ASSAY_CACHE_DIR": str(out / "cache")}  # a fresh response cache
         subprocess.run(cmd, check=True, cwd=ROOT, env=env)
         (path,) = out.glob("check/*/samples.parquet")
@@ -74,6 +78,7 @@ def main() -> int:
     llm = llama_cpp.Llama(model_path=str(args.model), logits_all=True, n_ctx=args.n_ctx, n_batch=512,
                           n_threads=args.threads, flash_attn=False, verbose=False)
     worst = (0.0, None)
+    diffs = []
     greedy_mismatch = 0
     for task, doc_id, context, continuation, ll, greedy in items:
         tokens, n_context = tok.split(context, continuation)
@@ -87,13 +92,19 @@ def main() -> int:
         ref_greedy = all(int(logits[i].argmax()) == t for i, t in enumerate(targets))
         greedy_mismatch += ref_greedy != greedy
         diff = abs(ref - ll)
+        diffs.append(diff)
         if diff >= worst[0]:
             worst = (diff, (task, doc_id, continuation, ll, ref))
 
     diff, (task, doc_id, continuation, ll, ref) = worst
-    print(f"{len(items)} items from {args.tasks} on {args.model.name}")
+    print(f"{len(items)} items from {args.tasks} on {args.model.name}"
+          + (f" (assay --model-arg {' '.join(args.model_arg)})" if args.model_arg else ""))
     print(f"largest |assay - llama-cpp-python| = {diff:.3e} (task {task}, document {doc_id}, "
           f"continuation {continuation!r}: assay {ll:.6f}, llama-cpp-python {ref:.6f})")
+    diffs.sort()
+    within = sum(d <= args.tolerance for d in diffs)
+    print(f"median difference {diffs[len(diffs) // 2]:.3e}; {within} of {len(items)} items within "
+          f"{args.tolerance:g}")
     print(f"is_greedy differs on {greedy_mismatch} of {len(items)} items")
     ok = diff <= args.tolerance and greedy_mismatch == 0
     print("PASS" if ok else f"FAIL (tolerance {args.tolerance})")

@@ -18,8 +18,9 @@ For a BIG-bench multiple-choice task (default `date_understanding`, the first
     `tokens[:-1]`, BOS included, as assay and lm-eval split them), divided by
     llama-bench's prompt-processing rate (`-p 512 -n 0 -fa 0`, mean of 3).
     It leaves out the cost of the logits rows a scorer must compute (one
-    262k-wide row per scored position for Gemma 3), so no scorer reaches it;
-    the logits rows are counted and printed beside it;
+    262k-wide row per scored position for Gemma 3), so no scorer reaches it
+    on short contexts; a second floor adds them, each row costed as
+    n_vocab x n_embd multiply-adds over the model's other weights per token;
   * accuracy: each tool's accuracy, and per item whether both chose the same
     option. llama-perplexity scores an option by its mean log-probability per
     token after the options' common prefix, assay (like lm-eval) by the sum
@@ -83,7 +84,10 @@ class Tokens:
         self.llm = llama_cpp.Llama(model_path=str(model), vocab_only=True, verbose=False)
 
     def encode(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        # special=True: text that spells a special or user-defined token is
+        # that token, as HF tokenizers, llama-cpp-python's server and assay
+        # read prompts.
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
     def split(self, context: str, continuation: str) -> tuple[list[int], int]:
         """(all tokens, number of context tokens)."""
@@ -164,13 +168,28 @@ def perplexity_choices(log: str, n: int) -> list[bool]:
     return [c - p == 1 for c, p in zip(correct, [0] + correct[:-1])]
 
 
-def llama_bench_rate(binary: Path, model: Path, threads: int) -> float:
+def llama_bench(binary: Path, model: Path, threads: int) -> tuple[float, int]:
+    """(prompt-processing tokens/s at 512, the model's parameter count)."""
     out = subprocess.run(
         [str(binary), "-m", str(model), "-p", "512", "-n", "0", "-t", str(threads), "-fa", "0", "-r", "3", "-o", "json"],
         check=True, capture_output=True, text=True,
     ).stdout
     (row,) = [r for r in json.loads(out) if r.get("n_prompt") == 512]
-    return float(row["avg_ts"])
+    return float(row["avg_ts"]), int(row["model_n_params"])
+
+
+def head_cost_ratio(llm, n_params: int) -> float:
+    """The cost of one logits row (an n_vocab x n_embd product) over the cost
+    of one token through the rest of the network (its other weights; the
+    embedding lookup is free). Tied embeddings (one n_vocab x n_embd matrix
+    for input and output, as Gemma 3) are assumed when the parameter count
+    has room for only one such matrix."""
+    arch = llm.metadata["general.architecture"]
+    n_vocab, n_embd = llm.n_vocab(), int(llm.metadata[f"{arch}.embedding_length"])
+    head = n_vocab * n_embd
+    tied = n_params < 2 * head + head // 10
+    body = n_params - head * (1 if tied else 2)
+    return head / body
 
 
 def main() -> int:
@@ -208,8 +227,10 @@ def main() -> int:
             f, r = floor_counts(split[d])
             fed_tokens += f
             rows += r
-        pp_rate = llama_bench_rate(args.llama_bin / "llama-bench", args.model, args.threads)
+        pp_rate, n_params = llama_bench(args.llama_bin / "llama-bench", args.model, args.threads)
         floor = fed_tokens / pp_rate
+        ratio = head_cost_ratio(tok.llm, n_params)
+        head_floor = (fed_tokens + rows * ratio) / pp_rate
 
         # assay.
         out = work / "runs"
@@ -284,14 +305,16 @@ def main() -> int:
     print(f"versions: {version}; llama.cpp tools from {args.llama_bin}")
     print()
     print(f"floor: {fed_tokens:,} tokens with shared prefixes / {pp_rate:,.1f} tokens/s "
-          f"(llama-bench pp512) = {floor:.2f} s; logits rows needed: {rows:,}")
+          f"(llama-bench pp512) = {floor:.2f} s")
+    print(f"with the logits rows: {rows:,} rows x {ratio:.2f} token-equivalents each "
+          f"(n_vocab x n_embd over the other weights) -> {head_floor:.2f} s")
     print()
-    print(f"{'':24}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}{'x floor':>9}{'load':>7}")
+    print(f"{'':24}{'wall s':>9}{'cpu s':>9}{'peak MiB':>10}{'x floor':>9}{'x rows floor':>14}{'load':>7}")
     print(f"{'assay run':24}{t_assay.wall:9.2f}{t_assay.cpu:9.2f}{t_assay.peak_rss_mb:10.0f}"
-          f"{t_assay.wall / floor:9.2f}{ld_assay:>7}")
+          f"{t_assay.wall / floor:9.2f}{t_assay.wall / head_floor:14.2f}{ld_assay:>7}")
     if t_perp is not None:
         print(f"{'llama-perplexity':24}{t_perp.wall:9.2f}{t_perp.cpu:9.2f}{t_perp.peak_rss_mb:10.0f}"
-              f"{t_perp.wall / floor:9.2f}{ld_perp:>7}")
+              f"{t_perp.wall / floor:9.2f}{t_perp.wall / head_floor:14.2f}{ld_perp:>7}")
         print(f"\nassay / llama-perplexity wall: {t_assay.wall / t_perp.wall:.2f}")
     print()
     acc = sum(assay_correct.values()) / n
