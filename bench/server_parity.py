@@ -26,6 +26,7 @@ Needs llama-cpp-python with its server extras and lm-eval (at $LM_EVAL or
 from __future__ import annotations
 
 import argparse
+import ast
 import glob
 import importlib
 import json
@@ -80,7 +81,12 @@ def lmeval_items(out: Path, task: str) -> tuple[dict, float]:
     for line in Path(path).read_text().splitlines():
         s = json.loads(line)
         for idx, resp in enumerate(s["resps"]):
-            ll, greedy = resp[0]
+            # lm-eval logs each response as a list holding the tuple, which
+            # may be written as its Python repr.
+            value = resp[0] if isinstance(resp, list) and len(resp) == 1 else resp
+            if isinstance(value, str):
+                value = ast.literal_eval(value)
+            ll, greedy = float(value[0]), value[1] in (True, "True")
             items[(task, s["doc_id"], idx)] = (ll, greedy)
         acc.append(s["acc"])
     return items, sum(acc) / len(acc)
@@ -135,6 +141,7 @@ def main() -> int:
         print(f"{'task':18}{'items':>7}{'max |assay - lm-eval|':>23}{'max |served - embedded|':>25}"
               f"{'acc assay':>11}{'acc lm-eval':>13}{'acc embedded':>14}")
         worst = 0.0
+        notes = []
         for task in tasks:
             reference, ref_acc = lmeval_items(work / "lmeval" / task, task)
             keys = sorted(k for k in reference if k[0] == task)
@@ -145,9 +152,21 @@ def main() -> int:
             d_emb = max(abs(served[k][0] - embedded[k][0]) for k in keys)
             greedy_differ = sum(served[k][1] != reference[k][1] for k in keys)
             worst = max(worst, d_lm)
+            # lm-eval's gguf model splits context from continuation by
+            # text_offset >= len(context); llama-cpp-python's offsets run one
+            # character ahead for SentencePiece models, so it also counts the
+            # context's last token. Then its score differs from assay's by
+            # one value per document, the same for every option.
+            offsets = {}
+            for k in keys:
+                offsets.setdefault(k[1], []).append(reference[k][0] - served[k][0])
+            constant = sum(max(v) - min(v) < 1e-4 for v in offsets.values())
+            notes.append(f"{task}: lm-eval minus assay is one constant per document on {constant} "
+                         f"of {len(offsets)} documents")
             print(f"{task:18}{len(keys):7d}{d_lm:23.2e}{d_emb:25.2e}{served_acc[task]:11.4f}{ref_acc:13.4f}"
                   f"{embedded_acc[task]:14.4f}" + (f"  (is_greedy differs on {greedy_differ})" if greedy_differ else ""))
         print(f"\nlargest difference from lm-eval's gguf model: {worst:.2e}")
+        print("\n".join(notes))
     return 0
 
 

@@ -92,6 +92,7 @@ impl Http {
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(30)))
             .pool_max_idle_per_host(options.concurrency)
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| BackendError::Failed(format!("cannot set up the HTTP client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()

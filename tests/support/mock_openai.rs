@@ -95,18 +95,19 @@ impl MockServer {
     }
 
     pub fn fault(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.faults.lock().unwrap().extend(faults);
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(faults);
     }
 
     pub fn set_delay(&self, delay: Duration) {
-        *self.state.delay.lock().unwrap() = delay;
+        *self.state.delay.lock().unwrap_or_else(|p| p.into_inner()) = delay;
     }
 
     pub fn posts(&self) -> Vec<Logged> {
-        self.state
-            .log
-            .lock()
-            .unwrap()
+        lock(&self.state.log)
             .iter()
             .filter(|l| l.method == "POST")
             .cloned()
@@ -114,7 +115,7 @@ impl MockServer {
     }
 
     pub fn clear_log(&self) {
-        self.state.log.lock().unwrap().clear();
+        lock(&self.state.log).clear();
     }
 }
 
@@ -154,7 +155,7 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
         reader.read_exact(&mut body)?;
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let index = {
-            let mut log = state.log.lock().unwrap();
+            let mut log = lock(&state.log);
             if state.quiet.load(Ordering::Relaxed) {
                 log.clear(); // a benchmark's millions of requests are not kept
             }
@@ -174,7 +175,7 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
                 "answered": state.answered.swap(0, Ordering::SeqCst),
                 "max_in_flight": state.max_in_flight.swap(0, Ordering::SeqCst),
             });
-            state.log.lock().unwrap().clear();
+            lock(&state.log).clear();
             respond(&mut stream, 200, &[], stats.to_string().as_bytes())?;
             continue;
         }
@@ -203,17 +204,23 @@ fn answer_post(
     body: &Value,
     index: usize,
 ) -> std::io::Result<bool> {
-    let delay = *state.delay.lock().unwrap();
+    let delay = *state.delay.lock().unwrap_or_else(|p| p.into_inner());
     thread::sleep(delay);
-    if let Some(status) = *state.always.lock().unwrap() {
+    if let Some(status) = *state.always.lock().unwrap_or_else(|p| p.into_inner()) {
         respond(stream, status, &[], br#"{"error": "always failing"}"#)?;
         return Ok(true);
     }
-    let fault = state.faults.lock().unwrap().pop_front();
+    let fault = state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop_front();
     match fault {
         Some(Fault::Status(401)) => {
             // Like a careless server: the rejected credentials in the body.
-            let key = state.log.lock().unwrap()[index].authorization.clone();
+            let key = lock(&state.log)
+                .get(index)
+                .and_then(|l| l.authorization.clone());
             let body = json!({"error": format!("invalid key {key:?}")}).to_string();
             respond(stream, 401, &[], body.as_bytes())?;
             return Ok(true);
@@ -256,7 +263,10 @@ fn answer_post(
         return Ok(true);
     };
     respond(stream, 200, &[], answer.to_string().as_bytes())?;
-    state.log.lock().unwrap()[index].answered = true;
+    // The log may have been cleared meanwhile (a test between two runs).
+    if let Some(entry) = lock(&state.log).get_mut(index) {
+        entry.answered = true;
+    }
     state.answered.fetch_add(1, Ordering::SeqCst);
     Ok(true)
 }
@@ -276,9 +286,16 @@ fn respond(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    let mut message = head.into_bytes();
+    message.extend_from_slice(body);
+    stream.write_all(&message)?;
     stream.flush()
+}
+
+/// A lock that survives a panicked holder (one connection's thread must
+/// not take the whole server down).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_secs() -> u64 {
