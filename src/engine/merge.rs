@@ -235,16 +235,7 @@ pub fn merge(
                 ));
                 return false;
             };
-            let prompt = doc
-                .requests
-                .first()
-                .and_then(|r| {
-                    r.arguments()
-                        .get(0)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
+            let prompt = doc.prompt();
             if crate::request::sha256_hex(prompt.as_bytes()) != sample.prompt_hash {
                 problem = Some(format!(
                     "task `{name}`, document {}: its prompt is not the one the shard scored; \

@@ -68,6 +68,22 @@ pub struct Prepared {
     pub requests: Vec<Request>,
 }
 
+impl Prepared {
+    /// The document's prompt as lm-eval hashes it (`prompt_hash`): the first
+    /// argument of its first request.
+    pub fn prompt(&self) -> String {
+        self.requests
+            .first()
+            .and_then(|r| {
+                r.arguments()
+                    .get(0)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// A piece of the prompt with its chat role and the text that follows it
 /// in plain-text prompts (lm-eval's Message).
 #[derive(Clone)]

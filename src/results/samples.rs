@@ -33,16 +33,7 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
             let Some(doc) = by_id.get(&sample.doc_id) else {
                 continue;
             };
-            let prompt = doc
-                .requests
-                .first()
-                .and_then(|r| {
-                    r.arguments()
-                        .get(0)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
+            let prompt = doc.prompt();
             let (dh, ph, th) = doc_hashes(&doc.doc, &prompt, &doc.target);
             task_col.push(planned.config.task.clone());
             doc_id.push(doc.doc_id as i64);
