@@ -189,7 +189,6 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
         let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         state.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let result = answer_post(&mut stream, state, &path, &body, index);
-        state.in_flight.fetch_sub(1, Ordering::SeqCst);
         if !result? {
             return Ok(());
         }
@@ -207,7 +206,13 @@ fn answer_post(
     let delay = *state.delay.lock().unwrap_or_else(|p| p.into_inner());
     thread::sleep(delay);
     if let Some(status) = *state.always.lock().unwrap_or_else(|p| p.into_inner()) {
-        respond(stream, status, &[], br#"{"error": "always failing"}"#)?;
+        answer(
+            stream,
+            state,
+            status,
+            &[],
+            br#"{"error": "always failing"}"#,
+        )?;
         return Ok(true);
     }
     let fault = state
@@ -222,12 +227,13 @@ fn answer_post(
                 .get(index)
                 .and_then(|l| l.authorization.clone());
             let body = json!({"error": format!("invalid key {key:?}")}).to_string();
-            respond(stream, 401, &[], body.as_bytes())?;
+            answer(stream, state, 401, &[], body.as_bytes())?;
             return Ok(true);
         }
         Some(Fault::Status(status)) => {
-            respond(
+            answer(
                 stream,
+                state,
                 status,
                 &[],
                 br#"{"error": {"message": "injected"}}"#,
@@ -236,11 +242,15 @@ fn answer_post(
         }
         Some(Fault::TooMany(seconds)) => {
             let header = format!("Retry-After: {seconds}");
-            respond(stream, 429, &[&header], br#"{"error": "slow down"}"#)?;
+            answer(stream, state, 429, &[&header], br#"{"error": "slow down"}"#)?;
             return Ok(true);
         }
-        Some(Fault::Drop) => return Ok(false),
+        Some(Fault::Drop) => {
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Ok(false);
+        }
         Some(Fault::Truncate) => {
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
             let head =
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n";
             stream.write_all(head.as_bytes())?;
@@ -248,27 +258,40 @@ fn answer_post(
             return Ok(false);
         }
         Some(Fault::BadJson) => {
-            respond(stream, 200, &[], b"<html>oops</html>")?;
+            answer(stream, state, 200, &[], b"<html>oops</html>")?;
             return Ok(true);
         }
         Some(Fault::Delay(d)) => thread::sleep(d),
         None => {}
     }
-    let answer = if path.ends_with("/chat/completions") {
+    let reply = if path.ends_with("/chat/completions") {
         chat_answer(body)
     } else if path.ends_with("/completions") {
         completion_answer(body, state.echo_bos.load(Ordering::SeqCst))
     } else {
-        respond(stream, 404, &[], b"{}")?;
+        answer(stream, state, 404, &[], b"{}")?;
         return Ok(true);
     };
-    respond(stream, 200, &[], answer.to_string().as_bytes())?;
+    answer(stream, state, 200, &[], reply.to_string().as_bytes())?;
     // The log may have been cleared meanwhile (a test between two runs).
     if let Some(entry) = lock(&state.log).get_mut(index) {
         entry.answered = true;
     }
     state.answered.fetch_add(1, Ordering::SeqCst);
     Ok(true)
+}
+
+/// Writes one answer to a POST, which is no longer in flight once the
+/// client can see the answer.
+fn answer(
+    stream: &mut TcpStream,
+    state: &State,
+    status: u16,
+    headers: &[&str],
+    body: &[u8],
+) -> std::io::Result<()> {
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    respond(stream, status, headers, body)
 }
 
 fn respond(
