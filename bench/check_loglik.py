@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT  # noqa: E402
+from timing import ROOT  # noqa: E402
 from mc_speed import Tokens, need  # noqa: E402
 
 

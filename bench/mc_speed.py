@@ -50,7 +50,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, load, machine, timed  # noqa: E402
+from timing import ROOT, load, machine, timed  # noqa: E402
 
 
 def need(module: str, package: str):

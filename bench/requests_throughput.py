@@ -45,7 +45,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Timing, load, machine, timed  # noqa: E402
+from timing import ROOT, Timing, load, machine, timed  # noqa: E402
 
 TASK = "bench_arith_mc"
 CHOICES_PER_DOC = 4

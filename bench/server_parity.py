@@ -40,7 +40,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT  # noqa: E402
+from timing import ROOT  # noqa: E402
 from requests_throughput import lmeval_env  # noqa: E402
 
 

@@ -43,7 +43,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, load, machine, timed  # noqa: E402
+from timing import ROOT, load, machine, timed  # noqa: E402
 from requests_throughput import TASK, lmeval_env, write_task  # noqa: E402
 
 TOKENIZER_SCRIPT = r"""

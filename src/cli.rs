@@ -579,7 +579,13 @@ fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
                 path.display()
             )))
         }
-        WeightsCheck::Mismatch { .. } => unreachable!("validate reports a mismatch"),
+        WeightsCheck::Mismatch { path, actual } => {
+            return Err(CliError::Input(format!(
+                "{}: the weights {} have SHA-256 {actual}, not the manifest's",
+                args.manifest.display(),
+                path.display()
+            )))
+        }
         WeightsCheck::Matches | WeightsCheck::Unchecked => {}
     }
     let model = match variant::weights_file(&variant) {

@@ -1,5 +1,5 @@
-"""Helpers shared by the benchmark programs: timing a child process (wall,
-CPU, peak memory) and describing the machine. Python 3 standard library only."""
+"""Timing a child process for the benchmark programs (wall, CPU, peak memory),
+and a line describing the machine. Python 3 standard library only."""
 
 from __future__ import annotations
 
