@@ -52,6 +52,24 @@ enum Command {
     /// Check variant manifests.
     #[command(subcommand)]
     Variants(VariantsCommand),
+    /// Rebuild the leaderboard tables from every variant's latest run.
+    Leaderboard(LeaderboardArgs),
+}
+
+#[derive(Args)]
+struct LeaderboardArgs {
+    /// The results folder; runs are read from `<results>/runs/`.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Where the tables go (default `<results>/leaderboard`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The variant manifests.
+    #[arg(long, default_value = "variants")]
+    variants: PathBuf,
+    /// The suite whose tasks count (tasks/suites/NAME.yaml).
+    #[arg(long, default_value = "default")]
+    suite: String,
 }
 
 #[derive(Subcommand)]
@@ -243,6 +261,7 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge(args),
         Command::Score(args) => score_variant(args),
         Command::Variants(VariantsCommand::Validate { paths }) => validate_variants(paths),
+        Command::Leaderboard(args) => leaderboard(args),
     };
     match outcome {
         Ok(()) => exit::OK,
@@ -524,6 +543,26 @@ fn write_and_report(
         .map_err(|e| CliError::NotFinished(e.to_string()))?;
     print!("{}", summary_table(plan, &scored, &groups));
     println!("\nwrote {}", dir.display());
+    Ok(())
+}
+
+fn leaderboard(args: LeaderboardArgs) -> Result<(), CliError> {
+    let suite = builtin_tasks_dir()
+        .map(|d| d.join("suites").join(format!("{}.yaml", args.suite)))
+        .filter(|p| p.is_file())
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "--suite {}: there is no tasks/suites/{}.yaml",
+                args.suite, args.suite
+            ))
+        })?;
+    let out = args.out.unwrap_or_else(|| args.results.join("leaderboard"));
+    let written = crate::leaderboard::build(&args.results, &args.variants, &suite, &out)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    println!("{} variant(s)", written.variants);
+    for file in &written.files {
+        println!("wrote {}", file.display());
+    }
     Ok(())
 }
 

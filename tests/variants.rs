@@ -200,4 +200,16 @@ fn weights_must_match_their_hash() {
     assert_eq!(json["assay"]["variant"], "tiny");
     assert!(json["results"]["assay_arithmetic"].is_object());
     assert!(json["groups"]["default"].is_object());
+
+    // The leaderboard tables pick the run up, with the manifest's fields.
+    assay(dir.path())
+        .args(["leaderboard", "--results"])
+        .arg(dir.path())
+        .arg("--variants")
+        .arg(dir.path().join("variants"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 variant(s)"));
+    let csv = std::fs::read_to_string(dir.path().join("leaderboard/leaderboard.csv")).unwrap();
+    assert!(csv.contains("tiny") && csv.contains("original"), "{csv}");
 }
