@@ -94,7 +94,8 @@ impl ChatTemplate {
     ) -> Result<String, String> {
         let Some(env) = &self.env else {
             // The server renders; a trailing assistant message is continued.
-            return serde_json::to_string(messages).map_err(|e| e.to_string());
+            // Written as lm-eval writes its JsonChatStr: `json.dumps`.
+            return py_dumps(&messages);
         };
         let template = env.get_template("chat").map_err(|e| e.to_string())?;
         // transformers 5: mark the end of the continued message with a sentinel.
@@ -148,14 +149,25 @@ fn tojson(value: &MjValue, kwargs: minijinja::value::Kwargs) -> Result<MjValue, 
             let f = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
             value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
         }
-        None => value.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut out, PyJson,
-        )),
+        None => {
+            let text = py_dumps(value)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+            return Ok(MjValue::from_safe_string(text));
+        }
     };
     result.map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
     let text = String::from_utf8(out)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
     Ok(MjValue::from_safe_string(text))
+}
+
+/// Python's `json.dumps(x, ensure_ascii=False)`: ", " and ": " separators.
+fn py_dumps<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    let mut out = Vec::new();
+    value
+        .serialize(&mut serde_json::Serializer::with_formatter(&mut out, PyJson))
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
 }
 
 /// serde_json output with Python's default separators.
