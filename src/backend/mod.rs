@@ -153,6 +153,17 @@ pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
     llama::file_sha256(path)
 }
 
+/// The error a backend returns for a kind of request it cannot answer at all
+/// (the reason [`Backend::cannot_answer`] gives; the engine checks that
+/// before sending, so this is the backstop).
+pub(crate) fn refusal(backend: &dyn Backend, kind: &str) -> BackendError {
+    BackendError::Unsupported(
+        backend
+            .cannot_answer(kind)
+            .unwrap_or_else(|| format!("{kind} requests are not supported")),
+    )
+}
+
 /// lm-eval's `postprocess_generated_text`: cut at each stop string in turn.
 pub(crate) fn cut_at_stops(mut text: String, stops: &[String]) -> String {
     for stop in stops.iter().filter(|s| !s.is_empty()) {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::http::Http;
 use super::openai_completions::generation_body;
 use super::server::{identify, ServerOptions};
-use super::{cut_at_stops, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
+use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 
 const KIND: &str = "openai-chat";
@@ -91,9 +91,7 @@ impl Backend for ChatBackend {
         _: &[(&str, &str)],
         _: OnAnswer<(f64, bool)>,
     ) -> Result<Vec<(f64, bool)>, BackendError> {
-        Err(BackendError::Unsupported(
-            self.cannot_answer("loglikelihood").unwrap_or_default(),
-        ))
+        Err(refusal(self, "loglikelihood"))
     }
 
     fn loglikelihood_rolling(
@@ -101,10 +99,7 @@ impl Backend for ChatBackend {
         _: &[&str],
         _: OnAnswer<f64>,
     ) -> Result<Vec<f64>, BackendError> {
-        Err(BackendError::Unsupported(
-            self.cannot_answer("loglikelihood_rolling")
-                .unwrap_or_default(),
-        ))
+        Err(refusal(self, "loglikelihood_rolling"))
     }
 
     fn generate(

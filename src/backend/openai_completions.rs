@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::http::{Http, RequestFailure};
 use super::server::{identify, ServerOptions};
-use super::{cut_at_stops, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
+use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 
 const KIND: &str = "openai-completions";
@@ -306,10 +306,7 @@ impl Backend for CompletionsBackend {
         _: &[&str],
         _: OnAnswer<f64>,
     ) -> Result<Vec<f64>, BackendError> {
-        Err(BackendError::Unsupported(
-            self.cannot_answer("loglikelihood_rolling")
-                .unwrap_or_default(),
-        ))
+        Err(refusal(self, "loglikelihood_rolling"))
     }
 
     fn generate(

@@ -165,7 +165,9 @@ fn tojson(value: &MjValue, kwargs: minijinja::value::Kwargs) -> Result<MjValue, 
 fn py_dumps<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, String> {
     let mut out = Vec::new();
     value
-        .serialize(&mut serde_json::Serializer::with_formatter(&mut out, PyJson))
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out, PyJson,
+        ))
         .map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
 }
