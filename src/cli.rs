@@ -95,10 +95,8 @@ struct ScoreArgs {
     /// Where runs go: `<out>/<variant>/<run-id>/`.
     #[arg(long, default_value = "results/runs")]
     out: PathBuf,
-    #[arg(long, value_name = "PATH")]
-    cache: Option<PathBuf>,
-    #[arg(long = "no-cache", conflicts_with = "cache")]
-    no_cache: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[arg(long)]
     quiet: bool,
 }
@@ -149,6 +147,18 @@ struct TaskArgs {
     fewshot_as_multiturn: Option<bool>,
 }
 
+/// Where a run keeps its answers.
+#[derive(Args)]
+struct CacheArgs {
+    /// The response cache (SQLite). Default: responses.sqlite under
+    /// $ASSAY_CACHE_DIR, else ~/.cache/assay.
+    #[arg(long, value_name = "PATH")]
+    cache: Option<PathBuf>,
+    /// Neither read nor write the response cache.
+    #[arg(long = "no-cache", conflicts_with = "cache")]
+    no_cache: bool,
+}
+
 #[derive(Args)]
 struct RequestsArgs {
     #[command(flatten)]
@@ -184,13 +194,8 @@ struct RunArgs {
     /// is ever truncated.
     #[arg(long = "skip-overlong")]
     skip_overlong: bool,
-    /// The response cache (SQLite). Default: responses.sqlite under
-    /// $ASSAY_CACHE_DIR, else ~/.cache/assay.
-    #[arg(long, value_name = "PATH")]
-    cache: Option<PathBuf>,
-    /// Neither read nor write the response cache.
-    #[arg(long = "no-cache", conflicts_with = "cache")]
-    no_cache: bool,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
@@ -477,7 +482,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         true => engine::Overlong::Skip,
         false => engine::Overlong::Fail,
     };
-    let cache = open_cache(&args, model.identity())?;
+    let cache = open_cache(&args.cache, model.identity())?;
     let answers = engine::execute(
         &plan,
         model.as_mut(),
@@ -663,7 +668,6 @@ fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
         log_samples: false,
         skip_overlong: false,
         cache: args.cache,
-        no_cache: args.no_cache,
         quiet: args.quiet,
     })
 }
@@ -697,7 +701,7 @@ fn merge(args: MergeArgs) -> Result<(), CliError> {
 
 /// The response cache a run uses, bound to its model; none with --no-cache.
 fn open_cache(
-    args: &RunArgs,
+    args: &CacheArgs,
     model: &backend::ModelIdentity,
 ) -> Result<Option<crate::cache::Cache>, CliError> {
     if args.no_cache {
