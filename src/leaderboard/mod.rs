@@ -17,6 +17,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::results::{self, MetricKey};
 use crate::variant::{self, Variant};
 
 /// Why the tables could not be built.
@@ -161,46 +162,23 @@ fn task_score(run: &Value, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
     })
 }
 
-/// Per-document values of one metric in a run, by `doc_hash`.
-fn document_values(
-    dir: &Path,
-    task: &str,
-    spec: &SuiteTask,
-) -> Result<HashMap<String, f64>, LeaderboardError> {
+/// Per-document values of every suite metric in a run, read once.
+type DocumentValues = HashMap<MetricKey, HashMap<String, f64>>;
+
+fn suite_keys(suite: &BTreeMap<String, SuiteTask>) -> Vec<MetricKey> {
+    suite
+        .iter()
+        .map(|(task, spec)| MetricKey {
+            task: task.clone(),
+            filter: spec.filter.clone(),
+            metric: spec.metric.clone(),
+        })
+        .collect()
+}
+
+fn document_values(dir: &Path, keys: &[MetricKey]) -> Result<DocumentValues, LeaderboardError> {
     let path = dir.join("samples.parquet");
-    let file = std::fs::File::open(&path).map_err(|e| error(&path, e))?;
-    let df = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| error(&path, e))?;
-    let bad = |e: PolarsError| error(&path, e);
-    let tasks = df
-        .column("task")
-        .and_then(|c| c.str().cloned())
-        .map_err(bad)?;
-    let filters = df
-        .column("filter")
-        .and_then(|c| c.str().cloned())
-        .map_err(bad)?;
-    let hashes = df
-        .column("doc_hash")
-        .and_then(|c| c.str().cloned())
-        .map_err(bad)?;
-    let Ok(values) = df
-        .column(&spec.metric)
-        .and_then(|c| c.cast(&DataType::Float64))
-    else {
-        return Ok(HashMap::new());
-    };
-    let values = values.f64().map_err(bad)?.clone();
-    let mut out = HashMap::new();
-    for i in 0..df.height() {
-        if tasks.get(i) == Some(task) && filters.get(i) == Some(spec.filter.as_str()) {
-            if let (Some(h), Some(v)) = (hashes.get(i), values.get(i)) {
-                out.insert(h.to_string(), v);
-            }
-        }
-    }
-    Ok(out)
+    results::read_metric_values(&path, keys).map_err(|e| error(&path, e))
 }
 
 /// The paired difference candidate - base over shared documents: (mean,
@@ -328,6 +306,9 @@ pub fn build(
     let run_of: HashMap<&str, &RunRecord> =
         rows.iter().map(|r| (r.name.as_str(), &r.run)).collect();
     let mut deltas: Vec<(Option<f64>, Option<f64>)> = Vec::with_capacity(rows.len());
+    // Each run's samples are read at most once, whatever its descendants.
+    let keys = suite_keys(&suite);
+    let mut values: HashMap<PathBuf, DocumentValues> = HashMap::new();
     for row in &rows {
         let base = row
             .manifest
@@ -341,10 +322,14 @@ pub fn build(
         let mut sum = 0.0;
         let mut var = 0.0;
         let mut complete = true;
-        for (task, spec) in &suite {
-            let c = document_values(&row.run.dir, task, spec)?;
-            let b = document_values(&base.dir, task, spec)?;
-            match paired_difference(&c, &b) {
+        for dir in [&row.run.dir, &base.dir] {
+            if !values.contains_key(dir) {
+                values.insert(dir.clone(), document_values(dir, &keys)?);
+            }
+        }
+        let (c, b) = (&values[&row.run.dir], &values[&base.dir]);
+        for (key, spec) in keys.iter().zip(suite.values()) {
+            match paired_difference(&c[key], &b[key]) {
                 Some((mean, se, _)) => {
                     let scale = 1.0 - spec.baseline;
                     sum += mean / scale;

@@ -21,7 +21,7 @@ use crate::prompt::pyvalue::py_str;
 use crate::request::sha256_hex;
 
 pub use pyjson::dumps_indent2;
-pub use samples::{read as read_samples, SampleRecord};
+pub use samples::{read as read_samples, read_metric_values, MetricKey, SampleRecord};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]

@@ -118,3 +118,60 @@ pub fn read(path: &Path) -> PolarsResult<Vec<SampleRecord>> {
     }
     Ok(rows)
 }
+
+/// One metric of one task under one filter, as a leaderboard counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MetricKey {
+    pub task: String,
+    pub filter: String,
+    pub metric: String,
+}
+
+/// Per-document values of the `wanted` metrics, by `doc_hash`, read in one
+/// pass over the columns they need. A metric the file has no column for
+/// has no values.
+pub fn read_metric_values(
+    path: &Path,
+    wanted: &[MetricKey],
+) -> PolarsResult<std::collections::HashMap<MetricKey, std::collections::HashMap<String, f64>>> {
+    let file = std::fs::File::open(path)?;
+    let mut reader = ParquetReader::new(file);
+    let present: BTreeSet<String> = reader
+        .schema()?
+        .iter_names()
+        .map(|n| n.to_string())
+        .collect();
+    let metrics: BTreeSet<&str> = wanted
+        .iter()
+        .map(|k| k.metric.as_str())
+        .filter(|m| present.contains(*m))
+        .collect();
+    let mut columns: Vec<String> = vec!["task".into(), "filter".into(), "doc_hash".into()];
+    columns.extend(metrics.iter().map(|m| m.to_string()));
+    let df = reader.with_columns(Some(columns)).finish()?;
+    let task = df.column("task")?.str()?.clone();
+    let filter = df.column("filter")?.str()?.clone();
+    let hash = df.column("doc_hash")?.str()?.clone();
+    let mut out: std::collections::HashMap<MetricKey, std::collections::HashMap<String, f64>> =
+        wanted
+            .iter()
+            .map(|k| (k.clone(), Default::default()))
+            .collect();
+    for key in wanted
+        .iter()
+        .filter(|k| metrics.contains(k.metric.as_str()))
+    {
+        let values = df.column(&key.metric)?.cast(&DataType::Float64)?;
+        let values = values.f64()?;
+        let found = out.entry(key.clone()).or_default();
+        for i in 0..df.height() {
+            if task.get(i) == Some(key.task.as_str()) && filter.get(i) == Some(key.filter.as_str())
+            {
+                if let (Some(h), Some(v)) = (hash.get(i), values.get(i)) {
+                    found.insert(h.to_string(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
