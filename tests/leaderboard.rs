@@ -213,3 +213,42 @@ fn a_suite_without_leaderboard_tasks_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn missing_runs_and_broken_manifests_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    let out = dir.path().join("o");
+    let err = assay::leaderboard::build(&dir.path().join("nowhere"), dir.path(), &suite, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nowhere") && err.contains("runs folder"),
+        "{err}"
+    );
+
+    let results = dir.path().join("results");
+    write_run(
+        &results,
+        "orig",
+        "r1",
+        "2026-02-01T00:00:00Z",
+        [(0.5, 0.1), (0.5, 0.1)],
+        [[1.0; 4]; 2],
+    );
+    let variants = dir.path().join("variants");
+    std::fs::create_dir_all(&variants).unwrap();
+    std::fs::write(
+        variants.join("orig.toml"),
+        "name = \"orig\"\nrelation = \"sideways\"\n",
+    )
+    .unwrap();
+    let err = assay::leaderboard::build(&results, &variants, &suite, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("orig.toml") && err.contains("assay variants validate"),
+        "{err}"
+    );
+}

@@ -94,9 +94,14 @@ struct RunRecord {
 /// Every variant's latest complete run under `runs`, by variant name.
 fn latest_runs(runs: &Path) -> Result<BTreeMap<String, RunRecord>, LeaderboardError> {
     let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
-    let Ok(variants) = std::fs::read_dir(runs) else {
-        return Ok(latest);
-    };
+    let variants = std::fs::read_dir(runs).map_err(|e| {
+        error(
+            runs,
+            format!(
+                "cannot read the runs folder ({e}); score a variant first or give --results DIR"
+            ),
+        )
+    })?;
     for variant_dir in variants.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
         let Ok(entries) = std::fs::read_dir(&variant_dir) else {
             continue;
@@ -234,11 +239,20 @@ pub fn build(
 ) -> Result<Written, LeaderboardError> {
     let suite = read_suite(suite_path)?;
     let runs = latest_runs(&results.join("runs"))?;
-    let (manifests, _) = if variants_dir.is_dir() {
+    let (manifests, problems) = if variants_dir.is_dir() {
         variant::read_all(&[variants_dir.to_path_buf()])
     } else {
         (Vec::new(), Vec::new())
     };
+    if let Some(p) = problems.first() {
+        return Err(error(
+            &p.path,
+            format!(
+                "{}; check the manifests with `assay variants validate`",
+                p.message
+            ),
+        ));
+    }
     let by_name: HashMap<&str, &Variant> = manifests.iter().map(|v| (v.name.as_str(), v)).collect();
     let mut rows: Vec<Row> = runs
         .into_iter()
