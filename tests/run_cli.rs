@@ -15,6 +15,21 @@ fn assay(cache: &std::path::Path) -> Command {
     cmd
 }
 
+/// The one run folder under a variant's folder.
+fn only_run(variant: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(variant)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// A run folder's run.json.
+fn run_json(run: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn a_run_writes_a_complete_run_folder() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,8 +63,7 @@ fn a_run_writes_a_complete_run_folder() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap();
+    let run = run_json(&runs[0]);
     let fingerprint = run["assay"]["model"]["fingerprint"].as_str().unwrap();
     assert!(
         fingerprint.contains(&assay::request::sha256_hex(&std::fs::read(&model).unwrap())),
@@ -79,14 +93,7 @@ fn a_run_writes_a_complete_run_folder() {
         .arg(&out2)
         .assert()
         .success();
-    let run2_dir = std::fs::read_dir(out2.join("tiny-model"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let run2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run2_dir.join("run.json")).unwrap()).unwrap();
+    let run2 = run_json(&only_run(&out2.join("tiny-model")));
     assert_eq!(
         run2["results"]["assay_arithmetic"]["acc,none"],
         run["results"]["assay_arithmetic"]["acc,none"]
@@ -222,14 +229,7 @@ fn skip_overlong_leaves_out_and_records_long_documents() {
             predicate::str::contains("task `mixed`, document 1 left out")
                 .and(predicate::str::contains("document 3 left out")),
         );
-    let run_dir = std::fs::read_dir(out.join("m"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let run: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    let run = run_json(&only_run(&out.join("m")));
     let skipped = run["assay"]["skipped_documents"].as_array().unwrap();
     let ids: Vec<u64> = skipped
         .iter()
@@ -255,13 +255,7 @@ fn a_second_run_is_answered_from_the_cache() {
             .args(extra)
             .assert()
             .success();
-        let run_dir = std::fs::read_dir(out.join("m"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap()
+        run_json(&only_run(&out.join("m")))
     };
     let first = run("a", &[]);
     let second = run("b", &[]);
@@ -304,15 +298,7 @@ fn shards_merge_into_the_unsharded_run() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(shard_dirs.len(), 3);
-    let read = |root: &std::path::Path| -> serde_json::Value {
-        let run = std::fs::read_dir(root.join("m"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
-    };
+    let read = |root: &std::path::Path| run_json(&only_run(&root.join("m")));
 
     // Two of three shards: refused, naming the missing one.
     let merged = dir.path().join("merged");
@@ -324,12 +310,7 @@ fn shards_merge_into_the_unsharded_run() {
         .code(2)
         .stderr(predicate::str::contains("missing"));
     // A run that is not a shard: refused.
-    let whole_dir = std::fs::read_dir(whole.join("m"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let whole_dir = only_run(&whole.join("m"));
     assay(dir.path())
         .args(["merge", "--quiet", "--out"])
         .arg(&merged)
