@@ -551,16 +551,20 @@ fn write_and_report(
     Ok(())
 }
 
-fn leaderboard(args: LeaderboardArgs) -> Result<(), CliError> {
-    let suite = builtin_tasks_dir()
-        .map(|d| d.join("suites").join(format!("{}.yaml", args.suite)))
+/// A suite's file: `tasks/suites/<name>.yaml`.
+fn suite_file(name: &str) -> Result<PathBuf, CliError> {
+    builtin_tasks_dir()
+        .map(|d| d.join("suites").join(format!("{name}.yaml")))
         .filter(|p| p.is_file())
         .ok_or_else(|| {
             CliError::Input(format!(
-                "--suite {}: there is no tasks/suites/{}.yaml",
-                args.suite, args.suite
+                "--suite {name}: there is no tasks/suites/{name}.yaml"
             ))
-        })?;
+        })
+}
+
+fn leaderboard(args: LeaderboardArgs) -> Result<(), CliError> {
+    let suite = suite_file(&args.suite)?;
     let out = args.out.unwrap_or_else(|| args.results.join("leaderboard"));
     let written = crate::leaderboard::build(&args.results, &args.variants, &suite, &out)
         .map_err(|e| CliError::Input(e.to_string()))?;
@@ -605,12 +609,13 @@ fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
         .to_path_buf();
     let variant = variant::read(&args.manifest).map_err(|p| CliError::Input(p.to_string()))?;
     let (all, _) = variant::read_all(&[folder]);
-    let mut problems: Vec<variant::Problem> = variant::validate(&all)
+    // Every manifest beside it, for the lineage; only its own weights are read.
+    let mut problems: Vec<variant::Problem> = variant::validate_fields(&all)
         .into_iter()
         .filter(|p| p.path == variant.path)
         .collect();
     if !all.iter().any(|v| v.path == variant.path) {
-        problems.extend(variant::validate(std::slice::from_ref(&variant)));
+        problems.extend(variant::validate_fields(std::slice::from_ref(&variant)));
     }
     if let Some(p) = problems.first() {
         return Err(CliError::Input(p.to_string()));
@@ -636,14 +641,7 @@ fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
         Some(path) => format!("llama:{}", path.display()),
         None => variant.backend.spec.clone(),
     };
-    let suite_file =
-        builtin_tasks_dir().map(|d| d.join("suites").join(format!("{}.yaml", args.suite)));
-    if !suite_file.is_some_and(|p| p.is_file()) {
-        return Err(CliError::Input(format!(
-            "--suite {}: there is no tasks/suites/{}.yaml",
-            args.suite, args.suite
-        )));
-    }
+    suite_file(&args.suite)?;
     run(RunArgs {
         model,
         model_arg: variant

@@ -213,3 +213,21 @@ fn weights_must_match_their_hash() {
     let csv = std::fs::read_to_string(dir.path().join("leaderboard/leaderboard.csv")).unwrap();
     assert!(csv.contains("tiny") && csv.contains("original"), "{csv}");
 }
+
+#[test]
+fn an_unknown_suite_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tiny", ORIGINAL);
+    assay(dir.path())
+        .args(["score", "--suite", "nope"])
+        .arg(dir.path().join("variants/tiny.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tasks/suites/nope.yaml"));
+    assay(dir.path())
+        .args(["leaderboard", "--suite", "nope", "--results"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tasks/suites/nope.yaml"));
+}

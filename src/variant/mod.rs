@@ -190,6 +190,32 @@ pub fn check_weights(variant: &Variant) -> WeightsCheck {
 /// problem, in file order. Missing weights files are not problems (they may
 /// not be downloaded yet); a hash that does not match is.
 pub fn validate(variants: &[Variant]) -> Vec<Problem> {
+    let mut problems = validate_fields(variants);
+    for v in variants {
+        if let (true, WeightsCheck::Mismatch { path, actual }) = (has_hex_hash(v), check_weights(v))
+        {
+            problems.push(Problem {
+                path: v.path.clone(),
+                message: format!(
+                    "the weights {} have SHA-256 {actual}, not the manifest's {}",
+                    path.display(),
+                    v.weights_sha256.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+    }
+    problems
+}
+
+fn has_hex_hash(v: &Variant) -> bool {
+    v.weights_sha256
+        .as_deref()
+        .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// [`validate`] without reading any weights: fields, names, bases and
+/// lineage only.
+pub fn validate_fields(variants: &[Variant]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let by_name: HashMap<&str, &Variant> = variants.iter().map(|v| (v.name.as_str(), v)).collect();
     let mut seen: HashMap<&str, &Path> = HashMap::new();
@@ -242,17 +268,10 @@ pub fn validate(variants: &[Variant]) -> Vec<Problem> {
                 v.backend.spec
             ));
         }
-        if let Some(hash) = &v.weights_sha256 {
-            if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
-                problem(format!(
-                    "weights_sha256 {hash:?} is not 64 hexadecimal digits"
-                ));
-            } else if let WeightsCheck::Mismatch { path, actual } = check_weights(v) {
-                problem(format!(
-                    "the weights {} have SHA-256 {actual}, not the manifest's {hash}",
-                    path.display()
-                ));
-            }
+        if let Some(hash) = v.weights_sha256.as_ref().filter(|_| !has_hex_hash(v)) {
+            problem(format!(
+                "weights_sha256 {hash:?} is not 64 hexadecimal digits"
+            ));
         }
         if v.parameters == Some(0) {
             problem("parameters is 0; give the parameter count".into());
