@@ -244,8 +244,7 @@ impl LlamaBackend {
         let n_vocab = usize::try_from(model.n_vocab()).unwrap_or(0).max(1);
         // llama.cpp allocates at least one logits row per sequence and
         // aborts if that exceeds its `n_batch` rows; a generation step
-        // decodes one token per sequence. One more sequence id is kept for
-        // padding.
+        // decodes one token per sequence.
         let max_sequences = MAX_SEQUENCES.min(n_batch as usize);
         let max_outputs =
             (LOGITS_BUDGET_BYTES / (n_vocab * 4)).clamp(max_sequences, n_batch as usize);
@@ -258,7 +257,7 @@ impl LlamaBackend {
             .with_n_ctx(NonZeroU32::new(n_ctx + MAX_PADDING as u32))
             .with_n_batch(llama_n_batch)
             .with_n_ubatch(llama_n_batch)
-            .with_n_seq_max(max_sequences as u32 + 1)
+            .with_n_seq_max(max_sequences as u32)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED)

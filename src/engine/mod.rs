@@ -300,6 +300,9 @@ impl Collector<'_> {
     }
 
     fn show(&self) {
+        if self.bar.is_hidden() {
+            return;
+        }
         let (retried, failed) = self.fault_counts();
         let mut message = format!("requests · cached {}", self.cached);
         if self.faults.is_some() {
