@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::http::Http;
 use super::openai_completions::generation_body;
-use super::server::{identify, ServerOptions};
+use super::server::{all_answered, excerpt, identify, ServerOptions};
 use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 
@@ -142,7 +142,7 @@ impl Backend for ChatBackend {
                         request: k,
                         message: format!(
                             "the answer has no choices[0].message.content: {}",
-                            value.to_string().chars().take(300).collect::<String>()
+                            excerpt(&value)
                         ),
                     })?;
                 let stops = stops
@@ -153,16 +153,7 @@ impl Backend for ChatBackend {
                 texts[k] = Some(text);
                 Ok(())
             })?;
-        texts
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                t.ok_or_else(|| BackendError::Request {
-                    request: i,
-                    message: "the server never answered this prompt".into(),
-                })
-            })
-            .collect()
+        all_answered(texts)
     }
 }
 

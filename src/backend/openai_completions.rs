@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::http::{Http, RequestFailure};
-use super::server::{identify, ServerOptions};
+use super::server::{all_answered, excerpt, identify, ServerOptions};
 use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 
@@ -136,16 +136,7 @@ impl CompletionsBackend {
             }
             Ok(())
         })?;
-        answers
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| {
-                a.ok_or_else(|| BackendError::Request {
-                    request: i,
-                    message: "the server never answered this prompt".into(),
-                })
-            })
-            .collect()
+        all_answered(answers)
     }
 }
 
@@ -157,14 +148,6 @@ fn request_error(request: usize, failure: RequestFailure) -> BackendError {
     BackendError::Request {
         request,
         message: failure.message,
-    }
-}
-
-fn excerpt(value: &Value) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(300) {
-        Some((at, _)) => format!("{}...", &text[..at]),
-        None => text,
     }
 }
 

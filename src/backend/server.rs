@@ -132,6 +132,29 @@ pub(super) fn positive(key: &str, value: &str) -> Result<u64, BackendError> {
     }
 }
 
+/// The start of a JSON answer, for error messages.
+pub fn excerpt(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}
+
+/// Every request's answer, or an error naming the first left unanswered.
+pub fn all_answered<T>(answers: Vec<Option<T>>) -> Result<Vec<T>, BackendError> {
+    answers
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.ok_or_else(|| BackendError::Request {
+                request: i,
+                message: "the server never answered this prompt".into(),
+            })
+        })
+        .collect()
+}
+
 /// The API base URL (`http://host:port/v1`) from what a user wrote: a
 /// trailing slash or a trailing `/completions` or `/chat/completions` is
 /// dropped.
