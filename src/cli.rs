@@ -67,9 +67,14 @@ struct LeaderboardArgs {
     /// The variant manifests.
     #[arg(long, default_value = "variants")]
     variants: PathBuf,
-    /// The suite whose tasks count (tasks/suites/NAME.yaml).
+    /// The suite whose tasks count: a name (tasks/suites/NAME.yaml) or a
+    /// suite file.
     #[arg(long, default_value = "default")]
     suite: String,
+    /// More task configs: where the suite's tasks are, if not built in
+    /// (their current configs tell which runs are stale).
+    #[arg(long)]
+    include_path: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -551,8 +556,16 @@ fn write_and_report(
     Ok(())
 }
 
-/// A suite's file: `tasks/suites/<name>.yaml`.
+/// A suite's file: `tasks/suites/<name>.yaml`, or the file itself.
 fn suite_file(name: &str) -> Result<PathBuf, CliError> {
+    let path = PathBuf::from(name);
+    if name.ends_with(".yaml") || name.ends_with(".yml") {
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(CliError::Input(format!("--suite {name}: no such file")))
+        };
+    }
     builtin_tasks_dir()
         .map(|d| d.join("suites").join(format!("{name}.yaml")))
         .filter(|p| p.is_file())
@@ -563,12 +576,54 @@ fn suite_file(name: &str) -> Result<PathBuf, CliError> {
         })
 }
 
+/// Each suite task's config hash as the task configs are now.
+fn current_config_hashes(
+    suite: &std::path::Path,
+    include_paths: &[PathBuf],
+) -> Result<BTreeMap<String, String>, CliError> {
+    let tasks =
+        crate::leaderboard::read_suite(suite).map_err(|e| CliError::Input(e.to_string()))?;
+    let registry = registry(include_paths)?;
+    let mut hashes = BTreeMap::new();
+    for task in tasks.keys() {
+        let selection = registry.select(std::slice::from_ref(task)).map_err(|e| {
+            CliError::Input(format!(
+                "{}: suite task {task}: {e}; give --include-path for its config",
+                suite.display()
+            ))
+        })?;
+        let config = selection
+            .iter()
+            .flat_map(|n| n.tasks())
+            .find(|c| &c.task == task);
+        if let Some(config) = config {
+            hashes.insert(task.clone(), config.config_hash());
+        }
+    }
+    Ok(hashes)
+}
+
 fn leaderboard(args: LeaderboardArgs) -> Result<(), CliError> {
     let suite = suite_file(&args.suite)?;
     let out = args.out.unwrap_or_else(|| args.results.join("leaderboard"));
-    let written = crate::leaderboard::build(&args.results, &args.variants, &suite, &out)
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    let hashes = current_config_hashes(&suite, &args.include_path)?;
+    let inputs = crate::leaderboard::Inputs {
+        results: &args.results,
+        variants: &args.variants,
+        suite: &suite,
+        config_hashes: Some(&hashes),
+    };
+    let written = crate::leaderboard::build(&inputs, &out).map_err(|e| match e.kind {
+        crate::leaderboard::ErrorKind::Input => CliError::Input(e.to_string()),
+        crate::leaderboard::ErrorKind::Output => CliError::NotFinished(e.to_string()),
+    })?;
     println!("{} variant(s)", written.variants);
+    if written.stale > 0 {
+        println!(
+            "{} variant(s) have stale runs (a suite task's config changed): flagged, not ranked; score them again",
+            written.stale
+        );
+    }
     for file in &written.files {
         println!("wrote {}", file.display());
     }
@@ -641,7 +696,12 @@ fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
         Some(path) => format!("llama:{}", path.display()),
         None => variant.backend.spec.clone(),
     };
-    suite_file(&args.suite)?;
+    if suite_file(&args.suite)? == PathBuf::from(&args.suite) {
+        return Err(CliError::Input(format!(
+            "--suite {}: give a suite's name (tasks/suites/NAME.yaml), not a file",
+            args.suite
+        )));
+    }
     run(RunArgs {
         model,
         model_arg: variant

@@ -3,80 +3,11 @@
 //! ranks, tie groups, the latest complete run per variant, and the paired
 //! delta to a base.
 
-use std::path::Path;
+#[path = "support/fixture_runs.rs"]
+mod fixture_runs;
 
+use fixture_runs::{build, manifest, write_run, write_run_with, SUITE};
 use polars::prelude::*;
-use serde_json::json;
-
-const SUITE: &str = "group: s\ntask: [t1, t2]\nmetadata:\n  leaderboard:\n    \
-    t1: {metric: acc, filter: none, baseline: 0.25}\n    \
-    t2: {metric: exact_match, filter: f, baseline: 0.0}\n";
-
-/// A run folder: run.json with the two tasks' scores, and samples with
-/// per-document values (t1's acc, t2's exact_match).
-fn write_run(
-    root: &Path,
-    variant: &str,
-    run_id: &str,
-    created: &str,
-    scores: [(f64, f64); 2],
-    docs: [[f64; 4]; 2],
-) {
-    let dir = root.join("runs").join(variant).join(run_id);
-    std::fs::create_dir_all(&dir).unwrap();
-    let run = json!({
-        "results": {
-            "t1": {"acc,none": scores[0].0, "acc_stderr,none": scores[0].1},
-            "t2": {"exact_match,f": scores[1].0, "exact_match_stderr,f": scores[1].1},
-        },
-        "assay": {"variant": variant, "run_id": run_id, "created_at": created, "complete": true,
-                  "shard": null, "version": "0.1.0", "model": {"fingerprint": format!("sha256:{variant}")}},
-    });
-    std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
-    let mut task = Vec::new();
-    let mut filter = Vec::new();
-    let mut hash = Vec::new();
-    let mut acc: Vec<Option<f64>> = Vec::new();
-    let mut em: Vec<Option<f64>> = Vec::new();
-    for (t, values) in docs.iter().enumerate() {
-        for (d, v) in values.iter().enumerate() {
-            task.push(format!("t{}", t + 1));
-            filter.push(if t == 0 { "none" } else { "f" }.to_string());
-            hash.push(format!("doc-{t}-{d}"));
-            acc.push((t == 0).then_some(*v));
-            em.push((t == 1).then_some(*v));
-        }
-    }
-    let n = task.len();
-    let mut df = DataFrame::new(
-        n,
-        vec![
-            Column::new("task".into(), task),
-            Column::new("doc_id".into(), (0..n as i64).collect::<Vec<i64>>()),
-            Column::new("filter".into(), filter),
-            Column::new("doc_hash".into(), hash),
-            Column::new("acc".into(), acc),
-            Column::new("exact_match".into(), em),
-        ],
-    )
-    .unwrap();
-    ParquetWriter::new(std::fs::File::create(dir.join("samples.parquet")).unwrap())
-        .finish(&mut df)
-        .unwrap();
-}
-
-fn manifest(dir: &Path, name: &str, base: Option<&str>) {
-    std::fs::create_dir_all(dir).unwrap();
-    let (relation, base) = match base {
-        Some(b) => ("quantization", format!("base = \"{b}\"\n")),
-        None => ("original", String::new()),
-    };
-    std::fs::write(
-        dir.join(format!("{name}.toml")),
-        format!("name = \"{name}\"\n{base}relation = \"{relation}\"\nprecision = \"Q4\"\n[backend]\nspec = \"llama:x.gguf\"\n"),
-    )
-    .unwrap();
-}
 
 fn column_str(df: &DataFrame, name: &str) -> Vec<Option<String>> {
     let ca = df.column(name).unwrap().str().unwrap().clone();
@@ -143,7 +74,7 @@ fn tables_from_fixture_runs() {
     manifest(&variants, "quant", Some("orig"));
     let out = dir.path().join("board");
 
-    let written = assay::leaderboard::build(&results, &variants, &suite, &out).unwrap();
+    let written = build(&results, &variants, &suite, &out).unwrap();
     assert_eq!(written.variants, 3);
     assert!(out.join("leaderboard.csv").is_file());
     let df = ParquetReader::new(std::fs::File::open(out.join("leaderboard.parquet")).unwrap())
@@ -205,7 +136,7 @@ fn a_suite_without_leaderboard_tasks_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("suite.yaml");
     std::fs::write(&suite, "group: s\ntask: [t1]\n").unwrap();
-    let err = assay::leaderboard::build(dir.path(), dir.path(), &suite, &dir.path().join("o"))
+    let err = build(dir.path(), dir.path(), &suite, &dir.path().join("o"))
         .unwrap_err()
         .to_string();
     assert!(
@@ -220,7 +151,7 @@ fn missing_runs_and_broken_manifests_are_named() {
     let suite = dir.path().join("suite.yaml");
     std::fs::write(&suite, SUITE).unwrap();
     let out = dir.path().join("o");
-    let err = assay::leaderboard::build(&dir.path().join("nowhere"), dir.path(), &suite, &out)
+    let err = build(&dir.path().join("nowhere"), dir.path(), &suite, &out)
         .unwrap_err()
         .to_string();
     assert!(
@@ -244,11 +175,80 @@ fn missing_runs_and_broken_manifests_are_named() {
         "name = \"orig\"\nrelation = \"sideways\"\n",
     )
     .unwrap();
-    let err = assay::leaderboard::build(&results, &variants, &suite, &out)
+    let err = build(&results, &variants, &suite, &out)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("orig.toml") && err.contains("assay variants validate"),
         "{err}"
     );
+}
+
+#[test]
+fn stale_runs_are_flagged_and_not_ranked() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    let docs = [[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]];
+    write_run(
+        &results,
+        "orig",
+        "r1",
+        "2026-02-01T00:00:00Z",
+        [(0.75, 0.1), (0.5, 0.1)],
+        docs,
+    );
+    // quant's best score, but t1's config has changed since it was scored.
+    write_run_with(
+        &results,
+        "quant",
+        "r1",
+        "2026-02-02T00:00:00Z",
+        [(1.0, 0.0), (1.0, 0.0)],
+        [[1.0; 4]; 2],
+        ["h1-before", "h2"],
+    );
+    write_run(
+        &results,
+        "other",
+        "r1",
+        "2026-02-03T00:00:00Z",
+        [(0.25, 0.05), (0.0, 0.01)],
+        [[0.0; 4]; 2],
+    );
+    let variants = dir.path().join("variants");
+    manifest(&variants, "orig", None);
+    manifest(&variants, "quant", Some("orig"));
+    let out = dir.path().join("board");
+    let written = build(&results, &variants, &suite, &out).unwrap();
+    assert_eq!((written.variants, written.stale), (3, 1));
+    let df = ParquetReader::new(std::fs::File::open(out.join("leaderboard.parquet")).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(
+        column_str(&df, "variant"),
+        [
+            Some("orig".into()),
+            Some("other".into()),
+            Some("quant".into())
+        ]
+    );
+    let rank = df.column("rank").unwrap().u32().unwrap().clone();
+    assert_eq!(
+        (0..3).map(|i| rank.get(i)).collect::<Vec<_>>(),
+        [Some(1), Some(2), None]
+    );
+    let tie = df.column("tie_group").unwrap().u32().unwrap().clone();
+    assert_eq!(tie.get(2), None);
+    let stale = df.column("stale").unwrap().bool().unwrap().clone();
+    assert_eq!(
+        (0..3).map(|i| stale.get(i)).collect::<Vec<_>>(),
+        [Some(false), Some(false), Some(true)]
+    );
+    assert_eq!(column_str(&df, "stale_tasks")[2].as_deref(), Some("t1"));
+    // No delta across different configs: not mixed.
+    assert_eq!(column_f64(&df, "delta_to_base")[2], None);
+    let note = column_str(&df, "delta_note")[2].clone().unwrap();
+    assert!(note.contains("t1"), "{note}");
 }

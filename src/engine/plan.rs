@@ -13,7 +13,7 @@ use super::EngineError;
 use crate::data::{self, Doc};
 use crate::metric::{self, Aggregation, FilterPipeline};
 use crate::prompt::{Prepared, PromptOptions, Prompter};
-use crate::request::{sha256_hex, OutputType};
+use crate::request::OutputType;
 use crate::task::config::MetricConfig;
 use crate::task::registry::{Node, Selection};
 use crate::task::{Registry, TaskConfig, TaskError};
@@ -290,7 +290,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
     bar.finish_and_clear();
     let num_fewshot = prompter.num_fewshot();
     let multiple_target = prompter.multiple_target;
-    let config_hash = sha256_hex(Value::Object(config.raw.clone()).to_string().as_bytes());
+    let config_hash = config.config_hash();
     Ok(PlannedTask {
         num_fewshot,
         docs,

@@ -1,6 +1,7 @@
-//! Leaderboard tables: every variant's latest complete run of a suite, as
-//! polars tables (`leaderboard.parquet` and `.csv`, one row per variant;
-//! `per_task.parquet`, one row per variant and task).
+//! Leaderboards: every variant's latest complete run of a suite, as polars
+//! tables (`leaderboard.parquet` and `.csv`, one row per variant;
+//! `per_task.parquet`, one row per variant and task) and as a static site
+//! (`index.html` and a page per variant; see `site`).
 //!
 //! Scores are normalized by each task's random-chance baseline, as the
 //! suite declares it: (score - baseline) / (1 - baseline). The average of the
@@ -8,30 +9,49 @@
 //! separable from a group's leader at 95% share its tie group. A variant's
 //! delta to its base is paired: both runs answered the same documents, so
 //! per-document differences (matched by `doc_hash`) give the difference and
-//! its standard error.
+//! its standard error. A run whose task configs no longer hash as the
+//! suite's do is stale: it is shown, flagged, and left out of the ranking.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::results::{self, MetricKey};
+use crate::results::{self, DocumentResult, MetricKey};
 use crate::variant::{self, Variant};
 
-/// Why the tables could not be built.
+mod site;
+mod table;
+
+/// Why the leaderboard could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct LeaderboardError {
     pub path: PathBuf,
     pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// Whether the inputs were bad or the outputs could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Input,
+    Output,
 }
 
 fn error(path: &Path, message: impl std::fmt::Display) -> LeaderboardError {
     LeaderboardError {
         path: path.to_path_buf(),
         message: message.to_string(),
+        kind: ErrorKind::Input,
+    }
+}
+
+fn write_error(path: &Path, message: impl std::fmt::Display) -> LeaderboardError {
+    LeaderboardError {
+        kind: ErrorKind::Output,
+        ..error(path, message)
     }
 }
 
@@ -84,11 +104,18 @@ pub fn read_suite(path: &Path) -> Result<BTreeMap<String, SuiteTask>, Leaderboar
 
 /// One run folder, as the tables need it.
 #[derive(Debug, Clone)]
-struct RunRecord {
-    dir: PathBuf,
-    run: Value,
-    created: String,
-    run_id: String,
+pub struct RunRecord {
+    pub dir: PathBuf,
+    pub run: Value,
+    pub created: String,
+    pub run_id: String,
+}
+
+impl RunRecord {
+    /// The config hash the run recorded for `task`.
+    fn config_hash(&self, task: &str) -> Option<&str> {
+        self.run["assay"]["tasks"][task]["config_hash"].as_str()
+    }
 }
 
 /// Every variant's latest complete run under `runs`, by variant name.
@@ -147,11 +174,11 @@ fn latest_runs(runs: &Path) -> Result<BTreeMap<String, RunRecord>, LeaderboardEr
 
 /// A task's score in a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct TaskScore {
-    score: f64,
-    stderr: Option<f64>,
-    normalized: f64,
-    normalized_stderr: Option<f64>,
+pub struct TaskScore {
+    pub score: f64,
+    pub stderr: Option<f64>,
+    pub normalized: f64,
+    pub normalized_stderr: Option<f64>,
 }
 
 fn task_score(run: &Value, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
@@ -167,9 +194,6 @@ fn task_score(run: &Value, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
     })
 }
 
-/// Per-document values of every suite metric in a run, read once.
-type DocumentValues = HashMap<MetricKey, HashMap<String, f64>>;
-
 fn suite_keys(suite: &BTreeMap<String, SuiteTask>) -> Vec<MetricKey> {
     suite
         .iter()
@@ -181,66 +205,133 @@ fn suite_keys(suite: &BTreeMap<String, SuiteTask>) -> Vec<MetricKey> {
         .collect()
 }
 
-fn document_values(dir: &Path, keys: &[MetricKey]) -> Result<DocumentValues, LeaderboardError> {
-    let path = dir.join("samples.parquet");
-    results::read_metric_values(&path, keys).map_err(|e| error(&path, e))
+/// A paired difference candidate - base over the documents both answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delta {
+    pub mean: f64,
+    pub stderr: f64,
+    pub documents: usize,
 }
 
-/// The paired difference candidate - base over shared documents: (mean,
-/// standard error, documents).
-fn paired_difference(
-    candidate: &HashMap<String, f64>,
-    base: &HashMap<String, f64>,
-) -> Option<(f64, f64, usize)> {
-    let diffs: Vec<f64> = candidate
+impl Delta {
+    /// The 95% confidence interval.
+    pub fn interval(&self) -> (f64, f64) {
+        (self.mean - Z95 * self.stderr, self.mean + Z95 * self.stderr)
+    }
+}
+
+/// Per-document values of one metric, sorted by document key.
+type Values = Vec<(u64, f64)>;
+
+fn sorted_values(rows: &[DocumentResult]) -> Values {
+    let mut values: Values = rows
         .iter()
-        .filter_map(|(h, c)| base.get(h).map(|b| c - b))
+        .filter_map(|r| r.value.map(|v| (r.doc_key, v)))
         .collect();
+    values.sort_unstable_by_key(|(k, _)| *k);
+    values
+}
+
+/// The paired difference over the documents both value lists have.
+fn paired_difference(candidate: &Values, base: &Values) -> Option<Delta> {
+    let mut diffs = Vec::with_capacity(candidate.len().min(base.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < candidate.len() && j < base.len() {
+        match candidate[i].0.cmp(&base[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                diffs.push(candidate[i].1 - base[j].1);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
     let n = diffs.len();
     if n < 2 {
         return None;
     }
     let mean = diffs.iter().sum::<f64>() / n as f64;
     let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    Some((mean, (var / n as f64).sqrt(), n))
+    Some(Delta {
+        mean,
+        stderr: (var / n as f64).sqrt(),
+        documents: n,
+    })
 }
 
 /// The z value of a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
 
-/// One variant's row before ranking.
-struct Row {
-    name: String,
-    manifest: Option<Variant>,
-    run: RunRecord,
-    tasks: BTreeMap<String, Option<TaskScore>>,
-    average: Option<f64>,
-    average_stderr: Option<f64>,
+/// One variant's row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub manifest: Option<Variant>,
+    pub run: RunRecord,
+    pub tasks: BTreeMap<String, Option<TaskScore>>,
+    /// The mean of the normalized task scores, and its standard error.
+    pub average: Option<f64>,
+    pub average_stderr: Option<f64>,
+    /// 1 for the best ranked variant; none for stale or incomplete runs.
+    pub rank: Option<u32>,
+    /// Variants not separable at 95% from the leader of their group share
+    /// its group number.
+    pub tie_group: Option<u32>,
+    /// Suite tasks whose config changed since the run.
+    pub stale_tasks: Vec<String>,
+    /// The paired delta of the average to the base's run (normalized).
+    pub delta: Option<Delta>,
+    /// Per task, the paired delta of the raw score to the base's.
+    pub task_deltas: BTreeMap<String, Delta>,
+    /// Why there is no delta, when there is a base.
+    pub delta_note: Option<String>,
 }
 
-/// A variant's row with one task of the suite, for `per_task`.
-type Pair<'a> = (&'a Row, &'a String, &'a SuiteTask);
+impl Row {
+    pub fn base(&self) -> Option<&str> {
+        self.manifest.as_ref().and_then(|m| m.base.as_deref())
+    }
+
+    pub fn is_stale(&self) -> bool {
+        !self.stale_tasks.is_empty()
+    }
+}
+
+/// Everything a leaderboard shows: the suite and one row per variant, best
+/// first (stale and incomplete runs last).
+#[derive(Debug)]
+pub struct Board {
+    pub suite: BTreeMap<String, SuiteTask>,
+    pub rows: Vec<Row>,
+}
 
 /// What [`build`] wrote.
 #[derive(Debug)]
 pub struct Written {
     pub variants: usize,
+    pub stale: usize,
     pub files: Vec<PathBuf>,
 }
 
-/// Builds the tables from the runs under `results/runs`, the manifests in
-/// `variants` (optional: a run without a manifest still gets a row), and the
-/// suite file; writes them into `out`.
-pub fn build(
-    results: &Path,
-    variants_dir: &Path,
-    suite_path: &Path,
-    out: &Path,
-) -> Result<Written, LeaderboardError> {
-    let suite = read_suite(suite_path)?;
-    let runs = latest_runs(&results.join("runs"))?;
-    let (manifests, problems) = if variants_dir.is_dir() {
-        variant::read_all(&[variants_dir.to_path_buf()])
+/// Where the leaderboard's inputs are.
+pub struct Inputs<'a> {
+    /// The results folder; runs are read from `<results>/runs/`.
+    pub results: &'a Path,
+    /// The manifests (optional: a run without one still gets a row).
+    pub variants: &'a Path,
+    pub suite: &'a Path,
+    /// Each suite task's config hash as it is now; none skips the check.
+    pub config_hashes: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Builds the tables and the site from every variant's latest run and
+/// writes them into `out`.
+pub fn build(inputs: &Inputs, out: &Path) -> Result<Written, LeaderboardError> {
+    let suite = read_suite(inputs.suite)?;
+    let runs = latest_runs(&inputs.results.join("runs"))?;
+    let (manifests, problems) = if inputs.variants.is_dir() {
+        variant::read_all(&[inputs.variants.to_path_buf()])
     } else {
         (Vec::new(), Vec::new())
     };
@@ -253,7 +344,29 @@ pub fn build(
             ),
         ));
     }
-    let by_name: HashMap<&str, &Variant> = manifests.iter().map(|v| (v.name.as_str(), v)).collect();
+    let mut board = score_rows(suite, runs, manifests, inputs.config_hashes);
+    std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
+    let documents = site::Documents::new(out)?;
+    let values = read_runs(&board, &documents)?;
+    pair_with_bases(&mut board, &values);
+    let mut files = table::write(&board, out)?;
+    files.extend(site::write(&board, out, &documents)?);
+    Ok(Written {
+        variants: board.rows.len(),
+        stale: board.rows.iter().filter(|r| r.is_stale()).count(),
+        files,
+    })
+}
+
+/// Rows with scores, averages, ranks and tie groups; deltas come later.
+fn score_rows(
+    suite: BTreeMap<String, SuiteTask>,
+    runs: BTreeMap<String, RunRecord>,
+    manifests: Vec<Variant>,
+    config_hashes: Option<&BTreeMap<String, String>>,
+) -> Board {
+    let mut by_name: HashMap<String, Variant> =
+        manifests.into_iter().map(|v| (v.name.clone(), v)).collect();
     let mut rows: Vec<Row> = runs
         .into_iter()
         .map(|(name, run)| {
@@ -275,264 +388,195 @@ pub fn build(
                 }
                 _ => (None, None),
             };
+            let stale_tasks = match config_hashes {
+                Some(current) => suite
+                    .keys()
+                    .filter(|task| {
+                        let recorded = run.config_hash(task);
+                        recorded.is_some()
+                            && recorded != current.get(task.as_str()).map(String::as_str)
+                    })
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
             Row {
-                manifest: by_name.get(name.as_str()).map(|v| (*v).clone()),
+                manifest: by_name.remove(&name),
                 name,
                 run,
                 tasks,
                 average,
                 average_stderr,
+                rank: None,
+                tie_group: None,
+                stale_tasks,
+                delta: None,
+                task_deltas: BTreeMap::new(),
+                delta_note: None,
             }
         })
         .collect();
+    // Ranked rows first, best first; stale and incomplete runs after.
+    let ranked = |r: &Row| r.average.filter(|_| !r.is_stale());
     rows.sort_by(|a, b| {
-        b.average
-            .unwrap_or(f64::NEG_INFINITY)
-            .total_cmp(&a.average.unwrap_or(f64::NEG_INFINITY))
+        ranked(b)
+            .is_some()
+            .cmp(&ranked(a).is_some())
+            .then(
+                b.average
+                    .unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&a.average.unwrap_or(f64::NEG_INFINITY)),
+            )
             .then(a.name.cmp(&b.name))
     });
     // Tie groups: the best unassigned variant leads a group; everyone not
     // separable from it at 95% joins.
-    let mut tie = vec![0usize; rows.len()];
     let mut group = 0;
     for i in 0..rows.len() {
-        if tie[i] != 0 || rows[i].average.is_none() {
+        let Some(a) = ranked(&rows[i]) else { break };
+        rows[i].rank = Some(i as u32 + 1);
+        if rows[i].tie_group.is_some() {
             continue;
         }
         group += 1;
-        tie[i] = group;
-        let (a, sa) = (
-            rows[i].average.unwrap_or(0.0),
-            rows[i].average_stderr.unwrap_or(0.0),
-        );
+        rows[i].tie_group = Some(group);
+        let sa = rows[i].average_stderr.unwrap_or(0.0);
         for j in i + 1..rows.len() {
-            if tie[j] != 0 {
-                continue;
-            }
-            if let (Some(b), sb) = (rows[j].average, rows[j].average_stderr.unwrap_or(0.0)) {
-                if (a - b).abs() <= Z95 * (sa * sa + sb * sb).sqrt() {
-                    tie[j] = group;
-                }
+            let Some(b) = ranked(&rows[j]) else { break };
+            let sb = rows[j].average_stderr.unwrap_or(0.0);
+            if rows[j].tie_group.is_none() && (a - b).abs() <= Z95 * (sa * sa + sb * sb).sqrt() {
+                rows[j].tie_group = Some(group);
             }
         }
     }
-    // Paired deltas to each variant's base.
-    let run_of: HashMap<&str, &RunRecord> =
-        rows.iter().map(|r| (r.name.as_str(), &r.run)).collect();
-    let mut deltas: Vec<(Option<f64>, Option<f64>)> = Vec::with_capacity(rows.len());
-    // Each run's samples are read at most once, whatever its descendants.
-    let keys = suite_keys(&suite);
-    let mut values: HashMap<PathBuf, DocumentValues> = HashMap::new();
-    for row in &rows {
-        let base = row
-            .manifest
-            .as_ref()
-            .and_then(|m| m.base.as_deref())
-            .and_then(|b| run_of.get(b).copied());
-        let Some(base) = base else {
-            deltas.push((None, None));
+    Board { suite, rows }
+}
+
+/// Reads what every run's samples are needed for, two runs at a time: the
+/// per-document values of the runs a delta pairs (returned, by row), and the
+/// drill-down files of runs the site has not written before.
+fn read_runs(
+    board: &Board,
+    documents: &site::Documents,
+) -> Result<Vec<Option<Vec<Values>>>, LeaderboardError> {
+    let present: HashMap<&str, usize> = board
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.as_str(), i))
+        .collect();
+    let mut paired = vec![false; board.rows.len()];
+    for (i, row) in board.rows.iter().enumerate() {
+        if let Some(&b) = row.base().and_then(|b| present.get(b)) {
+            paired[i] = true;
+            paired[b] = true;
+        }
+    }
+    let keys = suite_keys(&board.suite);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let read_one = |i: usize| -> Result<Option<Vec<Values>>, LeaderboardError> {
+        let row = &board.rows[i];
+        let details = !documents.has_run(row);
+        if !paired[i] && !details {
+            return Ok(None);
+        }
+        let path = row.run.dir.join("samples.parquet");
+        let mut read =
+            results::read_documents(&path, &keys, details).map_err(|e| error(&path, e))?;
+        if details {
+            documents.write_run(row, &keys, &read)?;
+        }
+        Ok(paired[i].then(|| {
+            keys.iter()
+                .map(|k| sorted_values(&read.remove(k).unwrap_or_default()))
+                .collect()
+        }))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let results: Vec<Vec<(usize, Result<Option<Vec<Values>>, LeaderboardError>)>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= board.rows.len() {
+                                break done;
+                            }
+                            done.push((i, read_one(i)));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+    let mut values: Vec<Option<Vec<Values>>> = vec![None; board.rows.len()];
+    for (i, result) in results.into_iter().flatten() {
+        values[i] = result?;
+    }
+    Ok(values)
+}
+
+/// Paired deltas of every row to its base's run, per task and for the
+/// normalized average; only over tasks whose configs are the same in both.
+fn pair_with_bases(board: &mut Board, values: &[Option<Vec<Values>>]) {
+    let index: HashMap<String, usize> = board
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.clone(), i))
+        .collect();
+    for i in 0..board.rows.len() {
+        let Some(base_name) = board.rows[i].base().map(str::to_string) else {
             continue;
         };
-        let mut sum = 0.0;
-        let mut var = 0.0;
-        let mut complete = true;
-        for dir in [&row.run.dir, &base.dir] {
-            if !values.contains_key(dir) {
-                values.insert(dir.clone(), document_values(dir, &keys)?);
-            }
-        }
-        let (c, b) = (&values[&row.run.dir], &values[&base.dir]);
-        for (key, spec) in keys.iter().zip(suite.values()) {
-            match paired_difference(&c[key], &b[key]) {
-                Some((mean, se, _)) => {
-                    let scale = 1.0 - spec.baseline;
-                    sum += mean / scale;
-                    var += (se / scale).powi(2);
-                }
-                None => complete = false,
-            }
-        }
-        let n = suite.len() as f64;
-        deltas.push(if complete {
-            (Some(sum / n), Some(var.sqrt() / n))
-        } else {
-            (None, None)
-        });
-    }
-
-    std::fs::create_dir_all(out).map_err(|e| error(out, e))?;
-    let text = |f: &dyn Fn(&Row) -> Option<String>| -> Vec<Option<String>> {
-        rows.iter().map(f).collect()
-    };
-    let manifest = |r: &Row| r.manifest.clone();
-    let mut columns = vec![
-        Column::new("rank".into(), (1..=rows.len() as u32).collect::<Vec<u32>>()),
-        Column::new(
-            "tie_group".into(),
-            tie.iter()
-                .map(|&g| (g > 0).then_some(g as u32))
-                .collect::<Vec<Option<u32>>>(),
-        ),
-        Column::new(
-            "variant".into(),
-            rows.iter().map(|r| r.name.clone()).collect::<Vec<String>>(),
-        ),
-        Column::new(
-            "display_name".into(),
-            text(&|r| manifest(r).and_then(|m| m.display_name)),
-        ),
-        Column::new(
-            "relation".into(),
-            text(&|r| manifest(r).map(|m| m.relation.name().to_string())),
-        ),
-        Column::new("base".into(), text(&|r| manifest(r).and_then(|m| m.base))),
-        Column::new(
-            "precision".into(),
-            text(&|r| manifest(r).and_then(|m| m.precision)),
-        ),
-        Column::new(
-            "contributor".into(),
-            text(&|r| manifest(r).and_then(|m| m.contributor)),
-        ),
-        Column::new(
-            "license".into(),
-            text(&|r| manifest(r).and_then(|m| m.license)),
-        ),
-        Column::new(
-            "parameters".into(),
-            rows.iter()
-                .map(|r| manifest(r).and_then(|m| m.parameters))
-                .collect::<Vec<Option<u64>>>(),
-        ),
-        Column::new(
-            "bits_per_weight".into(),
-            rows.iter()
-                .map(|r| manifest(r).and_then(|m| m.bits_per_weight))
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "average".into(),
-            rows.iter().map(|r| r.average).collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "average_stderr".into(),
-            rows.iter()
-                .map(|r| r.average_stderr)
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "delta_to_base".into(),
-            deltas.iter().map(|d| d.0).collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "delta_ci_low".into(),
-            deltas
-                .iter()
-                .map(|d| d.0.zip(d.1).map(|(m, s)| m - Z95 * s))
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Column::new(
-            "delta_ci_high".into(),
-            deltas
-                .iter()
-                .map(|d| d.0.zip(d.1).map(|(m, s)| m + Z95 * s))
-                .collect::<Vec<Option<f64>>>(),
-        ),
-    ];
-    for task in suite.keys() {
-        let pick = |f: fn(&TaskScore) -> Option<f64>| -> Vec<Option<f64>> {
-            rows.iter()
-                .map(|r| r.tasks[task].as_ref().and_then(f))
-                .collect()
+        let Some(&b) = index.get(&base_name) else {
+            board.rows[i].delta_note = Some(format!("{base_name} has no run"));
+            continue;
         };
-        columns.push(Column::new(task.as_str().into(), pick(|t| Some(t.score))));
-        columns.push(Column::new(
-            format!("{task}_stderr").into(),
-            pick(|t| t.stderr),
-        ));
-        columns.push(Column::new(
-            format!("{task}_normalized").into(),
-            pick(|t| Some(t.normalized)),
-        ));
+        let (Some(cand), Some(base)) = (&values[i], &values[b]) else {
+            continue;
+        };
+        let mut task_deltas = BTreeMap::new();
+        let mut differing = Vec::new();
+        let (mut sum, mut var) = (0.0, 0.0);
+        for (k, (task, spec)) in board.suite.iter().enumerate() {
+            let (row, base_row) = (&board.rows[i], &board.rows[b]);
+            if row.run.config_hash(task) != base_row.run.config_hash(task) {
+                differing.push(task.clone());
+                continue;
+            }
+            if let Some(d) = paired_difference(&cand[k], &base[k]) {
+                let scale = 1.0 - spec.baseline;
+                sum += d.mean / scale;
+                var += (d.stderr / scale).powi(2);
+                task_deltas.insert(task.clone(), d);
+            }
+        }
+        let n = board.suite.len();
+        let row = &mut board.rows[i];
+        if !differing.is_empty() {
+            row.delta_note = Some(format!(
+                "task configs differ from the base's run: {}",
+                differing.join(", ")
+            ));
+        } else if task_deltas.len() < n {
+            row.delta_note = Some("fewer than two shared documents in a task".into());
+        } else {
+            row.delta = Some(Delta {
+                mean: sum / n as f64,
+                stderr: var.sqrt() / n as f64,
+                documents: task_deltas.values().map(|d| d.documents).sum(),
+            });
+        }
+        row.task_deltas = task_deltas;
     }
-    columns.push(Column::new(
-        "run_id".into(),
-        rows.iter()
-            .map(|r| r.run.run_id.clone())
-            .collect::<Vec<String>>(),
-    ));
-    columns.push(Column::new(
-        "run_date".into(),
-        rows.iter()
-            .map(|r| r.run.created.clone())
-            .collect::<Vec<String>>(),
-    ));
-    columns.push(Column::new(
-        "model_fingerprint".into(),
-        text(&|r| {
-            r.run.run["assay"]["model"]["fingerprint"]
-                .as_str()
-                .map(str::to_string)
-        }),
-    ));
-    columns.push(Column::new(
-        "assay_version".into(),
-        text(&|r| r.run.run["assay"]["version"].as_str().map(str::to_string)),
-    ));
-    let height = rows.len();
-    let mut table = DataFrame::new(height, columns).map_err(|e| error(out, e))?;
-
-    // per_task: one row per (variant, task).
-    let pairs: Vec<Pair> = rows
-        .iter()
-        .flat_map(|row| suite.iter().map(move |(task, spec)| (row, task, spec)))
-        .collect();
-    let strings = |f: &dyn Fn(&Pair) -> String| -> Vec<String> { pairs.iter().map(f).collect() };
-    let numbers =
-        |f: &dyn Fn(&Pair) -> Option<f64>| -> Vec<Option<f64>> { pairs.iter().map(f).collect() };
-    let mut tasks_table = DataFrame::new(
-        pairs.len(),
-        vec![
-            Column::new("variant".into(), strings(&|p| p.0.name.clone())),
-            Column::new("task".into(), strings(&|p| p.1.clone())),
-            Column::new("metric".into(), strings(&|p| p.2.metric.clone())),
-            Column::new("filter".into(), strings(&|p| p.2.filter.clone())),
-            Column::new(
-                "score".into(),
-                numbers(&|p| p.0.tasks[p.1].map(|t| t.score)),
-            ),
-            Column::new(
-                "stderr".into(),
-                numbers(&|p| p.0.tasks[p.1].and_then(|t| t.stderr)),
-            ),
-            Column::new(
-                "normalized".into(),
-                numbers(&|p| p.0.tasks[p.1].map(|t| t.normalized)),
-            ),
-            Column::new("baseline".into(), numbers(&|p| Some(p.2.baseline))),
-        ],
-    )
-    .map_err(|e| error(out, e))?;
-
-    let files = vec![
-        out.join("leaderboard.parquet"),
-        out.join("leaderboard.csv"),
-        out.join("per_task.parquet"),
-    ];
-    let create = |p: &Path| std::fs::File::create(p).map_err(|e| error(p, e));
-    ParquetWriter::new(create(&files[0])?)
-        .finish(&mut table)
-        .map_err(|e| error(&files[0], e))?;
-    CsvWriter::new(create(&files[1])?)
-        .finish(&mut table)
-        .map_err(|e| error(&files[1], e))?;
-    ParquetWriter::new(create(&files[2])?)
-        .finish(&mut tasks_table)
-        .map_err(|e| error(&files[2], e))?;
-    Ok(Written {
-        variants: height,
-        files,
-    })
 }
 
 #[cfg(test)]
@@ -541,18 +585,12 @@ mod tests {
 
     #[test]
     fn paired_differences_by_document() {
-        let c: HashMap<String, f64> = [("a", 1.0), ("b", 1.0), ("c", 0.0), ("d", 1.0)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        let b: HashMap<String, f64> = [("a", 1.0), ("b", 0.0), ("c", 0.0), ("x", 1.0)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        // Shared a, b, c: differences 0, 1, 0 -> mean 1/3, sd sqrt(1/3), se 1/3.
-        let (mean, se, n) = paired_difference(&c, &b).unwrap();
-        assert_eq!(n, 3);
-        assert!((mean - 1.0 / 3.0).abs() < 1e-12);
-        assert!((se - 1.0 / 3.0).abs() < 1e-12);
+        let c: Values = vec![(1, 1.0), (2, 1.0), (3, 0.0), (4, 1.0)];
+        let b: Values = vec![(1, 1.0), (2, 0.0), (3, 0.0), (9, 1.0)];
+        // Shared 1, 2, 3: differences 0, 1, 0 -> mean 1/3, sd sqrt(1/3), se 1/3.
+        let d = paired_difference(&c, &b).unwrap();
+        assert_eq!(d.documents, 3);
+        assert!((d.mean - 1.0 / 3.0).abs() < 1e-12);
+        assert!((d.stderr - 1.0 / 3.0).abs() < 1e-12);
     }
 }

@@ -21,7 +21,10 @@ use crate::prompt::pyvalue::py_str;
 use crate::request::sha256_hex;
 
 pub use pyjson::dumps_indent2;
-pub use samples::{read as read_samples, read_metric_values, MetricKey, SampleRecord};
+pub use samples::{
+    hash_key, read as read_samples, read_documents, read_prompts, DocumentResult, MetricKey,
+    PromptRecord, SampleRecord,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]

@@ -127,13 +127,34 @@ pub struct MetricKey {
     pub metric: String,
 }
 
-/// Per-document values of the `wanted` metrics, by `doc_hash`, read in one
-/// pass over the columns they need. A metric the file has no column for
-/// has no values.
-pub fn read_metric_values(
+/// One document's outcome for one leaderboard metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentResult {
+    pub doc_id: u32,
+    /// The first 8 bytes of `doc_hash`, the key runs are paired on.
+    pub doc_key: u64,
+    /// The metric's value; none if the row has none.
+    pub value: Option<f64>,
+    /// `prompt_hash` and the filtered response (JSON), when details were
+    /// asked for.
+    pub details: Option<(String, String)>,
+}
+
+/// The leading 16 hex digits of a SHA-256 as a number: the pairing key.
+pub fn hash_key(hex: &str) -> u64 {
+    hex.get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// The rows of the `wanted` metrics, by metric, in one read of the columns
+/// they need; with `details`, also each row's prompt hash and filtered
+/// response. A metric the file has no column for has no rows.
+pub fn read_documents(
     path: &Path,
     wanted: &[MetricKey],
-) -> PolarsResult<std::collections::HashMap<MetricKey, std::collections::HashMap<String, f64>>> {
+    details: bool,
+) -> PolarsResult<std::collections::HashMap<MetricKey, Vec<DocumentResult>>> {
     let file = std::fs::File::open(path)?;
     let mut reader = ParquetReader::new(file);
     let present: BTreeSet<String> = reader
@@ -146,32 +167,117 @@ pub fn read_metric_values(
         .map(|k| k.metric.as_str())
         .filter(|m| present.contains(*m))
         .collect();
-    let mut columns: Vec<String> = vec!["task".into(), "filter".into(), "doc_hash".into()];
+    let mut columns: Vec<String> = ["task", "filter", "doc_id", "doc_hash"]
+        .map(String::from)
+        .to_vec();
+    if details {
+        columns.extend(["prompt_hash", "filtered_resps"].map(String::from));
+    }
     columns.extend(metrics.iter().map(|m| m.to_string()));
     let df = reader.with_columns(Some(columns)).finish()?;
-    let task = df.column("task")?.str()?.clone();
-    let filter = df.column("filter")?.str()?.clone();
-    let hash = df.column("doc_hash")?.str()?.clone();
-    let mut out: std::collections::HashMap<MetricKey, std::collections::HashMap<String, f64>> =
-        wanted
-            .iter()
-            .map(|k| (k.clone(), Default::default()))
-            .collect();
-    for key in wanted
-        .iter()
-        .filter(|k| metrics.contains(k.metric.as_str()))
-    {
-        let values = df.column(&key.metric)?.cast(&DataType::Float64)?;
-        let values = values.f64()?;
-        let found = out.entry(key.clone()).or_default();
-        for i in 0..df.height() {
-            if task.get(i) == Some(key.task.as_str()) && filter.get(i) == Some(key.filter.as_str())
-            {
-                if let (Some(h), Some(v)) = (hash.get(i), values.get(i)) {
-                    found.insert(h.to_string(), v);
-                }
-            }
+    let task = df.column("task")?.str()?;
+    let filter = df.column("filter")?.str()?;
+    let doc_id = df.column("doc_id")?.i64()?;
+    let hash = df.column("doc_hash")?.str()?;
+    let detail_columns = if details {
+        Some((
+            df.column("prompt_hash")?.str()?,
+            df.column("filtered_resps")?.str()?,
+        ))
+    } else {
+        None
+    };
+    let mut out: std::collections::HashMap<MetricKey, Vec<DocumentResult>> =
+        wanted.iter().map(|k| (k.clone(), Vec::new())).collect();
+    let mut value_columns = Vec::new();
+    for key in wanted {
+        if metrics.contains(key.metric.as_str()) {
+            let values = df.column(&key.metric)?.cast(&DataType::Float64)?;
+            value_columns.push((key, values));
         }
+    }
+    for (key, values) in &value_columns {
+        let values = values.f64()?;
+        let rows = out.entry((*key).clone()).or_default();
+        for i in 0..df.height() {
+            if task.get(i) != Some(key.task.as_str()) || filter.get(i) != Some(key.filter.as_str())
+            {
+                continue;
+            }
+            let (Some(id), Some(h)) = (doc_id.get(i), hash.get(i)) else {
+                continue;
+            };
+            rows.push(DocumentResult {
+                doc_id: u32::try_from(id).unwrap_or(u32::MAX),
+                doc_key: hash_key(h),
+                value: values.get(i),
+                details: detail_columns.map(|(p, f)| {
+                    (
+                        p.get(i).unwrap_or_default().to_string(),
+                        f.get(i).unwrap_or_default().to_string(),
+                    )
+                }),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What a reader of the leaderboard's drill-down needs to show a prompt:
+/// the prompt itself, the continuations offered (multiple choice) and the
+/// target, for each `prompt_hash` in `wanted` of one task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptRecord {
+    pub prompt: String,
+    pub choices: Vec<String>,
+    pub target: String,
+}
+
+/// The prompts of the rows of `task` whose `prompt_hash` is in `wanted`.
+pub fn read_prompts(
+    path: &Path,
+    task: &str,
+    wanted: &std::collections::HashSet<String>,
+) -> PolarsResult<std::collections::HashMap<String, PromptRecord>> {
+    let file = std::fs::File::open(path)?;
+    let columns = ["task", "prompt_hash", "arguments", "target"];
+    let df = ParquetReader::new(file)
+        .with_columns(Some(columns.iter().map(|c| (*c).into()).collect()))
+        .finish()?;
+    let tasks = df.column("task")?.str()?;
+    let hashes = df.column("prompt_hash")?.str()?;
+    let arguments = df.column("arguments")?.str()?;
+    let targets = df.column("target")?.str()?;
+    let mut out = std::collections::HashMap::new();
+    for i in 0..df.height() {
+        let Some(h) = hashes.get(i) else { continue };
+        if tasks.get(i) != Some(task) || !wanted.contains(h) || out.contains_key(h) {
+            continue;
+        }
+        let args: Value = arguments
+            .get(i)
+            .and_then(|a| serde_json::from_str(a).ok())
+            .unwrap_or(Value::Null);
+        let requests = args.as_array().cloned().unwrap_or_default();
+        let prompt = requests
+            .first()
+            .and_then(|r| r[0].as_str())
+            .unwrap_or_default()
+            .to_string();
+        // Continuations are strings (log-likelihood); a generation's second
+        // argument is its options object.
+        let choices: Vec<String> = requests
+            .iter()
+            .filter_map(|r| r.get(1).and_then(Value::as_str).map(str::to_string))
+            .collect();
+        out.insert(
+            h.to_string(),
+            PromptRecord {
+                prompt,
+                choices,
+                target: targets.get(i).unwrap_or_default().to_string(),
+            },
+        );
     }
     Ok(out)
 }
