@@ -176,6 +176,8 @@
       tbody.appendChild(tr);
     }
     table.hidden = false;
+    // What the table shows now, for readers and tests alike.
+    table.dataset.view = [task, how, q].join("|");
     shownText.textContent = Math.min(matched, limit) + " of " + matched + " document(s)";
     $("#doc-more").hidden = matched <= limit;
   };

@@ -52,19 +52,35 @@ impl Drop for Browser {
     }
 }
 
-/// One HTTP GET to the DevTools endpoint.
+/// One HTTP GET to the DevTools endpoint (its body, by Content-Length: the
+/// endpoint does not close the connection).
 fn http_get(port: u16, path: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("DevTools port");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        line.clear();
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap_or_default();
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 impl Browser {
@@ -94,7 +110,10 @@ impl Browser {
         let mut seen = String::new();
         let mut line = String::new();
         while port.is_none() && stderr.read_line(&mut line).unwrap_or(0) > 0 {
-            if let Some(rest) = line.trim().strip_prefix("DevTools listening on ws://127.0.0.1:") {
+            if let Some(rest) = line
+                .trim()
+                .strip_prefix("DevTools listening on ws://127.0.0.1:")
+            {
                 port = rest.split('/').next().and_then(|p| p.parse::<u16>().ok());
             }
             seen.push_str(&line);
@@ -108,7 +127,8 @@ impl Browser {
         });
         let deadline = Instant::now() + Duration::from_secs(20);
         let page_url = loop {
-            let list: Value = serde_json::from_str(&http_get(port, "/json/list")).unwrap_or_default();
+            let list: Value =
+                serde_json::from_str(&http_get(port, "/json/list")).unwrap_or_default();
             let found = list.as_array().and_then(|targets| {
                 targets
                     .iter()
@@ -147,7 +167,9 @@ impl Browser {
         self.socket.send(Message::text(message)).unwrap();
         loop {
             let message = self.socket.read().expect("DevTools answer");
-            let Ok(text) = message.to_text() else { continue };
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
             let value: Value = serde_json::from_str(text).unwrap_or_default();
             if value["id"] == id {
                 if let Some(error) = value.get("error") {
@@ -192,7 +214,10 @@ impl Browser {
     pub fn wait_for(&mut self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.eval(&format!("!!({condition})")) != json!(true) {
-            assert!(Instant::now() < deadline, "timed out waiting for {condition}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {condition}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -233,11 +258,11 @@ impl Browser {
         ));
     }
 
-    /// The text of each visible row of a table body.
+    /// The first line of one cell of each visible row of a table body.
     pub fn visible_rows(&mut self, table: &str, column: usize) -> Vec<String> {
         let value = self.eval(&format!(
             "Array.from(document.querySelectorAll({sel} + ' tbody tr')).filter(r => !r.hidden && r.offsetParent !== null)\
-             .map(r => r.cells[{column}].innerText.trim())",
+             .map(r => r.cells[{column}].innerText.split('\\n')[0].trim())",
             sel = json!(table)
         ));
         serde_json::from_value(value).unwrap()

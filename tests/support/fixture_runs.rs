@@ -61,9 +61,9 @@ pub fn write_run_with(
         for (d, v) in values.iter().enumerate() {
             prompt_hash.push(format!("prompt-{t}-{d}"));
             target.push("0".to_string());
-            arguments.push(format!(
-                r#"[["Question {t}.{d}?"," yes"],["Question {t}.{d}?"," no"]]"#
-            ));
+            // Prompts carry markup, as any text may: the site shows it as text.
+            let q = format!("Question {t}.{d}? <img src=x onerror=window.__pwned=4>");
+            arguments.push(json!([[q, " yes"], [q, " no"]]).to_string());
             // The chosen option is right when the value is 1.
             filtered.push(
                 if *v == 1.0 {
