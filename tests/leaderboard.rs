@@ -6,6 +6,8 @@
 #[path = "support/fixture_runs.rs"]
 mod fixture_runs;
 
+use std::path::Path;
+
 use fixture_runs::{build, manifest, write_run, write_run_with, SUITE};
 use polars::prelude::*;
 
@@ -251,4 +253,83 @@ fn stale_runs_are_flagged_and_not_ranked() {
     assert_eq!(column_f64(&df, "delta_to_base")[2], None);
     let note = column_str(&df, "delta_note")[2].clone().unwrap();
     assert!(note.contains("t1"), "{note}");
+}
+
+/// The drill-down files under `docs/`, relative, sorted.
+fn docs_files(out: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut stack = vec![out.join("docs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(
+                    path.strip_prefix(out.join("docs"))
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn rebuilds_write_only_new_runs_and_drop_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    let docs = [[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]];
+    write_run(
+        &results,
+        "a",
+        "r1",
+        "2026-02-01T00:00:00Z",
+        [(0.75, 0.1), (0.5, 0.1)],
+        docs,
+    );
+    write_run(
+        &results,
+        "b",
+        "r1",
+        "2026-02-01T00:00:00Z",
+        [(0.75, 0.1), (0.5, 0.1)],
+        docs,
+    );
+    let variants = dir.path().join("variants");
+    let out = dir.path().join("board");
+    build(&results, &variants, &suite, &out).unwrap();
+    let first = docs_files(&out);
+    // A run file each; the two runs saw the same prompts: one file per task.
+    assert_eq!(first.len(), 4, "{first:?}");
+    assert!(first.contains(&"a/r1.d1.js".to_string()), "{first:?}");
+    let a_file = out.join("docs/a/r1.d1.js");
+    let written = std::fs::metadata(&a_file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    // A new run of b: a's file is kept as it was, b's old one goes.
+    write_run(
+        &results,
+        "b",
+        "r2",
+        "2026-03-01T00:00:00Z",
+        [(0.75, 0.1), (0.5, 0.1)],
+        docs,
+    );
+    build(&results, &variants, &suite, &out).unwrap();
+    let second = docs_files(&out);
+    assert_eq!(second.len(), 4, "{second:?}");
+    assert!(second.contains(&"b/r2.d1.js".to_string()), "{second:?}");
+    assert!(!second.contains(&"b/r1.d1.js".to_string()), "{second:?}");
+    assert_eq!(
+        std::fs::metadata(&a_file).unwrap().modified().unwrap(),
+        written
+    );
+    let text = std::fs::read_to_string(out.join("docs/b/r2.d1.js")).unwrap();
+    assert!(text.starts_with("// prompts: prompts/t1-"), "{text}");
 }

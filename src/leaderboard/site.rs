@@ -28,6 +28,9 @@ use crate::variant::{is_safe_name, Variant};
 /// Bumped when the drill-down files change shape, so old ones are rewritten.
 const DOCS_FORMAT: &str = "d1";
 
+/// How a run's drill-down file starts: the prompt files it needs.
+const PROMPTS_LINE: &str = "// prompts:";
+
 /// A name as a file name: itself when safe, else a readable part and a hash.
 fn file_name(name: &str) -> String {
     if is_safe_name(name) {
@@ -120,14 +123,15 @@ impl Documents {
         if !path.is_file() {
             return false;
         }
-        // A run file names the prompt files it needs; keep them too.
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let prompts: Vec<PathBuf> = text
-            .split("\"prompts\":\"")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .map(|p| self.dir.join(p))
-            .collect();
+        // A run file's first line names the prompt files it needs.
+        let mut first = String::new();
+        let _ = std::fs::File::open(&path)
+            .map(std::io::BufReader::new)
+            .and_then(|mut r| std::io::BufRead::read_line(&mut r, &mut first));
+        let Some(names) = first.trim_end().strip_prefix(PROMPTS_LINE) else {
+            return false;
+        };
+        let prompts: Vec<PathBuf> = names.split_whitespace().map(|p| self.dir.join(p)).collect();
         if !prompts.iter().all(|p| p.is_file()) {
             return false;
         }
@@ -148,6 +152,7 @@ impl Documents {
     ) -> Result<(), LeaderboardError> {
         let samples = row.run.dir.join("samples.parquet");
         let mut tasks = serde_json::Map::new();
+        let mut prompt_files = Vec::new();
         for key in keys {
             let rows = read.get(key).map(Vec::as_slice).unwrap_or_default();
             let mut hashes: Vec<&str> = rows
@@ -180,6 +185,7 @@ impl Documents {
                 write_atomically(&prompts_path, &text)?;
             }
             self.use_file(prompts_path);
+            prompt_files.push(prompts.clone());
             let shown: Vec<Value> = rows
                 .iter()
                 .map(|r| {
@@ -199,7 +205,8 @@ impl Documents {
         }
         let path = self.dir.join(run_file(row));
         let text = format!(
-            "assay.documents({});\n",
+            "{PROMPTS_LINE} {}\nassay.documents({});\n",
+            prompt_files.join(" "),
             json!({"run_id": row.run.run_id, "tasks": tasks})
         );
         write_atomically(&path, &text)?;
