@@ -696,7 +696,7 @@ fn score_variant(args: ScoreArgs) -> Result<(), CliError> {
         Some(path) => format!("llama:{}", path.display()),
         None => variant.backend.spec.clone(),
     };
-    if suite_file(&args.suite)? == PathBuf::from(&args.suite) {
+    if suite_file(&args.suite)?.as_path() == std::path::Path::new(&args.suite) {
         return Err(CliError::Input(format!(
             "--suite {}: give a suite's name (tasks/suites/NAME.yaml), not a file",
             args.suite

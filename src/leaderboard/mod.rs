@@ -223,6 +223,9 @@ impl Delta {
 /// Per-document values of one metric, sorted by document key.
 type Values = Vec<(u64, f64)>;
 
+/// What reading one run gave: its values per suite metric, if it is paired.
+type RunValues = Result<Option<Vec<Values>>, LeaderboardError>;
+
 fn sorted_values(rows: &[DocumentResult]) -> Values {
     let mut values: Values = rows
         .iter()
@@ -441,11 +444,11 @@ fn score_rows(
         group += 1;
         rows[i].tie_group = Some(group);
         let sa = rows[i].average_stderr.unwrap_or(0.0);
-        for j in i + 1..rows.len() {
-            let Some(b) = ranked(&rows[j]) else { break };
-            let sb = rows[j].average_stderr.unwrap_or(0.0);
-            if rows[j].tie_group.is_none() && (a - b).abs() <= Z95 * (sa * sa + sb * sb).sqrt() {
-                rows[j].tie_group = Some(group);
+        for other in &mut rows[i + 1..] {
+            let Some(b) = ranked(other) else { break };
+            let sb = other.average_stderr.unwrap_or(0.0);
+            if other.tie_group.is_none() && (a - b).abs() <= Z95 * (sa * sa + sb * sb).sqrt() {
+                other.tie_group = Some(group);
             }
         }
     }
@@ -474,7 +477,7 @@ fn read_runs(
     }
     let keys = suite_keys(&board.suite);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let read_one = |i: usize| -> Result<Option<Vec<Values>>, LeaderboardError> {
+    let read_one = |i: usize| -> RunValues {
         let row = &board.rows[i];
         let details = !documents.has_run(row);
         if !paired[i] && !details {
@@ -495,27 +498,26 @@ fn read_runs(
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
-    let results: Vec<Vec<(usize, Result<Option<Vec<Values>>, LeaderboardError>)>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if i >= board.rows.len() {
-                                break done;
-                            }
-                            done.push((i, read_one(i)));
+    let results: Vec<Vec<(usize, RunValues)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= board.rows.len() {
+                            break done;
                         }
-                    })
+                        done.push((i, read_one(i)));
+                    }
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
     let mut values: Vec<Option<Vec<Values>>> = vec![None; board.rows.len()];
     for (i, result) in results.into_iter().flatten() {
         values[i] = result?;
