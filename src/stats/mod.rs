@@ -14,6 +14,8 @@
 
 use crate::pyrandom::PyRandom;
 
+pub mod paired;
+
 /// lm-eval's bootstrap runs in chunks of this many resamples, each chunk with
 /// its own generator seeded by the chunk's index.
 const BOOTSTRAP_CHUNK: usize = 1000;
