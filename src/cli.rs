@@ -21,7 +21,9 @@ use crate::task::{Registry, TaskConfig, TaskError};
 /// Exit codes shared by every command.
 pub mod exit {
     pub const OK: i32 = 0;
+    pub const GATE_FAIL: i32 = 1;
     pub const BAD_INPUT: i32 = 2;
+    pub const GATE_INCONCLUSIVE: i32 = 3;
     pub const NOT_FINISHED: i32 = 4;
 }
 
@@ -54,6 +56,44 @@ enum Command {
     Variants(VariantsCommand),
     /// Rebuild the leaderboard tables from every variant's latest run.
     Leaderboard(LeaderboardArgs),
+    /// Gate a candidate run against a baseline, paired per document (exit 0
+    /// pass, 1 fail, 3 inconclusive when the policy counts that as failure).
+    Gate(GateArgs),
+}
+
+#[derive(Args)]
+struct GateArgs {
+    /// The reference: a run folder or a variant name (its latest complete run).
+    #[arg(long)]
+    baseline: String,
+    /// The run to gate: a run folder or a variant name.
+    #[arg(long, required_unless_present = "plan")]
+    candidate: Option<String>,
+    /// The policy file (TOML); without one: margin 1 point, alpha 0.05.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The allowed regression in points (overrides the policy's default).
+    #[arg(long)]
+    margin: Option<f64>,
+    /// Where variant names are looked up: `<results>/runs/<name>/`.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Write a Markdown report (a pull-request comment) here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the full result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The published leaderboard's URL, for links to documents in Markdown.
+    #[arg(long)]
+    site_url: Option<String>,
+    /// Instead of gating: how many documents each task needs to detect a
+    /// regression of --margin points, from the baseline's own variance.
+    #[arg(long)]
+    plan: bool,
 }
 
 #[derive(Args)]
@@ -272,6 +312,7 @@ pub fn main() -> i32 {
         Command::Score(args) => score_variant(args),
         Command::Variants(VariantsCommand::Validate { paths }) => validate_variants(paths),
         Command::Leaderboard(args) => leaderboard(args),
+        Command::Gate(args) => return gate(args),
     };
     match outcome {
         Ok(()) => exit::OK,
@@ -574,6 +615,75 @@ fn suite_file(name: &str) -> Result<PathBuf, CliError> {
                 "--suite {name}: there is no tasks/suites/{name}.yaml"
             ))
         })
+}
+
+/// `assay gate`: its exit code says the verdict.
+fn gate(args: GateArgs) -> i32 {
+    match gate_verdict(args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn gate_verdict(args: GateArgs) -> Result<i32, String> {
+    use crate::gate::{self, policy::Inconclusive, report, Policy, Verdict};
+    let mut policy = match &args.policy {
+        Some(path) => Policy::read(path).map_err(|e| e.to_string())?,
+        None => Policy::default(),
+    };
+    if let Some(m) = args.margin {
+        policy = policy.with_margin(m);
+        policy.check().map_err(|e| format!("--margin: {e}"))?;
+    }
+    let runs = args.results.join("runs");
+    let baseline = gate::find_run(&args.baseline, &runs).map_err(|e| e.to_string())?;
+    if args.plan {
+        let margin = policy.default.margin;
+        let plan = gate::plan(&baseline, &policy, margin).map_err(|e| e.to_string())?;
+        println!(
+            "documents needed to detect a {margin}-point regression (alpha {}, power {}):",
+            policy.default.alpha, policy.default.power
+        );
+        for (task, (have, need)) in plan {
+            let verdict = if have as u64 >= need {
+                "enough"
+            } else {
+                "too few"
+            };
+            println!("  {task}: {need} needed, {have} in the run ({verdict})");
+        }
+        return Ok(exit::OK);
+    }
+    let candidate_spec = args.candidate.as_deref().unwrap_or_default();
+    let candidate = gate::find_run(candidate_spec, &runs).map_err(|e| e.to_string())?;
+    let result = gate::gate(&baseline, &candidate, &policy).map_err(|e| e.to_string())?;
+    let write = |path: &Option<PathBuf>, text: String| -> Result<(), String> {
+        match path {
+            Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display())),
+            None => Ok(()),
+        }
+    };
+    write(
+        &args.markdown,
+        report::markdown(&result, args.site_url.as_deref()),
+    )?;
+    write(&args.junit, report::junit(&result))?;
+    write(
+        &args.json,
+        serde_json::to_string_pretty(&result).unwrap_or_default(),
+    )?;
+    print!("{}", report::summary(&result));
+    Ok(match result.verdict {
+        Verdict::Pass => exit::OK,
+        Verdict::Fail => exit::GATE_FAIL,
+        Verdict::Inconclusive if policy.default.inconclusive == Inconclusive::Fail => {
+            exit::GATE_INCONCLUSIVE
+        }
+        Verdict::Inconclusive => exit::OK,
+    })
 }
 
 /// Each suite task's config hash as the task configs are now.

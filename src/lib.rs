@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod data;
 pub mod engine;
+pub mod gate;
 pub mod leaderboard;
 pub mod metric;
 pub mod prompt;

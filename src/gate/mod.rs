@@ -1,0 +1,545 @@
+//! The merge gate: does a candidate run regress against a baseline run?
+//!
+//! Both runs answered the same documents, so the gate pairs them per task by
+//! `doc_hash` and tests the mean per-document difference, which is far
+//! tighter than comparing two scores. Each task gets a non-inferiority test
+//! against the policy's margin: PASS when a regression as large as the
+//! margin is ruled out, FAIL when a regression beyond it is established,
+//! INCONCLUSIVE otherwise; Holm's correction keeps the chance of a wrong
+//! verdict on any task of one gate at alpha. Runs that did not see the same
+//! prompts or task configs are refused, not compared.
+
+pub mod policy;
+pub mod report;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::results::{self, MetricKey};
+use crate::stats::paired::{self, PairedDifference};
+pub use policy::{Policy, TaskPolicy, Underpowered};
+
+/// Why two runs cannot be gated.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GateError(pub String);
+
+/// A gate's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// A run as the gate reads it.
+#[derive(Debug, Clone)]
+pub struct GateRun {
+    pub dir: PathBuf,
+    pub variant: String,
+    pub run_id: String,
+    run: Value,
+}
+
+/// A run folder, or a variant's latest complete run under `runs`.
+pub fn find_run(spec: &str, runs: &Path) -> Result<GateRun, GateError> {
+    let given = PathBuf::from(spec);
+    let dir = if given.join("run.json").is_file() {
+        given
+    } else {
+        let folder = runs.join(spec);
+        let mut candidates: Vec<(String, String, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&folder).map_err(|_| {
+            GateError(format!(
+                "{spec}: neither a run folder (with run.json) nor a variant with runs under {}",
+                runs.display()
+            ))
+        })? {
+            let dir = entry.map_err(|e| GateError(e.to_string()))?.path();
+            let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
+                continue;
+            };
+            let Ok(run) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if run["assay"]["complete"] == true && run["assay"]["shard"].is_null() {
+                let created = run["assay"]["created_at"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let id = run["assay"]["run_id"].as_str().unwrap_or("").to_string();
+                candidates.push((created, id, dir));
+            }
+        }
+        candidates.sort();
+        candidates
+            .pop()
+            .map(|c| c.2)
+            .ok_or_else(|| GateError(format!("{spec}: no complete run in {}", folder.display())))?
+    };
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| GateError(format!("{}: {e}", path.display())))?;
+    let run: Value = serde_json::from_str(&text)
+        .map_err(|e| GateError(format!("{}: not valid JSON ({e})", path.display())))?;
+    if run["assay"]["complete"] != true {
+        return Err(GateError(format!(
+            "{}: the run is not complete; finish it (the same command resumes) first",
+            path.display()
+        )));
+    }
+    Ok(GateRun {
+        variant: run["assay"]["variant"].as_str().unwrap_or("").to_string(),
+        run_id: run["assay"]["run_id"].as_str().unwrap_or("").to_string(),
+        dir,
+        run,
+    })
+}
+
+impl GateRun {
+    /// The tasks the run scored (not its groups).
+    fn tasks(&self) -> Vec<String> {
+        self.run["assay"]["tasks"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn config_hash(&self, task: &str) -> Option<&str> {
+        self.run["assay"]["tasks"][task]["config_hash"].as_str()
+    }
+
+    /// The metric and filter the gate compares on for `task`: the policy's,
+    /// else the first of acc, exact_match, or whatever the task reports.
+    fn metric(&self, task: &str, policy: &TaskPolicy) -> Option<(String, String)> {
+        let block = self.run["results"][task].as_object()?;
+        let keys: Vec<(&str, &str)> = block
+            .keys()
+            .filter_map(|k| k.split_once(','))
+            .filter(|(m, _)| !m.ends_with("_stderr"))
+            .collect();
+        let pick = |metric: &str| {
+            keys.iter()
+                .find(|(m, f)| *m == metric && policy.filter.as_deref().is_none_or(|p| p == *f))
+                .map(|(m, f)| (m.to_string(), f.to_string()))
+        };
+        match &policy.metric {
+            Some(m) => pick(m),
+            None => pick("acc")
+                .or_else(|| pick("exact_match"))
+                .or_else(|| keys.first().map(|(m, f)| (m.to_string(), f.to_string()))),
+        }
+    }
+}
+
+/// One task's comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskOutcome {
+    pub task: String,
+    pub metric: String,
+    pub filter: String,
+    pub required: bool,
+    pub margin: f64,
+    pub difference: PairedDifferenceView,
+    /// One-sided (1 - alpha) bounds of the difference, Holm-adjusted alpha.
+    pub lower: f64,
+    pub upper: f64,
+    /// McNemar's exact p-value (0/1 metrics).
+    pub mcnemar_p: Option<f64>,
+    /// Paired bootstrap 95% interval (other metrics).
+    pub bootstrap: Option<(f64, f64)>,
+    pub p_non_inferior: f64,
+    pub p_regression: f64,
+    pub minimum_detectable_effect: f64,
+    pub underpowered: bool,
+    pub verdict: Verdict,
+    /// Documents right in the baseline and wrong in the candidate (0/1).
+    pub flipped_to_wrong: Vec<u32>,
+    pub flipped_to_right: Vec<u32>,
+}
+
+/// [`PairedDifference`] as reports show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairedDifferenceView {
+    pub documents: usize,
+    pub baseline: f64,
+    pub candidate: f64,
+    pub mean: f64,
+    pub stderr: f64,
+    pub discordant: Option<(u64, u64)>,
+}
+
+impl From<PairedDifference> for PairedDifferenceView {
+    fn from(d: PairedDifference) -> Self {
+        PairedDifferenceView {
+            documents: d.documents,
+            baseline: d.baseline_mean,
+            candidate: d.candidate_mean,
+            mean: d.mean,
+            stderr: d.stderr,
+            discordant: d.discordant,
+        }
+    }
+}
+
+/// The whole gate.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub verdict: Verdict,
+    pub baseline: RunLabel,
+    pub candidate: RunLabel,
+    pub alpha: f64,
+    pub tasks: Vec<TaskOutcome>,
+    /// The mean of the task differences, when the policy requires it.
+    pub average: Option<AverageOutcome>,
+    /// What decided the verdict, in a sentence.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunLabel {
+    pub variant: String,
+    pub run_id: String,
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AverageOutcome {
+    pub mean: f64,
+    pub stderr: f64,
+    pub margin: f64,
+    pub lower: f64,
+    pub verdict: Verdict,
+}
+
+/// Pairs one task's documents: (baseline values, candidate values, doc ids)
+/// over the shared documents, after checking that the prompts agree.
+type Paired = (Vec<f64>, Vec<f64>, Vec<u32>);
+
+fn pair_task(
+    task: &str,
+    base: &[results::DocumentResult],
+    cand: &[results::DocumentResult],
+    min_overlap: f64,
+) -> Result<Paired, GateError> {
+    let by_key: HashMap<u64, &results::DocumentResult> =
+        base.iter().map(|r| (r.doc_key, r)).collect();
+    let mut paired = (Vec::new(), Vec::new(), Vec::new());
+    let mut prompt_mismatch = Vec::new();
+    for c in cand {
+        let Some(b) = by_key.get(&c.doc_key) else {
+            continue;
+        };
+        let prompt = |r: &results::DocumentResult| r.details.as_ref().map(|d| d.0.clone());
+        if prompt(b) != prompt(c) {
+            prompt_mismatch.push(c.doc_id);
+            continue;
+        }
+        if let (Some(bv), Some(cv)) = (b.value, c.value) {
+            paired.0.push(bv);
+            paired.1.push(cv);
+            paired.2.push(c.doc_id);
+        }
+    }
+    if !prompt_mismatch.is_empty() {
+        return Err(GateError(format!(
+            "task {task}: {} document(s) were asked different prompts in the two runs \
+             (first: doc {}); score both with the same task options and chat template",
+            prompt_mismatch.len(),
+            prompt_mismatch[0]
+        )));
+    }
+    let needed = (base.len().min(cand.len()) as f64 * min_overlap).ceil() as usize;
+    if paired.0.len() < needed.max(2) {
+        return Err(GateError(format!(
+            "task {task}: only {} document(s) are in both runs ({} and {}); \
+             at least {} are needed; score both on the same documents",
+            paired.0.len(),
+            base.len(),
+            cand.len(),
+            needed.max(2)
+        )));
+    }
+    Ok(paired)
+}
+
+/// Gates `candidate` against `baseline` under `policy`.
+pub fn gate(
+    baseline: &GateRun,
+    candidate: &GateRun,
+    policy: &Policy,
+) -> Result<GateReport, GateError> {
+    let tasks: Vec<String> = baseline
+        .tasks()
+        .into_iter()
+        .filter(|t| candidate.tasks().contains(t))
+        .filter(|t| policy.task(t).include)
+        .collect();
+    for required in policy.required_tasks() {
+        if !tasks.contains(&required) {
+            return Err(GateError(format!(
+                "the policy requires task {required}, but the two runs do not both have it"
+            )));
+        }
+    }
+    if tasks.is_empty() {
+        return Err(GateError(
+            "the two runs have no task in common; gate runs of the same suite".into(),
+        ));
+    }
+    let mut pairs = Vec::new();
+    for task in &tasks {
+        let rules = policy.task(task);
+        if baseline.config_hash(task) != candidate.config_hash(task) {
+            return Err(GateError(format!(
+                "task {task}: the task config differs between the runs (config hash {} vs {}); \
+                 score both with the same config",
+                baseline.config_hash(task).unwrap_or("none"),
+                candidate.config_hash(task).unwrap_or("none")
+            )));
+        }
+        let (metric, filter) = baseline.metric(task, &rules).ok_or_else(|| {
+            GateError(format!(
+                "task {task}: the baseline run reports no {} metric",
+                rules.metric.as_deref().unwrap_or("usable")
+            ))
+        })?;
+        let key = MetricKey {
+            task: task.clone(),
+            filter: filter.clone(),
+            metric: metric.clone(),
+        };
+        let read = |run: &GateRun| {
+            let path = run.dir.join("samples.parquet");
+            results::read_documents(&path, std::slice::from_ref(&key), true)
+                .map_err(|e| GateError(format!("{}: {e}", path.display())))
+                .map(|mut m| m.remove(&key).unwrap_or_default())
+        };
+        let (b, c) = (read(baseline)?, read(candidate)?);
+        let paired = pair_task(task, &b, &c, policy.default.min_overlap)?;
+        pairs.push((task.clone(), metric, filter, rules, paired));
+    }
+
+    // Per task: the difference and both one-sided p-values.
+    struct Raw {
+        diff: PairedDifference,
+        margin: f64,
+        p_ok: f64,
+        p_bad: f64,
+    }
+    let raws: Vec<Raw> = pairs
+        .iter()
+        .map(|(task, _, _, rules, (b, c, _))| {
+            let diff = paired::paired_difference(b, c, None).ok_or_else(|| {
+                GateError(format!("task {task}: fewer than two paired documents"))
+            })?;
+            let margin = rules.margin / 100.0;
+            let z = if diff.stderr > 0.0 {
+                (diff.mean + margin) / diff.stderr
+            } else if diff.mean + margin > 0.0 {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+            Ok(Raw {
+                diff,
+                margin,
+                p_ok: 1.0 - paired::normal_cdf(z),
+                p_bad: paired::normal_cdf(z),
+            })
+        })
+        .collect::<Result<_, GateError>>()?;
+    let alpha = policy.default.alpha;
+    let ok_adjusted = paired::holm(&raws.iter().map(|r| r.p_ok).collect::<Vec<_>>());
+    let bad_adjusted = paired::holm(&raws.iter().map(|r| r.p_bad).collect::<Vec<_>>());
+    let z = paired::normal_quantile(1.0 - alpha / raws.len() as f64);
+    let mut outcomes = Vec::new();
+    for (i, ((task, metric, filter, rules, (b, c, ids)), raw)) in
+        pairs.into_iter().zip(&raws).enumerate()
+    {
+        let d = raw.diff;
+        let mde = paired::minimum_detectable_effect(d.stderr, alpha, policy.default.power);
+        let underpowered = mde > raw.margin;
+        let mut verdict = if ok_adjusted[i] <= alpha {
+            Verdict::Pass
+        } else if bad_adjusted[i] <= alpha {
+            Verdict::Fail
+        } else {
+            Verdict::Inconclusive
+        };
+        if verdict == Verdict::Inconclusive && underpowered {
+            verdict = match rules.underpowered {
+                Underpowered::Pass => Verdict::Pass,
+                Underpowered::Fail => Verdict::Fail,
+                Underpowered::Warn => Verdict::Inconclusive,
+            };
+        }
+        let binary = d.discordant.is_some();
+        let diffs: Vec<f64> = c.iter().zip(&b).map(|(x, y)| x - y).collect();
+        let flips = |from: f64, to: f64| -> Vec<u32> {
+            ids.iter()
+                .zip(b.iter().zip(&c))
+                .filter(|(_, (x, y))| **x == from && **y == to)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        outcomes.push(TaskOutcome {
+            metric,
+            filter,
+            required: rules.required,
+            margin: rules.margin,
+            lower: d.mean - z * d.stderr,
+            upper: d.mean + z * d.stderr,
+            mcnemar_p: d.discordant.map(|(l, g)| paired::mcnemar_exact(l, g)),
+            bootstrap: (!binary).then(|| paired::paired_bootstrap(&diffs, 2000, 0.95, 1234)),
+            p_non_inferior: ok_adjusted[i],
+            p_regression: bad_adjusted[i],
+            minimum_detectable_effect: mde,
+            underpowered,
+            verdict,
+            flipped_to_wrong: if binary { flips(1.0, 0.0) } else { Vec::new() },
+            flipped_to_right: if binary { flips(0.0, 1.0) } else { Vec::new() },
+            difference: d.into(),
+            task,
+        });
+    }
+    let average = policy.default.average.then(|| {
+        let k = raws.len() as f64;
+        let mean = raws.iter().map(|r| r.diff.mean).sum::<f64>() / k;
+        let stderr = raws
+            .iter()
+            .map(|r| r.diff.stderr.powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / k;
+        let margin = policy.default.margin / 100.0;
+        let zq = paired::normal_quantile(1.0 - alpha);
+        let verdict = if mean - zq * stderr > -margin {
+            Verdict::Pass
+        } else if mean + zq * stderr < -margin {
+            Verdict::Fail
+        } else {
+            Verdict::Inconclusive
+        };
+        AverageOutcome {
+            mean,
+            stderr,
+            margin: policy.default.margin,
+            lower: mean - zq * stderr,
+            verdict,
+        }
+    });
+    let required: Vec<&TaskOutcome> = outcomes.iter().filter(|t| t.required).collect();
+    let failed: Vec<&str> = required
+        .iter()
+        .filter(|t| t.verdict == Verdict::Fail)
+        .map(|t| t.task.as_str())
+        .collect();
+    let open: Vec<&str> = required
+        .iter()
+        .filter(|t| t.verdict == Verdict::Inconclusive)
+        .map(|t| t.task.as_str())
+        .collect();
+    let average_verdict = average.as_ref().map(|a| a.verdict);
+    let (verdict, reason) = if !failed.is_empty() {
+        (
+            Verdict::Fail,
+            format!(
+                "a regression beyond the margin is established on {}",
+                failed.join(", ")
+            ),
+        )
+    } else if average_verdict == Some(Verdict::Fail) {
+        (
+            Verdict::Fail,
+            "the average regresses beyond the margin".into(),
+        )
+    } else if !open.is_empty() {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "not enough evidence either way on {} (more documents would decide)",
+                open.join(", ")
+            ),
+        )
+    } else if average_verdict == Some(Verdict::Inconclusive) {
+        (
+            Verdict::Inconclusive,
+            "the average is not shown to hold within the margin".into(),
+        )
+    } else {
+        (
+            Verdict::Pass,
+            "no required task regresses by the margin or more".into(),
+        )
+    };
+    let label = |r: &GateRun| RunLabel {
+        variant: r.variant.clone(),
+        run_id: r.run_id.clone(),
+        dir: r.dir.display().to_string(),
+    };
+    Ok(GateReport {
+        verdict,
+        baseline: label(baseline),
+        candidate: label(candidate),
+        alpha,
+        tasks: outcomes,
+        average,
+        reason,
+    })
+}
+
+/// For `--plan`: per task of the baseline, the documents needed to detect a
+/// regression of `margin` points with the policy's power, from the
+/// baseline's own per-document variance (a difference of two runs that
+/// disagree independently has twice one run's variance, the worst case).
+pub fn plan(
+    baseline: &GateRun,
+    policy: &Policy,
+    margin: f64,
+) -> Result<BTreeMap<String, (usize, u64)>, GateError> {
+    let mut out = BTreeMap::new();
+    for task in baseline.tasks() {
+        let rules = policy.task(&task);
+        let Some((metric, filter)) = baseline.metric(&task, &rules) else {
+            continue;
+        };
+        let key = MetricKey {
+            task: task.clone(),
+            filter,
+            metric,
+        };
+        let path = baseline.dir.join("samples.parquet");
+        let rows = results::read_documents(&path, std::slice::from_ref(&key), false)
+            .map_err(|e| GateError(format!("{}: {e}", path.display())))?
+            .remove(&key)
+            .unwrap_or_default();
+        let values: Vec<f64> = rows.iter().filter_map(|r| r.value).collect();
+        if values.len() < 2 {
+            continue;
+        }
+        let sd = crate::stats::sample_stddev(&values) * std::f64::consts::SQRT_2;
+        let needed = paired::documents_needed(
+            sd,
+            margin / 100.0,
+            policy.default.alpha,
+            policy.default.power,
+        );
+        out.insert(task, (values.len(), needed));
+    }
+    Ok(out)
+}

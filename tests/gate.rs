@@ -1,0 +1,251 @@
+//! `assay gate` on constructed runs whose answer is known: identical runs
+//! pass, a 5-point loss on 1,000 documents fails, a 0.5-point loss within a
+//! 1-point margin passes, 40 documents are inconclusive, McNemar's p-value
+//! matches scipy's, and runs with different prompts or configs are refused.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use polars::prelude::*;
+use serde_json::{json, Value};
+
+/// A run of one task `t` whose document `i` scored `values[i]` (acc),
+/// asked the prompt `prompt-i` (or `prompts[i]`), under config hash `config`.
+fn run(
+    root: &Path,
+    name: &str,
+    values: &[f64],
+    prompts: Option<&[String]>,
+    config: &str,
+) -> PathBuf {
+    let dir = root.join("runs").join(name).join("r1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let run = json!({
+        "results": {"t": {"acc,none": mean, "acc_stderr,none": 0.01}},
+        "assay": {"variant": name, "run_id": format!("{name}-r1"), "created_at": "2026-02-01T00:00:00Z",
+                  "complete": true, "shard": null, "tasks": {"t": {"config_hash": config}}},
+    });
+    std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
+    let prompt_hash: Vec<String> = match prompts {
+        Some(p) => p.to_vec(),
+        None => (0..n).map(|i| format!("prompt-{i}")).collect(),
+    };
+    let mut df = DataFrame::new(
+        n,
+        vec![
+            Column::new("task".into(), vec!["t"; n]),
+            Column::new("doc_id".into(), (0..n as i64).collect::<Vec<_>>()),
+            Column::new("filter".into(), vec!["none"; n]),
+            Column::new(
+                "doc_hash".into(),
+                (0..n)
+                    .map(|i| format!("{i:016x}{:048}", 0))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("prompt_hash".into(), prompt_hash),
+            Column::new(
+                "filtered_resps".into(),
+                vec!["[[-1.0,true],[-2.0,false]]"; n],
+            ),
+            Column::new("acc".into(), values.to_vec()),
+        ],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(dir.join("samples.parquet")).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    dir
+}
+
+/// `n` documents, the first `right` of them right.
+fn scores(n: usize, right: usize) -> Vec<f64> {
+    (0..n).map(|i| f64::from(u8::from(i < right))).collect()
+}
+
+/// `base` with `lost` right answers turned wrong and `gained` wrong ones right.
+fn flipped(base: &[f64], lost: usize, gained: usize) -> Vec<f64> {
+    let mut v = base.to_vec();
+    v.iter_mut()
+        .filter(|x| **x == 1.0)
+        .take(lost)
+        .for_each(|x| *x = 0.0);
+    let right = base.iter().filter(|x| **x == 1.0).count();
+    v.iter_mut().skip(right).take(gained).for_each(|x| *x = 1.0);
+    v
+}
+
+fn gate(root: &Path, baseline: &str, candidate: &str, extra: &[&str]) -> (i32, String, Value) {
+    let json_path = root.join(format!("{candidate}.json"));
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .args([
+            "gate",
+            "--baseline",
+            baseline,
+            "--candidate",
+            candidate,
+            "--results",
+        ])
+        .arg(root)
+        .arg("--json")
+        .arg(&json_path)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(&json_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    (out.status.code().unwrap(), text, json)
+}
+
+#[test]
+fn verdicts_on_known_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = scores(1000, 600);
+    run(root, "base", &base, None, "h");
+    run(root, "same", &base, None, "h");
+    // 60 lost, 10 gained: -5 points.
+    run(root, "worse", &flipped(&base, 60, 10), None, "h");
+    // 5 lost: -0.5 points, paired se 0.22 points.
+    run(root, "slightly", &flipped(&base, 5, 0), None, "h");
+    let small = scores(40, 24);
+    run(root, "small-base", &small, None, "h");
+    run(root, "small", &flipped(&small, 2, 1), None, "h");
+
+    let (code, text, json) = gate(root, "base", "same", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["verdict"], "PASS");
+
+    let (code, text, json) = gate(root, "base", "worse", &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.starts_with("FAIL"), "{text}");
+    let t = &json["tasks"][0];
+    assert_eq!(t["difference"]["discordant"], json!([60, 10]));
+    assert!((t["difference"]["mean"].as_f64().unwrap() + 0.05).abs() < 1e-12);
+    // scipy.stats.binomtest(10, 70).pvalue
+    let p = t["mcnemar_p"].as_f64().unwrap();
+    assert!((p - 8.004_823_399_455_647e-10).abs() < 1e-15, "{p}");
+    assert_eq!(t["flipped_to_wrong"].as_array().unwrap().len(), 60);
+
+    let (code, text, json) = gate(root, "base", "slightly", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["verdict"], "PASS");
+    // ... and against a margin of 0.1 points, the loss is established.
+    let (code, text, _) = gate(root, "base", "slightly", &["--margin", "0.1"]);
+    assert_eq!(code, 1, "{text}");
+
+    let (code, text, json) = gate(root, "small-base", "small", &[]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(json["verdict"], "INCONCLUSIVE");
+    assert_eq!(json["tasks"][0]["underpowered"], true);
+    // A policy may count an inconclusive gate as passing.
+    let policy = root.join("lenient.toml");
+    std::fs::write(&policy, "[default]\ninconclusive = \"pass\"\n").unwrap();
+    let (code, text, _) = gate(
+        root,
+        "small-base",
+        "small",
+        &["--policy", policy.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn reports_in_markdown_and_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = scores(1000, 600);
+    run(root, "base", &base, None, "h");
+    run(root, "worse", &flipped(&base, 60, 10), None, "h");
+    let (md, xml) = (root.join("gate.md"), root.join("gate.xml"));
+    let (code, text, _) = gate(
+        root,
+        "base",
+        "worse",
+        &[
+            "--markdown",
+            md.to_str().unwrap(),
+            "--junit",
+            xml.to_str().unwrap(),
+            "--site-url",
+            "https://example.org/board",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.starts_with("## ❌ FAIL"), "{md}");
+    assert!(md.contains("| t | FAIL |"), "{md}");
+    assert!(
+        md.contains("https://example.org/board/variants/worse.html#doc-t-0"),
+        "{md}"
+    );
+    let xml = std::fs::read_to_string(xml).unwrap();
+    assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+    assert!(xml.contains("<failure message=\"FAIL"), "{xml}");
+}
+
+#[test]
+fn runs_that_differ_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = scores(100, 60);
+    run(root, "base", &base, None, "h");
+    let mut prompts: Vec<String> = (0..100).map(|i| format!("prompt-{i}")).collect();
+    prompts[7] = "another prompt".into();
+    run(root, "reprompted", &base, Some(&prompts), "h");
+    run(root, "reconfigured", &base, None, "h2");
+    run(root, "partial", &base[..50], None, "h");
+
+    let (code, text, _) = gate(root, "base", "reprompted", &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("task t") && text.contains("different prompts") && text.contains("doc 7"),
+        "{text}"
+    );
+    let (code, text, _) = gate(root, "base", "reconfigured", &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("task t") && text.contains("config"), "{text}");
+    let (code, text, _) = gate(root, "base", "partial", &["--policy", "/nonexistent.toml"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("nonexistent.toml"), "{text}");
+    let (code, text, _) = gate(root, "base", "nobody", &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("nobody"), "{text}");
+}
+
+#[test]
+fn the_plan_says_how_many_documents_a_margin_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    run(root, "base", &scores(1000, 600), None, "h");
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .args([
+            "gate",
+            "--plan",
+            "--baseline",
+            "base",
+            "--margin",
+            "5",
+            "--results",
+        ])
+        .arg(root)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // sd of one difference: sqrt(2) * 0.49024 = 0.6933; (2.4865 * 0.6933 / 0.05)^2 = 1188.7.
+    assert!(
+        text.contains("t: 1189 needed, 1000 in the run (too few)"),
+        "{text}"
+    );
+}
