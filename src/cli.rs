@@ -90,6 +90,10 @@ struct GateArgs {
     /// The published leaderboard's URL, for links to documents in Markdown.
     #[arg(long)]
     site_url: Option<String>,
+    /// Under GitHub Actions: add the Markdown report to the job summary
+    /// ($GITHUB_STEP_SUMMARY) and emit ::error / ::warning annotations.
+    #[arg(long)]
+    github: bool,
     /// Instead of gating: how many documents each task needs to detect a
     /// regression of --margin points, from the baseline's own variance.
     #[arg(long)]
@@ -676,6 +680,19 @@ fn gate_verdict(args: GateArgs) -> Result<i32, String> {
         serde_json::to_string_pretty(&result).unwrap_or_default(),
     )?;
     print!("{}", report::summary(&result));
+    if args.github {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write as _;
+            let text = report::markdown(&result, args.site_url.as_deref());
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| format!("GITHUB_STEP_SUMMARY: {e}"))?;
+        }
+        print!("{}", report::github_annotations(&result));
+    }
     Ok(match result.verdict {
         Verdict::Pass => exit::OK,
         Verdict::Fail => exit::GATE_FAIL,

@@ -46,6 +46,12 @@ fn run(
             ),
             Column::new("prompt_hash".into(), prompt_hash),
             Column::new(
+                "doc".into(),
+                (0..n)
+                    .map(|i| json!({"passage": format!("p{}", i / 5)}).to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
                 "filtered_resps".into(),
                 vec!["[[-1.0,true],[-2.0,false]]"; n],
             ),
@@ -194,6 +200,40 @@ fn reports_in_markdown_and_junit() {
 }
 
 #[test]
+fn github_summary_and_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = scores(1000, 600);
+    run(root, "base", &base, None, "h");
+    run(root, "worse", &flipped(&base, 60, 10), None, "h");
+    let summary = root.join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .args([
+            "gate",
+            "--baseline",
+            "base",
+            "--candidate",
+            "worse",
+            "--github",
+            "--results",
+        ])
+        .arg(root)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("::error title=assay gate worse t::FAIL"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("earlier step\n## ❌ FAIL"), "{text}");
+}
+
+#[test]
 fn runs_that_differ_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -248,4 +288,38 @@ fn the_plan_says_how_many_documents_a_margin_needs() {
         text.contains("t: 1189 needed, 1000 in the run (too few)"),
         "{text}"
     );
+}
+
+#[test]
+fn clustered_documents_widen_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // 20 documents in 4 passages of 5; the candidate loses all of passage 0.
+    let base = vec![1.0; 20];
+    let mut cand = base.clone();
+    cand[..5].iter_mut().for_each(|v| *v = 0.0);
+    run(root, "base", &base, None, "h");
+    run(root, "plain", &cand, None, "h");
+    let (_, text, json) = gate(root, "base", "plain", &[]);
+    // Independent documents: sqrt(3.75 / 19 / 20).
+    let se = json["tasks"][0]["difference"]["stderr"]
+        .as_f64()
+        .expect(&text);
+    assert!((se - (3.75f64 / 19.0 / 20.0).sqrt()).abs() < 1e-12, "{se}");
+
+    // The task declares its cluster: passage sums of (d - mean) are -3.75,
+    // 1.25, 1.25, 1.25; sqrt(4/3 * 18.75) / 20 = 0.25.
+    let dir_c = run(root, "clustered", &cand, None, "h");
+    let base_c = run(root, "base-c", &base, None, "h");
+    for d in [dir_c, base_c] {
+        let path = d.join("run.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["configs"] = json!({"t": {"metadata": {"cluster": "passage"}}});
+        std::fs::write(&path, v.to_string()).unwrap();
+    }
+    let (_, text, json) = gate(root, "base-c", "clustered", &[]);
+    let se = json["tasks"][0]["difference"]["stderr"]
+        .as_f64()
+        .expect(&text);
+    assert!((se - 0.25).abs() < 1e-12, "{se}");
 }

@@ -119,6 +119,14 @@ impl GateRun {
             .unwrap_or_default()
     }
 
+    /// The document field a task's config names as its cluster
+    /// (`metadata.cluster`): documents sharing it are not independent.
+    fn cluster_field(&self, task: &str) -> Option<String> {
+        self.run["configs"][task]["metadata"]["cluster"]
+            .as_str()
+            .map(str::to_string)
+    }
+
     fn config_hash(&self, task: &str) -> Option<&str> {
         self.run["assay"]["tasks"][task]["config_hash"].as_str()
     }
@@ -226,9 +234,14 @@ pub struct AverageOutcome {
     pub verdict: Verdict,
 }
 
-/// Pairs one task's documents: (baseline values, candidate values, doc ids)
-/// over the shared documents, after checking that the prompts agree.
-type Paired = (Vec<f64>, Vec<f64>, Vec<u32>);
+/// One task's shared documents: baseline values, candidate values, and each
+/// document's id and key.
+struct Paired {
+    baseline: Vec<f64>,
+    candidate: Vec<f64>,
+    ids: Vec<u32>,
+    keys: Vec<u64>,
+}
 
 fn pair_task(
     task: &str,
@@ -238,7 +251,12 @@ fn pair_task(
 ) -> Result<Paired, GateError> {
     let by_key: HashMap<u64, &results::DocumentResult> =
         base.iter().map(|r| (r.doc_key, r)).collect();
-    let mut paired = (Vec::new(), Vec::new(), Vec::new());
+    let mut paired = Paired {
+        baseline: Vec::new(),
+        candidate: Vec::new(),
+        ids: Vec::new(),
+        keys: Vec::new(),
+    };
     let mut prompt_mismatch = Vec::new();
     for c in cand {
         let Some(b) = by_key.get(&c.doc_key) else {
@@ -250,9 +268,10 @@ fn pair_task(
             continue;
         }
         if let (Some(bv), Some(cv)) = (b.value, c.value) {
-            paired.0.push(bv);
-            paired.1.push(cv);
-            paired.2.push(c.doc_id);
+            paired.baseline.push(bv);
+            paired.candidate.push(cv);
+            paired.ids.push(c.doc_id);
+            paired.keys.push(c.doc_key);
         }
     }
     if !prompt_mismatch.is_empty() {
@@ -264,11 +283,11 @@ fn pair_task(
         )));
     }
     let needed = (base.len().min(cand.len()) as f64 * min_overlap).ceil() as usize;
-    if paired.0.len() < needed.max(2) {
+    if paired.baseline.len() < needed.max(2) {
         return Err(GateError(format!(
             "task {task}: only {} document(s) are in both runs ({} and {}); \
              at least {} are needed; score both on the same documents",
-            paired.0.len(),
+            paired.baseline.len(),
             base.len(),
             cand.len(),
             needed.max(2)
@@ -331,7 +350,22 @@ pub fn gate(
         };
         let (b, c) = (read(baseline)?, read(candidate)?);
         let paired = pair_task(task, &b, &c, policy.default.min_overlap)?;
-        pairs.push((task.clone(), metric, filter, rules, paired));
+        let clusters = match baseline.cluster_field(task) {
+            Some(field) => {
+                let path = baseline.dir.join("samples.parquet");
+                let labels = results::read_doc_field(&path, task, &field)
+                    .map_err(|e| GateError(format!("{}: {e}", path.display())))?;
+                let aligned: Option<Vec<String>> =
+                    paired.keys.iter().map(|k| labels.get(k).cloned()).collect();
+                Some(aligned.ok_or_else(|| {
+                    GateError(format!(
+                        "task {task}: a document has no cluster field {field:?} (metadata.cluster)"
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        pairs.push((task.clone(), metric, filter, rules, paired, clusters));
     }
 
     // Per task: the difference and both one-sided p-values.
@@ -343,10 +377,11 @@ pub fn gate(
     }
     let raws: Vec<Raw> = pairs
         .iter()
-        .map(|(task, _, _, rules, (b, c, _))| {
-            let diff = paired::paired_difference(b, c, None).ok_or_else(|| {
-                GateError(format!("task {task}: fewer than two paired documents"))
-            })?;
+        .map(|(task, _, _, rules, p, clusters)| {
+            let diff = paired::paired_difference(&p.baseline, &p.candidate, clusters.as_deref())
+                .ok_or_else(|| {
+                    GateError(format!("task {task}: fewer than two paired documents"))
+                })?;
             let margin = rules.margin / 100.0;
             let z = if diff.stderr > 0.0 {
                 (diff.mean + margin) / diff.stderr
@@ -368,9 +403,9 @@ pub fn gate(
     let bad_adjusted = paired::holm(&raws.iter().map(|r| r.p_bad).collect::<Vec<_>>());
     let z = paired::normal_quantile(1.0 - alpha / raws.len() as f64);
     let mut outcomes = Vec::new();
-    for (i, ((task, metric, filter, rules, (b, c, ids)), raw)) in
-        pairs.into_iter().zip(&raws).enumerate()
+    for (i, ((task, metric, filter, rules, p, _), raw)) in pairs.into_iter().zip(&raws).enumerate()
     {
+        let (b, c, ids) = (p.baseline, p.candidate, p.ids);
         let d = raw.diff;
         let mde = paired::minimum_detectable_effect(d.stderr, alpha, policy.default.power);
         let underpowered = mde > raw.margin;

@@ -229,3 +229,33 @@ pub fn junit(report: &GateReport) -> String {
     out.push_str("</testsuite>\n");
     out
 }
+
+/// GitHub Actions workflow commands: an error per failing task, a warning
+/// per inconclusive one (values escaped as the runner expects).
+pub fn github_annotations(report: &GateReport) -> String {
+    let escape = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+            .replace(':', "%3A")
+            .replace(',', "%2C")
+    };
+    let mut out = String::new();
+    for t in &report.tasks {
+        let kind = match t.verdict {
+            Verdict::Pass => continue,
+            Verdict::Fail => "error",
+            Verdict::Inconclusive => "warning",
+        };
+        let title = escape(&format!(
+            "assay gate {} {}",
+            report.candidate.variant, t.task
+        ));
+        let message = task_line(t)
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+        let _ = writeln!(out, "::{kind} title={title}::{message}");
+    }
+    out
+}

@@ -281,3 +281,37 @@ pub fn read_prompts(
     }
     Ok(out)
 }
+
+/// One field of each document of `task` (from the `doc` column), by
+/// document key: what the gate clusters documents by.
+pub fn read_doc_field(
+    path: &Path,
+    task: &str,
+    field: &str,
+) -> PolarsResult<std::collections::HashMap<u64, String>> {
+    let file = std::fs::File::open(path)?;
+    let columns = ["task", "doc_hash", "doc"];
+    let df = ParquetReader::new(file)
+        .with_columns(Some(columns.iter().map(|c| (*c).into()).collect()))
+        .finish()?;
+    let tasks = df.column("task")?.str()?;
+    let hashes = df.column("doc_hash")?.str()?;
+    let docs = df.column("doc")?.str()?;
+    let mut out = std::collections::HashMap::new();
+    for i in 0..df.height() {
+        let (Some(h), Some(doc)) = (hashes.get(i), docs.get(i)) else {
+            continue;
+        };
+        if tasks.get(i) != Some(task) {
+            continue;
+        }
+        let doc: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
+        let label = match &doc[field] {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.insert(hash_key(h), label);
+    }
+    Ok(out)
+}
