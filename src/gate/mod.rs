@@ -365,9 +365,60 @@ pub fn gate(
             }
             None => None,
         };
-        pairs.push((task.clone(), metric, filter, rules, paired, clusters));
+        pairs.push(TaskPairs {
+            task: task.clone(),
+            metric,
+            filter,
+            rules,
+            baseline: paired.baseline,
+            candidate: paired.candidate,
+            ids: paired.ids,
+            clusters,
+        });
     }
+    let judged = judge(pairs, policy)?;
+    let label = |r: &GateRun| RunLabel {
+        variant: r.variant.clone(),
+        run_id: r.run_id.clone(),
+        dir: r.dir.display().to_string(),
+    };
+    Ok(GateReport {
+        verdict: judged.verdict,
+        baseline: label(baseline),
+        candidate: label(candidate),
+        alpha: policy.default.alpha,
+        tasks: judged.tasks,
+        average: judged.average,
+        reason: judged.reason,
+    })
+}
 
+/// One task's paired documents, ready to judge.
+#[derive(Debug, Clone)]
+pub struct TaskPairs {
+    pub task: String,
+    pub metric: String,
+    pub filter: String,
+    pub rules: TaskPolicy,
+    pub baseline: Vec<f64>,
+    pub candidate: Vec<f64>,
+    pub ids: Vec<u32>,
+    /// One cluster label per document, when the task declares clusters.
+    pub clusters: Option<Vec<String>>,
+}
+
+/// What [`judge`] decided.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub tasks: Vec<TaskOutcome>,
+    pub average: Option<AverageOutcome>,
+    pub reason: String,
+}
+
+/// The gate's statistics and decision over paired documents: everything
+/// after reading the runs (the simulation in bench/ calls this directly).
+pub fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement, GateError> {
     // Per task: the difference and both one-sided p-values.
     struct Raw {
         diff: PairedDifference,
@@ -377,24 +428,39 @@ pub fn gate(
     }
     let raws: Vec<Raw> = pairs
         .iter()
-        .map(|(task, _, _, rules, p, clusters)| {
-            let diff = paired::paired_difference(&p.baseline, &p.candidate, clusters.as_deref())
+        .map(|p| {
+            let diff = paired::paired_difference(&p.baseline, &p.candidate, p.clusters.as_deref())
                 .ok_or_else(|| {
-                    GateError(format!("task {task}: fewer than two paired documents"))
+                    GateError(format!("task {}: fewer than two paired documents", p.task))
                 })?;
-            let margin = rules.margin / 100.0;
-            let z = if diff.stderr > 0.0 {
-                (diff.mean + margin) / diff.stderr
-            } else if diff.mean + margin > 0.0 {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
+            let margin = p.rules.margin / 100.0;
+            let wald = |shift: f64| {
+                let mean = diff.mean + shift;
+                if diff.stderr > 0.0 {
+                    (mean + margin) / diff.stderr
+                } else if mean + margin > 0.0 {
+                    f64::INFINITY
+                } else {
+                    f64::NEG_INFINITY
+                }
+            };
+            // 0/1 metrics on independent documents: the score test at the
+            // margin, continuity-corrected towards "no decision"; others: Wald.
+            let (z_ok, z_bad) = match (diff.discordant, &p.clusters) {
+                (Some((lost, gained)), None) => {
+                    let n = diff.documents as u64;
+                    (
+                        paired::paired_binary_score(lost, gained, n, margin, -1.0),
+                        paired::paired_binary_score(lost, gained, n, margin, 1.0),
+                    )
+                }
+                _ => (wald(0.0), wald(0.0)),
             };
             Ok(Raw {
                 diff,
                 margin,
-                p_ok: 1.0 - paired::normal_cdf(z),
-                p_bad: paired::normal_cdf(z),
+                p_ok: 1.0 - paired::normal_cdf(z_ok),
+                p_bad: paired::normal_cdf(z_bad),
             })
         })
         .collect::<Result<_, GateError>>()?;
@@ -403,9 +469,17 @@ pub fn gate(
     let bad_adjusted = paired::holm(&raws.iter().map(|r| r.p_bad).collect::<Vec<_>>());
     let z = paired::normal_quantile(1.0 - alpha / raws.len() as f64);
     let mut outcomes = Vec::new();
-    for (i, ((task, metric, filter, rules, p, _), raw)) in pairs.into_iter().zip(&raws).enumerate()
-    {
-        let (b, c, ids) = (p.baseline, p.candidate, p.ids);
+    for (i, (p, raw)) in pairs.into_iter().zip(&raws).enumerate() {
+        let TaskPairs {
+            task,
+            metric,
+            filter,
+            rules,
+            baseline: b,
+            candidate: c,
+            ids,
+            ..
+        } = p;
         let d = raw.diff;
         let mde = paired::minimum_detectable_effect(d.stderr, alpha, policy.default.power);
         let underpowered = mde > raw.margin;
@@ -522,16 +596,8 @@ pub fn gate(
             "no required task regresses by the margin or more".into(),
         )
     };
-    let label = |r: &GateRun| RunLabel {
-        variant: r.variant.clone(),
-        run_id: r.run_id.clone(),
-        dir: r.dir.display().to_string(),
-    };
-    Ok(GateReport {
+    Ok(Judgement {
         verdict,
-        baseline: label(baseline),
-        candidate: label(candidate),
-        alpha,
         tasks: outcomes,
         average,
         reason,

@@ -160,6 +160,39 @@ pub fn paired_difference(
     })
 }
 
+/// The score statistic for a paired 0/1 difference at the boundary
+/// `difference = -margin` (Tango's test): `lost` documents went right to
+/// wrong, `gained` wrong to right, of `n`. The variance is taken at the
+/// boundary (restricted maximum likelihood), not at the estimate, which is
+/// what keeps the test's size at alpha where a Wald test runs over.
+/// `shift` is added to `gained - lost`: a continuity correction of -1 for
+/// the test that the candidate is within the margin, +1 for the test that
+/// it is not (simulation, bench/gate_simulation.rs, shows the uncorrected
+/// test a little over alpha). Large values favour "within the margin".
+pub fn paired_binary_score(lost: u64, gained: u64, n: u64, margin: f64, shift: f64) -> f64 {
+    let (l, g, n) = (lost as f64, gained as f64, n as f64);
+    let m = n - l - g;
+    let d = margin;
+    let estimate = (g - l) / n;
+    let corrected = estimate + shift / n;
+    // P(lost) = a, P(gained) = a - d maximizes the likelihood on the
+    // boundary: 2n a^2 - B a + l d (1 + d) = 0.
+    let b = l * (1.0 + 3.0 * d) + g * (1.0 + d) + 2.0 * m * d;
+    let disc = (b * b - 8.0 * n * l * d * (1.0 + d)).max(0.0);
+    let a = (b + disc.sqrt()) / (4.0 * n);
+    let variance = 2.0 * a - d - d * d;
+    if variance <= 0.0 {
+        return if corrected + d > 0.0 {
+            f64::INFINITY
+        } else if corrected + d < 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            0.0
+        };
+    }
+    (estimate + d + shift / n) / (variance / n).sqrt()
+}
+
 /// ln(n!) by summation for small n, Stirling's series beyond.
 fn ln_factorial(n: u64) -> f64 {
     if n < 256 {
@@ -290,6 +323,23 @@ mod tests {
         let m = -1.0 / 6.0;
         let var: f64 = diffs.iter().map(|x: &f64| (x - m).powi(2)).sum::<f64>() / 5.0;
         assert!((d.stderr - (var / 6.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn score_statistic_at_the_boundary() {
+        // Without a margin it is McNemar's z: (g - l) / sqrt(l + g).
+        let z = paired_binary_score(30, 10, 1000, 0.0, 0.0);
+        assert!((z + 20.0 / 40f64.sqrt()).abs() < 1e-12, "{z}");
+        // With one: the restricted MLE solves the quadratic; check that the
+        // variance it implies makes the likelihood stationary.
+        let (l, g, n, d) = (35.0, 25.0, 1000.0, 0.01);
+        let m = n - l - g;
+        let b: f64 = l * (1.0 + 3.0 * d) + g * (1.0 + d) + 2.0 * m * d;
+        let a = (b + (b * b - 8.0 * n * l * d * (1.0 + d)).sqrt()) / (4.0 * n);
+        let gradient = l / a + g / (a - d) - 2.0 * m / (1.0 - 2.0 * a + d);
+        assert!(gradient.abs() < 1e-6, "{gradient}");
+        let z = paired_binary_score(35, 25, 1000, 0.01, 0.0);
+        assert!((z - 0.0).abs() < 1e-12, "{z}");
     }
 
     #[test]
