@@ -325,3 +325,26 @@ fn clustered_documents_widen_the_error() {
         .expect(&text);
     assert!((se - 0.25).abs() < 1e-12, "{se}");
 }
+
+#[test]
+fn the_example_policy_reads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/gate.toml");
+    let policy = assay::gate::Policy::read(&path).unwrap();
+    assert!(policy.default.average);
+    assert_eq!(policy.task("assay_counting").margin, 2.0);
+    assert_eq!(policy.task("assay_dates").margin, 1.0);
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "[default]\nalpha = 0.7\n").unwrap();
+    let err = assay::gate::Policy::read(bad.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("alpha") && err.contains(&bad.path().display().to_string()),
+        "{err}"
+    );
+    std::fs::write(bad.path(), "[default]\nmargn = 1\n").unwrap();
+    let err = assay::gate::Policy::read(bad.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("margn"), "{err}");
+}
