@@ -108,21 +108,10 @@ def generate(args, size: int) -> tuple[Path, float | None]:
     return work, seconds
 
 
-def leaderboard_command(assay: str, work: Path) -> tuple[list[str], dict | None]:
-    """The command for one size, and its environment. An assay whose leaderboard
-    takes a suite file and --include-path gets them; an older one, whose --suite
-    is a name under the built-in tasks folder, finds the suite through
-    ASSAY_TASKS_DIR."""
-    cmd = [assay, "leaderboard", "--results", str(work / "results"), "--variants", str(work / "variants")]
-    usage = subprocess.run([assay, "leaderboard", "--help"], capture_output=True, text=True).stdout
-    if "--include-path" in usage:
-        cmd += ["--suite", str(work / "tasks" / "suites" / f"{SUITE}.yaml"),
-                "--include-path", str(work / "tasks")]
-        env = None
-    else:
-        cmd += ["--suite", SUITE]
-        env = dict(os.environ, ASSAY_TASKS_DIR=str(work / "tasks"))
-    return cmd + ["--out", str(work / "out")], env
+def leaderboard_command(assay: str, work: Path) -> list[str]:
+    return [assay, "leaderboard", "--results", str(work / "results"), "--variants", str(work / "variants"),
+            "--suite", str(work / "tasks" / "suites" / f"{SUITE}.yaml"), "--include-path", str(work / "tasks"),
+            "--out", str(work / "out")]
 
 
 def check_counted(t: Timing, size: int, out: Path) -> None:
@@ -173,12 +162,12 @@ def main() -> int:
     rows = []  # (size, kind, timing, load)
     for size, work, _, _ in data:
         read_through(work / "results")
-        cmd, env = leaderboard_command(args.assay, work)
+        cmd = leaderboard_command(args.assay, work)
         out = work / "out"
         shutil.rmtree(out, ignore_errors=True)
         for kind in ("cold", "warm"):
             ld = load()
-            t = timed(cmd, env=env)
+            t = timed(cmd)
             check_counted(t, size, out)
             rows.append((size, kind, t, ld))
 
@@ -187,9 +176,7 @@ def main() -> int:
           f"({args.tasks * args.docs:,} samples.parquet rows), half the variants derived from another")
     print(f"machine: {machine()}")
     print(f"version: {version}")
-    cmd, env = leaderboard_command(args.assay, data[-1][1])
-    env_note = f"ASSAY_TASKS_DIR={env['ASSAY_TASKS_DIR']} " if env else ""
-    print(f"command: {env_note}{' '.join(cmd)}")
+    print(f"command: {' '.join(leaderboard_command(args.assay, data[-1][1]))}")
     print()
     for size, work, seconds, size_bytes in data:
         made = "reused" if seconds is None else f"generated in {seconds:.1f} s"
