@@ -13,6 +13,7 @@
 //! so a rebuild writes only the files of new runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -151,7 +152,7 @@ impl Documents {
         read: &HashMap<MetricKey, Vec<DocumentResult>>,
     ) -> Result<(), LeaderboardError> {
         let samples = row.run.dir.join("samples.parquet");
-        let mut tasks = serde_json::Map::new();
+        let mut tasks: Vec<String> = Vec::new();
         let mut prompt_files = Vec::new();
         for key in keys {
             let rows = read.get(key).map(Vec::as_slice).unwrap_or_default();
@@ -186,28 +187,39 @@ impl Documents {
             }
             self.use_file(prompts_path);
             prompt_files.push(prompts.clone());
-            let shown: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    let (hash, filtered) = r
-                        .details
-                        .as_ref()
-                        .map_or(("", ""), |(h, f)| (h.as_str(), f.as_str()));
-                    json!([
-                        r.doc_id,
-                        prompt_key(hash),
-                        r.value,
-                        shown_response(filtered)
-                    ])
-                })
-                .collect();
-            tasks.insert(key.task.clone(), json!({"prompts": prompts, "rows": shown}));
+            // Written straight into the text: tens of thousands of rows per
+            // run make JSON values here the cost of a cold build.
+            let mut text = String::with_capacity(rows.len() * 32);
+            for (i, r) in rows.iter().enumerate() {
+                let (hash, filtered) = r
+                    .details
+                    .as_ref()
+                    .map_or(("", ""), |(h, f)| (h.as_str(), f.as_str()));
+                let value = match r.value {
+                    Some(v) if v.is_finite() => v.to_string(),
+                    _ => "null".into(),
+                };
+                let _ = write!(
+                    text,
+                    "{}[{},{},{value},{}]",
+                    if i > 0 { "," } else { "" },
+                    r.doc_id,
+                    Value::from(prompt_key(hash)),
+                    shown_response(filtered)
+                );
+            }
+            tasks.push(format!(
+                "{}:{{\"prompts\":{},\"rows\":[{text}]}}",
+                Value::from(key.task.as_str()),
+                Value::from(prompts.as_str())
+            ));
         }
         let path = self.dir.join(run_file(row));
         let text = format!(
-            "{PROMPTS_LINE} {}\nassay.documents({});\n",
+            "{PROMPTS_LINE} {}\nassay.documents({{\"run_id\":{},\"tasks\":{{{}}}}});\n",
             prompt_files.join(" "),
-            json!({"run_id": row.run.run_id, "tasks": tasks})
+            Value::from(row.run.run_id.as_str()),
+            tasks.join(",")
         );
         write_atomically(&path, &text)?;
         self.use_file(path);

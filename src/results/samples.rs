@@ -175,52 +175,65 @@ pub fn read_documents(
     }
     columns.extend(metrics.iter().map(|m| m.to_string()));
     let df = reader.with_columns(Some(columns)).finish()?;
+    // One pass over the rows; each (task, filter) finds its wanted keys in
+    // a map, and columns are walked in order, not indexed.
+    let mut by_place: std::collections::HashMap<(&str, &str), Vec<usize>> = Default::default();
+    for (k, key) in wanted.iter().enumerate() {
+        if metrics.contains(key.metric.as_str()) {
+            by_place
+                .entry((key.task.as_str(), key.filter.as_str()))
+                .or_default()
+                .push(k);
+        }
+    }
+    let mut values: Vec<Vec<Option<f64>>> = Vec::with_capacity(wanted.len());
+    for key in wanted {
+        values.push(if metrics.contains(key.metric.as_str()) {
+            let column = df.column(&key.metric)?.cast(&DataType::Float64)?;
+            column.f64()?.iter().collect()
+        } else {
+            Vec::new()
+        });
+    }
+    let mut rows: Vec<Vec<DocumentResult>> = vec![Vec::new(); wanted.len()];
     let task = df.column("task")?.str()?;
     let filter = df.column("filter")?.str()?;
     let doc_id = df.column("doc_id")?.i64()?;
     let hash = df.column("doc_hash")?.str()?;
-    let detail_columns = if details {
-        Some((
-            df.column("prompt_hash")?.str()?,
-            df.column("filtered_resps")?.str()?,
-        ))
+    let mut details_iter = if details {
+        let prompts = df.column("prompt_hash")?.str()?;
+        let filtered = df.column("filtered_resps")?.str()?;
+        Some(prompts.iter().zip(filtered.iter()))
     } else {
         None
     };
-    let mut out: std::collections::HashMap<MetricKey, Vec<DocumentResult>> =
-        wanted.iter().map(|k| (k.clone(), Vec::new())).collect();
-    let mut value_columns = Vec::new();
-    for key in wanted {
-        if metrics.contains(key.metric.as_str()) {
-            let values = df.column(&key.metric)?.cast(&DataType::Float64)?;
-            value_columns.push((key, values));
-        }
-    }
-    for (key, values) in &value_columns {
-        let values = values.f64()?;
-        let rows = out.entry((*key).clone()).or_default();
-        for i in 0..df.height() {
-            if task.get(i) != Some(key.task.as_str()) || filter.get(i) != Some(key.filter.as_str())
-            {
-                continue;
-            }
-            let (Some(id), Some(h)) = (doc_id.get(i), hash.get(i)) else {
-                continue;
-            };
-            rows.push(DocumentResult {
+    let places = task
+        .iter()
+        .zip(filter.iter())
+        .zip(doc_id.iter().zip(hash.iter()));
+    for (i, ((t, f), (id, h))) in places.enumerate() {
+        let detail = details_iter.as_mut().and_then(|it| it.next());
+        let (Some(t), Some(f), Some(id), Some(h)) = (t, f, id, h) else {
+            continue;
+        };
+        let Some(keys) = by_place.get(&(t, f)) else {
+            continue;
+        };
+        for &k in keys {
+            rows[k].push(DocumentResult {
                 doc_id: u32::try_from(id).unwrap_or(u32::MAX),
                 doc_key: hash_key(h),
-                value: values.get(i),
-                details: detail_columns.map(|(p, f)| {
+                value: values[k][i],
+                details: detail.map(|(p, r)| {
                     (
-                        p.get(i).unwrap_or_default().to_string(),
-                        f.get(i).unwrap_or_default().to_string(),
+                        p.unwrap_or_default().to_string(),
+                        r.unwrap_or_default().to_string(),
                     )
                 }),
             });
         }
     }
-    Ok(out)
+    Ok(wanted.iter().cloned().zip(rows).collect())
 }
 
 /// What a reader of the leaderboard's drill-down needs to show a prompt:
