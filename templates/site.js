@@ -167,6 +167,7 @@
       matched += 1;
       if (matched > limit) { continue; }
       const tr = document.createElement("tr");
+      tr.id = "doc-" + task + "-" + docId;
       tr.appendChild(text("td", String(docId)));
       tr.appendChild(text("td", prompt, "prompt"));
       tr.appendChild(text("td", targetText));
@@ -182,6 +183,17 @@
     $("#doc-more").hidden = matched <= limit;
   };
   $("#doc-load").addEventListener("click", () => { limit = PAGE; render(); });
+  // A link to #doc-TASK-ID (the gate's reports make them) opens that document.
+  const target = decodeURIComponent(location.hash.slice(1));
+  const wanted = Array.from($("#doc-task").options).find((o) => target.startsWith("doc-" + o.value + "-"));
+  if (wanted) {
+    $("#doc-task").value = wanted.value;
+    limit = Infinity;
+    render().then(() => {
+      const row = document.getElementById(target);
+      if (row) { row.classList.add("target"); row.scrollIntoView({ block: "center" }); }
+    });
+  }
   $("#doc-more").addEventListener("click", () => { limit += PAGE; render(); });
   for (const id of ["#doc-task", "#doc-filter", "#doc-q"]) {
     $(id).addEventListener("input", () => { if (!table.hidden) { limit = PAGE; render(); } });

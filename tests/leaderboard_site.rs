@@ -247,3 +247,26 @@ fn markup_in_manifests_runs_and_prompts_is_text() {
     let text = browser.eval("document.body.innerText");
     assert!(text.as_str().unwrap().contains(SCRIPT), "{text}");
 }
+
+#[test]
+fn a_link_to_a_document_opens_it() {
+    // The fixture numbers documents across tasks: t2's are 4 to 7.
+    let dir = tempfile::tempdir().unwrap();
+    let out = site(dir.path());
+    let mut browser = Browser::start();
+    let page = out.join("variants/quant.html").canonicalize().unwrap();
+    browser.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("file://{}#doc-t2-7", page.display())}),
+    );
+    browser.wait_for("document.querySelector('tr.target') !== null");
+    assert_eq!(
+        browser.eval("document.querySelector('tr.target').id"),
+        "doc-t2-7"
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#doc-task').value"),
+        "t2"
+    );
+    assert_nothing_ran(&mut browser);
+}
