@@ -59,6 +59,7 @@ fn simulate(rng: &mut Uniform, difference: f64, policy: &Policy) -> Verdict {
         candidate,
         ids: (0..DOCUMENTS as u32).collect(),
         clusters: None,
+        same_model: false,
     }];
     judge(pairs, policy).expect("a judgement").verdict
 }

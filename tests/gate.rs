@@ -348,3 +348,27 @@ fn the_example_policy_reads() {
         .to_string();
     assert!(err.contains("margn"), "{err}");
 }
+
+#[test]
+fn the_same_model_against_itself_passes_at_any_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let small = scores(40, 24);
+    for (name, fingerprint) in [
+        ("a", "sha256:x"),
+        ("a-again", "sha256:x"),
+        ("other", "sha256:y"),
+    ] {
+        let run_dir = run(root, name, &small, None, "h");
+        let path = run_dir.join("run.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["assay"]["model"] = json!({"fingerprint": fingerprint});
+        std::fs::write(&path, v.to_string()).unwrap();
+    }
+    // The same weights answered every document alike: no difference.
+    let (code, text, _) = gate(root, "a", "a-again", &[]);
+    assert_eq!(code, 0, "{text}");
+    // Another model that happens to agree on 40 documents: too few to tell.
+    let (code, text, _) = gate(root, "a", "other", &[]);
+    assert_eq!(code, 3, "{text}");
+}

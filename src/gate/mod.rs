@@ -374,6 +374,7 @@ pub fn gate(
             candidate: paired.candidate,
             ids: paired.ids,
             clusters,
+            same_model: same_model(baseline, candidate),
         });
     }
     let judged = judge(pairs, policy)?;
@@ -393,6 +394,17 @@ pub fn gate(
     })
 }
 
+/// Whether two runs name the same model fingerprint (weights hash or
+/// served model identity).
+fn same_model(a: &GateRun, b: &GateRun) -> bool {
+    let fingerprint = |r: &GateRun| {
+        r.run["assay"]["model"]["fingerprint"]
+            .as_str()
+            .map(str::to_string)
+    };
+    fingerprint(a).is_some() && fingerprint(a) == fingerprint(b)
+}
+
 /// One task's paired documents, ready to judge.
 #[derive(Debug, Clone)]
 pub struct TaskPairs {
@@ -405,6 +417,9 @@ pub struct TaskPairs {
     pub ids: Vec<u32>,
     /// One cluster label per document, when the task declares clusters.
     pub clusters: Option<Vec<String>>,
+    /// Both runs came from the same model (same fingerprint): identical
+    /// answers then mean no difference at all, not a small sample of one.
+    pub same_model: bool,
 }
 
 /// What [`judge`] decided.
@@ -446,7 +461,11 @@ pub fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement, GateEr
             };
             // 0/1 metrics on independent documents: the score test at the
             // margin, continuity-corrected towards "no decision"; others: Wald.
+            // The same model answering the same prompts alike on every
+            // document is no sample of a difference: there is none.
+            let identical = p.same_model && p.baseline == p.candidate;
             let (z_ok, z_bad) = match (diff.discordant, &p.clusters) {
+                _ if identical => (f64::INFINITY, f64::NEG_INFINITY),
                 (Some((lost, gained)), None) => {
                     let n = diff.documents as u64;
                     (
