@@ -93,13 +93,13 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
         markdown_escape(&report.baseline.variant),
         markdown_escape(&report.reason)
     );
-    out.push_str("| task | verdict | baseline | candidate | Δ points | one-sided bounds | margin | documents | lost / gained | McNemar p |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| task | verdict | baseline | candidate | Δ points | one-sided bounds | margin | documents | detectable | lost / gained | McNemar p |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for t in &report.tasks {
         let d = &t.difference;
         let _ = writeln!(
             out,
-            "| {} | {}{} | {} | {} | {} | [{}, {}] | -{} | {} | {} | {} |",
+            "| {} | {}{} | {} | {} | {} | [{}, {}] | -{} | {} | {:.2} | {} | {} |",
             markdown_escape(&t.task),
             t.verdict.name(),
             if t.underpowered && t.verdict == Verdict::Inconclusive {
@@ -114,6 +114,7 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
             points(t.upper),
             t.margin,
             d.documents,
+            100.0 * t.minimum_detectable_effect,
             d.discordant
                 .map(|(l, g)| format!("{l} / {g}"))
                 .unwrap_or_else(|| "–".into()),
