@@ -8,7 +8,7 @@ mod fixture_runs;
 
 use std::path::Path;
 
-use fixture_runs::{build, manifest, write_run, write_run_with, SUITE};
+use fixture_runs::{build, manifest, workspace, write_run, write_run_with, SUITE};
 use polars::prelude::*;
 
 fn column_str(df: &DataFrame, name: &str) -> Vec<Option<String>> {
@@ -30,10 +30,7 @@ fn close(got: Option<f64>, want: f64) {
 
 #[test]
 fn tables_from_fixture_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results");
-    let suite = dir.path().join("suite.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, results, suite) = workspace();
     // orig: t1 0.75 (docs 1,1,1,0), t2 0.5 (1,0,1,0); an older run is ignored.
     write_run(
         &results,
@@ -188,10 +185,7 @@ fn missing_runs_and_broken_manifests_are_named() {
 
 #[test]
 fn stale_runs_are_flagged_and_not_ranked() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results");
-    let suite = dir.path().join("suite.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, results, suite) = workspace();
     let docs = [[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]];
     write_run(
         &results,
@@ -280,10 +274,7 @@ fn docs_files(out: &Path) -> Vec<String> {
 
 #[test]
 fn rebuilds_write_only_new_runs_and_drop_old_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let results = dir.path().join("results");
-    let suite = dir.path().join("suite.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, results, suite) = workspace();
     let docs = [[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]];
     write_run(
         &results,

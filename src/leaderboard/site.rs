@@ -337,21 +337,24 @@ fn score_cell(value: Option<f64>, stderr: Option<f64>) -> Cell {
     }
 }
 
+/// A paired delta with its interval in the tooltip.
+fn interval_cell(d: &super::Delta) -> Cell {
+    let (lo, hi) = d.interval();
+    Cell {
+        text: signed_percent(d.mean),
+        key: sort_key(Some(d.mean)),
+        title: format!(
+            "95% CI [{}, {}] over {} paired documents",
+            signed_percent(lo),
+            signed_percent(hi),
+            d.documents
+        ),
+    }
+}
+
 fn delta_cell(row: &Row) -> Cell {
     match (row.delta, &row.delta_note) {
-        (Some(d), _) => {
-            let (lo, hi) = d.interval();
-            Cell {
-                text: signed_percent(d.mean),
-                key: sort_key(Some(d.mean)),
-                title: format!(
-                    "95% CI [{}, {}] over {} paired documents",
-                    signed_percent(lo),
-                    signed_percent(hi),
-                    d.documents
-                ),
-            }
-        }
+        (Some(d), _) => interval_cell(&d),
         (None, Some(note)) => Cell {
             text: "n/a".into(),
             key: String::new(),
@@ -736,22 +739,11 @@ fn variant_page(
                     .and_then(|b| b.tasks[task])
                     .map(|s| percent(s.score))
                     .unwrap_or_default(),
-                delta: match row.task_deltas.get(task) {
-                    Some(d) => {
-                        let (lo, hi) = d.interval();
-                        Cell {
-                            text: signed_percent(d.mean),
-                            key: sort_key(Some(d.mean)),
-                            title: format!(
-                                "95% CI [{}, {}] over {} paired documents",
-                                signed_percent(lo),
-                                signed_percent(hi),
-                                d.documents
-                            ),
-                        }
-                    }
-                    None => Cell::default(),
-                },
+                delta: row
+                    .task_deltas
+                    .get(task)
+                    .map(interval_cell)
+                    .unwrap_or_default(),
                 stale: row.stale_tasks.contains(task),
                 config_hash: row.run.config_hash(task).unwrap_or_default().to_string(),
             }

@@ -13,6 +13,15 @@ pub const SUITE: &str = "group: s\ntask: [t1, t2]\nmetadata:\n  leaderboard:\n  
     t1: {metric: acc, filter: none, baseline: 0.25}\n    \
     t2: {metric: exact_match, filter: f, baseline: 0.0}\n";
 
+/// A temporary folder with the suite written: (folder, results, suite).
+pub fn workspace() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    (dir, results, suite)
+}
+
 /// The config hashes runs record for t1 and t2, as the suite's configs are now.
 pub const HASHES: [&str; 2] = ["h1", "h2"];
 
