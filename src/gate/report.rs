@@ -87,7 +87,7 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
         Verdict::Inconclusive => "⚠️",
     };
     let mut out = format!(
-        "## {icon} {}: `{}` against `{}`\n\n{}.\n\n",
+        "## {icon} {}: {} against {}\n\n{}.\n\n",
         report.verdict.name(),
         markdown_escape(&report.candidate.variant),
         markdown_escape(&report.baseline.variant),
