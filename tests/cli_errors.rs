@@ -176,3 +176,57 @@ fn bad_flags_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("unknown backend"));
 }
+
+#[test]
+fn leaderboard_names_a_suite_task_it_cannot_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.yaml");
+    std::fs::write(
+        &suite,
+        "group: s\ntask: [nowhere_task]\nmetadata:\n  leaderboard:\n    nowhere_task: {metric: acc}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("results/runs")).unwrap();
+    let assert = Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["leaderboard", "--suite"])
+        .arg(&suite)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("nowhere_task") && stderr.contains("--include-path"),
+        "{stderr}"
+    );
+    Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["leaderboard", "--suite", "missing.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--suite missing.yaml: no such file",
+        ));
+}
+
+#[test]
+fn gate_names_a_run_without_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        let run = dir.path().join("runs").join(name).join("r1");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(
+            run.join("run.json"),
+            r#"{"results": {"t": {"acc,none": 0.5}}, "assay": {"complete": true, "shard": null, "variant": "x", "tasks": {"t": {"config_hash": "h"}}}}"#,
+        )
+        .unwrap();
+    }
+    Command::cargo_bin("assay")
+        .unwrap()
+        .args(["gate", "--baseline", "a", "--candidate", "b", "--results"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("samples.parquet"));
+}
