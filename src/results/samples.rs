@@ -186,15 +186,17 @@ pub fn read_documents(
                 .push(k);
         }
     }
-    let mut values: Vec<Vec<Option<f64>>> = Vec::with_capacity(wanted.len());
-    for key in wanted {
-        values.push(if metrics.contains(key.metric.as_str()) {
-            let column = df.column(&key.metric)?.cast(&DataType::Float64)?;
-            column.f64()?.iter().collect()
-        } else {
-            Vec::new()
-        });
+    // Each metric column once, however many tasks share it.
+    let mut columns_by_metric: std::collections::HashMap<&str, Vec<Option<f64>>> =
+        Default::default();
+    for metric in &metrics {
+        let column = df.column(metric)?.cast(&DataType::Float64)?;
+        columns_by_metric.insert(metric, column.f64()?.iter().collect());
     }
+    let values: Vec<Option<&Vec<Option<f64>>>> = wanted
+        .iter()
+        .map(|k| columns_by_metric.get(k.metric.as_str()))
+        .collect();
     let mut rows: Vec<Vec<DocumentResult>> = vec![Vec::new(); wanted.len()];
     let task = df.column("task")?.str()?;
     let filter = df.column("filter")?.str()?;
@@ -223,7 +225,7 @@ pub fn read_documents(
             rows[k].push(DocumentResult {
                 doc_id: u32::try_from(id).unwrap_or(u32::MAX),
                 doc_key: hash_key(h),
-                value: values[k][i],
+                value: values[k].and_then(|v| v[i]),
                 details: detail.map(|(p, r)| {
                     (
                         p.unwrap_or_default().to_string(),
