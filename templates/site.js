@@ -93,7 +93,7 @@
   const section = $("#documents");
   if (!section) { return; }
   const runs = {};      // run file -> its documents
-  const prompts = {};   // prompt file -> {key: [prompt, choices, target]}
+  const prompts = {};   // prompt file -> {doc id: [prompt, choices, target]}
   let pending = null;   // the file whose script is loading
   window.assay = {
     documents: (data) => { runs[pending] = data; },
@@ -148,16 +148,16 @@
     try { await loadPrompts(docsDir, run.prompts); } catch (e) { shownText.textContent = e.message; return; }
     const table_ = prompts[run.prompts] || {};
     const base = theirs && runs[theirs] && runs[theirs].tasks[task];
-    const baseValue = new Map(base ? base.rows.map((r) => [r[0] + "/" + r[1], r[2]]) : []);
+    const baseValue = new Map(base ? base.rows.map((r) => [r[0], r[1]]) : []);
     const how = $("#doc-filter").value;
     const q = $("#doc-q").value.trim().toLowerCase();
     const tbody = table.tBodies[0];
     tbody.textContent = "";
     let matched = 0;
-    for (const [docId, key, value, response] of run.rows) {
-      const p = table_[key] || ["(prompt not recorded)", [], ""];
+    for (const [docId, value, response] of run.rows) {
+      const p = table_[docId] || ["(prompt not recorded)", [], ""];
       const [prompt, choices, target] = p;
-      const other = baseValue.get(docId + "/" + key);
+      const other = baseValue.get(docId);
       if (how === "right" && value !== 1) { continue; }
       if (how === "wrong" && value !== 0) { continue; }
       if (how === "changed" && (other === undefined || other === value)) { continue; }

@@ -298,8 +298,8 @@ fn rebuilds_write_only_new_runs_and_drop_old_ones() {
     let first = docs_files(&out);
     // A run file each; the two runs saw the same prompts: one file per task.
     assert_eq!(first.len(), 4, "{first:?}");
-    assert!(first.contains(&"a/r1.d1.js".to_string()), "{first:?}");
-    let a_file = out.join("docs/a/r1.d1.js");
+    assert!(first.contains(&"a/r1.d2.js".to_string()), "{first:?}");
+    let a_file = out.join("docs/a/r1.d2.js");
     let written = std::fs::metadata(&a_file).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
 
@@ -315,12 +315,12 @@ fn rebuilds_write_only_new_runs_and_drop_old_ones() {
     build(&results, &variants, &suite, &out).unwrap();
     let second = docs_files(&out);
     assert_eq!(second.len(), 4, "{second:?}");
-    assert!(second.contains(&"b/r2.d1.js".to_string()), "{second:?}");
-    assert!(!second.contains(&"b/r1.d1.js".to_string()), "{second:?}");
+    assert!(second.contains(&"b/r2.d2.js".to_string()), "{second:?}");
+    assert!(!second.contains(&"b/r1.d2.js".to_string()), "{second:?}");
     assert_eq!(
         std::fs::metadata(&a_file).unwrap().modified().unwrap(),
         written
     );
-    let text = std::fs::read_to_string(out.join("docs/b/r2.d1.js")).unwrap();
+    let text = std::fs::read_to_string(out.join("docs/b/r2.d2.js")).unwrap();
     assert!(text.starts_with("// prompts: prompts/t1-"), "{text}");
 }

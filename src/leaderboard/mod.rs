@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::results::{self, DocumentResult, MetricKey};
+use crate::results::{self, MetricKey};
 use crate::variant::{self, Variant};
 
 mod site;
@@ -225,15 +225,6 @@ type Values = Vec<(u64, f64)>;
 
 /// What reading one run gave: its values per suite metric, if it is paired.
 type RunValues = Result<Option<Vec<Values>>, LeaderboardError>;
-
-fn sorted_values(rows: &[DocumentResult]) -> Values {
-    let mut values: Values = rows
-        .iter()
-        .filter_map(|r| r.value.map(|v| (r.doc_key, v)))
-        .collect();
-    values.sort_unstable_by_key(|(k, _)| *k);
-    values
-}
 
 /// The paired difference over the documents both value lists have.
 fn paired_difference(candidate: &Values, base: &Values) -> Option<Delta> {
@@ -484,15 +475,27 @@ fn read_runs(
             return Ok(None);
         }
         let path = row.run.dir.join("samples.parquet");
-        let mut read =
-            results::read_documents(&path, &keys, details).map_err(|e| error(&path, e))?;
-        if details {
-            documents.write_run(row, &keys, &read)?;
+        let mut values: Vec<Values> = vec![Vec::new(); keys.len()];
+        let mut shown = details.then(|| site::RunDocuments::new(keys.len()));
+        results::visit_documents(&path, &keys, details, |k, doc| {
+            if paired[i] {
+                if let Some(v) = doc.value {
+                    values[k].push((doc.doc_key, v));
+                }
+            }
+            if let Some(shown) = shown.as_mut() {
+                shown.add(k, doc);
+            }
+        })
+        .map_err(|e| error(&path, e))?;
+        if let Some(shown) = shown {
+            documents.write_run(row, &keys, shown)?;
         }
         Ok(paired[i].then(|| {
-            keys.iter()
-                .map(|k| sorted_values(&read.remove(k).unwrap_or_default()))
-                .collect()
+            for v in &mut values {
+                v.sort_unstable_by_key(|(k, _)| *k);
+            }
+            values
         }))
     };
     let workers = std::thread::available_parallelism()

@@ -23,11 +23,13 @@ use serde_json::{json, Value};
 
 use super::{error, write_error, Board, LeaderboardError, Row, Z95};
 use crate::request::sha256_hex;
-use crate::results::{self, DocumentResult, MetricKey};
+use sha2::Digest;
+
+use crate::results::{self, DocumentRow, MetricKey};
 use crate::variant::{is_safe_name, Variant};
 
 /// Bumped when the drill-down files change shape, so old ones are rewritten.
-const DOCS_FORMAT: &str = "d1";
+const DOCS_FORMAT: &str = "d2";
 
 /// How a run's drill-down file starts: the prompt files it needs.
 const PROMPTS_LINE: &str = "// prompts:";
@@ -96,9 +98,49 @@ fn shown_response(filtered: &str) -> Value {
     Value::String(filtered.to_string())
 }
 
-/// The short prompt key the drill-down files use.
-fn prompt_key(hash: &str) -> &str {
-    hash.get(..16).unwrap_or(hash)
+/// A run's drill-down rows, written as its samples are read: per suite
+/// task, `[doc_id, value, response]` rows as script text, and a hash of
+/// every (document, prompt hash) pair that names the prompt file the rows
+/// need (runs that asked the same prompts of the same documents share one;
+/// it maps document ids to prompts).
+pub struct RunDocuments {
+    tasks: Vec<TaskDocuments>,
+}
+
+struct TaskDocuments {
+    rows: String,
+    prompts: sha2::Sha256,
+}
+
+impl RunDocuments {
+    pub fn new(tasks: usize) -> RunDocuments {
+        RunDocuments {
+            tasks: (0..tasks)
+                .map(|_| TaskDocuments {
+                    rows: String::new(),
+                    prompts: sha2::Sha256::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds one row of suite task `k`.
+    pub fn add(&mut self, k: usize, row: &DocumentRow) {
+        let task = &mut self.tasks[k];
+        if !task.rows.is_empty() {
+            task.rows.push(',');
+        }
+        let _ = write!(task.rows, "[{},", row.doc_id);
+        match row.value {
+            Some(v) if v.is_finite() => {
+                let _ = write!(task.rows, "{v}");
+            }
+            _ => task.rows.push_str("null"),
+        }
+        let _ = write!(task.rows, ",{}]", shown_response(row.filtered));
+        task.prompts.update(row.doc_id.to_le_bytes());
+        task.prompts.update(row.prompt_hash.as_bytes());
+    }
 }
 
 impl Documents {
@@ -149,34 +191,21 @@ impl Documents {
         &self,
         row: &Row,
         keys: &[MetricKey],
-        read: &HashMap<MetricKey, Vec<DocumentResult>>,
+        documents: RunDocuments,
     ) -> Result<(), LeaderboardError> {
         let samples = row.run.dir.join("samples.parquet");
         let mut tasks: Vec<String> = Vec::new();
         let mut prompt_files = Vec::new();
-        for key in keys {
-            let rows = read.get(key).map(Vec::as_slice).unwrap_or_default();
-            let mut hashes: Vec<&str> = rows
-                .iter()
-                .filter_map(|r| r.details.as_ref().map(|d| d.0.as_str()))
-                .collect();
-            hashes.sort_unstable();
-            hashes.dedup();
-            let set_hash = sha256_hex(hashes.join(",").as_bytes());
+        for (key, task) in keys.iter().zip(documents.tasks) {
+            let set_hash = format!("{:x}", task.prompts.finalize());
             let prompts = format!("prompts/{}-{}.js", file_name(&key.task), &set_hash[..16]);
             let prompts_path = self.dir.join(&prompts);
             if !prompts_path.is_file() {
-                let wanted: HashSet<String> = hashes.iter().map(|h| h.to_string()).collect();
-                let found = results::read_prompts(&samples, &key.task, &wanted)
-                    .map_err(|e| error(&samples, e))?;
+                let found =
+                    results::read_prompts(&samples, &key.task).map_err(|e| error(&samples, e))?;
                 let table: serde_json::Map<String, Value> = found
                     .iter()
-                    .map(|(h, p)| {
-                        (
-                            prompt_key(h).to_string(),
-                            json!([p.prompt, p.choices, p.target]),
-                        )
-                    })
+                    .map(|(id, p)| (id.to_string(), json!([p.prompt, p.choices, p.target])))
                     .collect();
                 let text = format!(
                     "assay.prompts({}, {});\n",
@@ -186,33 +215,13 @@ impl Documents {
                 write_atomically(&prompts_path, &text)?;
             }
             self.use_file(prompts_path);
-            prompt_files.push(prompts.clone());
-            // Written straight into the text: tens of thousands of rows per
-            // run make JSON values here the cost of a cold build.
-            let mut text = String::with_capacity(rows.len() * 32);
-            for (i, r) in rows.iter().enumerate() {
-                let (hash, filtered) = r
-                    .details
-                    .as_ref()
-                    .map_or(("", ""), |(h, f)| (h.as_str(), f.as_str()));
-                let value = match r.value {
-                    Some(v) if v.is_finite() => v.to_string(),
-                    _ => "null".into(),
-                };
-                let _ = write!(
-                    text,
-                    "{}[{},{},{value},{}]",
-                    if i > 0 { "," } else { "" },
-                    r.doc_id,
-                    Value::from(prompt_key(hash)),
-                    shown_response(filtered)
-                );
-            }
             tasks.push(format!(
-                "{}:{{\"prompts\":{},\"rows\":[{text}]}}",
+                "{}:{{\"prompts\":{},\"rows\":[{}]}}",
                 Value::from(key.task.as_str()),
-                Value::from(prompts.as_str())
+                Value::from(prompts.as_str()),
+                task.rows
             ));
+            prompt_files.push(prompts);
         }
         let path = self.dir.join(run_file(row));
         let text = format!(

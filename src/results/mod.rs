@@ -22,8 +22,8 @@ use crate::request::sha256_hex;
 
 pub use pyjson::dumps_indent2;
 pub use samples::{
-    hash_key, read as read_samples, read_doc_field, read_documents, read_prompts, DocumentResult,
-    MetricKey, PromptRecord, SampleRecord,
+    hash_key, read as read_samples, read_doc_field, read_documents, read_prompts, visit_documents,
+    DocumentResult, DocumentRow, MetricKey, PromptRecord, SampleRecord,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -140,6 +140,17 @@ pub struct DocumentResult {
     pub details: Option<(String, String)>,
 }
 
+/// One row as [`visit_documents`] shows it, borrowed from the file.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentRow<'a> {
+    pub doc_id: u32,
+    pub doc_key: u64,
+    pub value: Option<f64>,
+    /// Empty unless details were asked for.
+    pub prompt_hash: &'a str,
+    pub filtered: &'a str,
+}
+
 /// The leading 16 hex digits of a SHA-256 as a number: the pairing key.
 pub fn hash_key(hex: &str) -> u64 {
     hex.get(..16)
@@ -147,14 +158,16 @@ pub fn hash_key(hex: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The rows of the `wanted` metrics, by metric, in one read of the columns
-/// they need; with `details`, also each row's prompt hash and filtered
-/// response. A metric the file has no column for has no rows.
-pub fn read_documents(
+/// Calls `visit(k, row)` for each row of each `wanted[k]` metric, in file
+/// order, in one read of the columns they need; with `details`, rows carry
+/// their prompt hash and filtered response. A metric the file has no column
+/// for has no rows. Nothing is copied per row.
+pub fn visit_documents(
     path: &Path,
     wanted: &[MetricKey],
     details: bool,
-) -> PolarsResult<std::collections::HashMap<MetricKey, Vec<DocumentResult>>> {
+    mut visit: impl FnMut(usize, &DocumentRow),
+) -> PolarsResult<()> {
     let file = std::fs::File::open(path)?;
     let mut reader = ParquetReader::new(file);
     let present: BTreeSet<String> = reader
@@ -175,8 +188,8 @@ pub fn read_documents(
     }
     columns.extend(metrics.iter().map(|m| m.to_string()));
     let df = reader.with_columns(Some(columns)).finish()?;
-    // One pass over the rows; each (task, filter) finds its wanted keys in
-    // a map, and columns are walked in order, not indexed.
+    // Each (task, filter) finds its wanted keys in a map; columns are walked
+    // in order, not indexed.
     let mut by_place: std::collections::HashMap<(&str, &str), Vec<usize>> = Default::default();
     for (k, key) in wanted.iter().enumerate() {
         if metrics.contains(key.metric.as_str()) {
@@ -197,7 +210,6 @@ pub fn read_documents(
         .iter()
         .map(|k| columns_by_metric.get(k.metric.as_str()))
         .collect();
-    let mut rows: Vec<Vec<DocumentResult>> = vec![Vec::new(); wanted.len()];
     let task = df.column("task")?.str()?;
     let filter = df.column("filter")?.str()?;
     let doc_id = df.column("doc_id")?.i64()?;
@@ -221,20 +233,40 @@ pub fn read_documents(
         let Some(keys) = by_place.get(&(t, f)) else {
             continue;
         };
+        let (prompt_hash, filtered) = detail.map_or(("", ""), |(p, r)| {
+            (p.unwrap_or_default(), r.unwrap_or_default())
+        });
         for &k in keys {
-            rows[k].push(DocumentResult {
-                doc_id: u32::try_from(id).unwrap_or(u32::MAX),
-                doc_key: hash_key(h),
-                value: values[k].and_then(|v| v[i]),
-                details: detail.map(|(p, r)| {
-                    (
-                        p.unwrap_or_default().to_string(),
-                        r.unwrap_or_default().to_string(),
-                    )
-                }),
-            });
+            visit(
+                k,
+                &DocumentRow {
+                    doc_id: u32::try_from(id).unwrap_or(u32::MAX),
+                    doc_key: hash_key(h),
+                    value: values[k].and_then(|v| v[i]),
+                    prompt_hash,
+                    filtered,
+                },
+            );
         }
     }
+    Ok(())
+}
+
+/// The rows of the `wanted` metrics, by metric (see [`visit_documents`]).
+pub fn read_documents(
+    path: &Path,
+    wanted: &[MetricKey],
+    details: bool,
+) -> PolarsResult<std::collections::HashMap<MetricKey, Vec<DocumentResult>>> {
+    let mut rows: Vec<Vec<DocumentResult>> = vec![Vec::new(); wanted.len()];
+    visit_documents(path, wanted, details, |k, row| {
+        rows[k].push(DocumentResult {
+            doc_id: row.doc_id,
+            doc_key: row.doc_key,
+            value: row.value,
+            details: details.then(|| (row.prompt_hash.to_string(), row.filtered.to_string())),
+        });
+    })?;
     Ok(wanted.iter().cloned().zip(rows).collect())
 }
 
@@ -248,25 +280,27 @@ pub struct PromptRecord {
     pub target: String,
 }
 
-/// The prompts of the rows of `task` whose `prompt_hash` is in `wanted`.
+/// The prompt of each document of `task`, by document id.
 pub fn read_prompts(
     path: &Path,
     task: &str,
-    wanted: &std::collections::HashSet<String>,
-) -> PolarsResult<std::collections::HashMap<String, PromptRecord>> {
+) -> PolarsResult<std::collections::BTreeMap<u32, PromptRecord>> {
     let file = std::fs::File::open(path)?;
-    let columns = ["task", "prompt_hash", "arguments", "target"];
+    let columns = ["task", "doc_id", "arguments", "target"];
     let df = ParquetReader::new(file)
         .with_columns(Some(columns.iter().map(|c| (*c).into()).collect()))
         .finish()?;
     let tasks = df.column("task")?.str()?;
-    let hashes = df.column("prompt_hash")?.str()?;
+    let ids = df.column("doc_id")?.i64()?;
     let arguments = df.column("arguments")?.str()?;
     let targets = df.column("target")?.str()?;
-    let mut out = std::collections::HashMap::new();
+    let mut out = std::collections::BTreeMap::new();
     for i in 0..df.height() {
-        let Some(h) = hashes.get(i) else { continue };
-        if tasks.get(i) != Some(task) || !wanted.contains(h) || out.contains_key(h) {
+        let Some(id) = ids.get(i).and_then(|d| u32::try_from(d).ok()) else {
+            continue;
+        };
+        // Rows repeat per filter: the first one of a document is enough.
+        if tasks.get(i) != Some(task) || out.contains_key(&id) {
             continue;
         }
         let args: Value = arguments
@@ -286,7 +320,7 @@ pub fn read_prompts(
             .filter_map(|r| r.get(1).and_then(Value::as_str).map(str::to_string))
             .collect();
         out.insert(
-            h.to_string(),
+            id,
             PromptRecord {
                 prompt,
                 choices,
