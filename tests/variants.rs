@@ -212,6 +212,53 @@ fn weights_must_match_their_hash() {
         .stdout(predicate::str::contains("1 variant(s)"));
     let csv = std::fs::read_to_string(dir.path().join("leaderboard/leaderboard.csv")).unwrap();
     assert!(csv.contains("tiny") && csv.contains("original"), "{csv}");
+
+    // The run recorded which prompts each task asked: the hash a reader
+    // computes from the samples' own prompt hashes, which names the site's
+    // prompt file, and each multiple-choice row's chosen option.
+    let recorded = json["assay"]["tasks"]["assay_arithmetic"]["prompts_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = assay::results::MetricKey {
+        task: "assay_arithmetic".into(),
+        filter: "none".into(),
+        metric: "acc".into(),
+    };
+    let rows = assay::results::read_documents(
+        &run.join("samples.parquet"),
+        std::slice::from_ref(&key),
+        true,
+    )
+    .unwrap();
+    let computed = assay::results::prompts_hash(
+        rows[&key]
+            .iter()
+            .map(|r| (r.doc_id, r.details.as_ref().unwrap().0.as_str())),
+    );
+    assert_eq!(computed, recorded);
+    let docs = std::fs::read_dir(dir.path().join("leaderboard/docs/tiny"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(docs).unwrap();
+    let prompts = format!("prompts/assay_arithmetic-{}.js", &recorded[..16]);
+    assert!(text.contains(&prompts), "{text}");
+    assert!(dir.path().join("leaderboard/docs").join(&prompts).is_file());
+    // Rows are [doc id, value, chosen option]: two documents, a number each.
+    let rows_text = text
+        .split("\"assay_arithmetic\":")
+        .nth(1)
+        .unwrap()
+        .split("\"rows\":[")
+        .nth(1)
+        .unwrap();
+    assert!(
+        rows_text.starts_with("[0,") && rows_text.contains("],[1,"),
+        "{rows_text}"
+    );
 }
 
 #[test]

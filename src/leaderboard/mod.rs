@@ -476,8 +476,24 @@ fn read_runs(
         }
         let path = row.run.dir.join("samples.parquet");
         let mut values: Vec<Values> = vec![Vec::new(); keys.len()];
-        let mut shown = details.then(|| site::RunDocuments::new(keys.len()));
-        results::visit_documents(&path, &keys, details, |k, doc| {
+        // Runs that recorded which prompts each task asked need no prompt
+        // hashes read.
+        let recorded: Option<Vec<String>> = keys
+            .iter()
+            .map(|k| {
+                row.run.run["assay"]["tasks"][&k.task]["prompts_hash"]
+                    .as_str()
+                    .filter(|h| h.len() >= 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(str::to_string)
+            })
+            .collect();
+        let mode = match (details, &recorded) {
+            (false, _) => results::Details::None,
+            (true, Some(_)) => results::Details::Responses,
+            (true, None) => results::Details::Full,
+        };
+        let mut shown = details.then(|| site::RunDocuments::new(keys.len(), recorded));
+        results::visit_documents(&path, &keys, mode, |k, doc| {
             if paired[i] {
                 if let Some(v) = doc.value {
                     values[k].push((doc.doc_key, v));

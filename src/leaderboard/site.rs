@@ -105,6 +105,8 @@ fn shown_response(filtered: &str) -> Value {
 /// it maps document ids to prompts).
 pub struct RunDocuments {
     tasks: Vec<TaskDocuments>,
+    /// The prompt-set hashes the run recorded, one per suite task.
+    recorded: Option<Vec<String>>,
 }
 
 struct TaskDocuments {
@@ -113,8 +115,9 @@ struct TaskDocuments {
 }
 
 impl RunDocuments {
-    pub fn new(tasks: usize) -> RunDocuments {
+    pub fn new(tasks: usize, recorded: Option<Vec<String>>) -> RunDocuments {
         RunDocuments {
+            recorded,
             tasks: (0..tasks)
                 .map(|_| TaskDocuments {
                     rows: String::new(),
@@ -137,9 +140,18 @@ impl RunDocuments {
             }
             _ => task.rows.push_str("null"),
         }
-        let _ = write!(task.rows, ",{}]", shown_response(row.filtered));
-        task.prompts.update(row.doc_id.to_le_bytes());
-        task.prompts.update(row.prompt_hash.as_bytes());
+        // Older runs recorded only the filtered response.
+        if !row.filtered.is_empty() {
+            let _ = write!(task.rows, ",{}]", shown_response(row.filtered));
+        } else if let Some(option) = row.chosen {
+            let _ = write!(task.rows, ",{option}]");
+        } else {
+            let _ = write!(task.rows, ",{}]", Value::from(row.shown));
+        }
+        if self.recorded.is_none() {
+            task.prompts.update(row.doc_id.to_le_bytes());
+            task.prompts.update(row.prompt_hash.as_bytes());
+        }
     }
 }
 
@@ -196,8 +208,12 @@ impl Documents {
         let samples = row.run.dir.join("samples.parquet");
         let mut tasks: Vec<String> = Vec::new();
         let mut prompt_files = Vec::new();
-        for (key, task) in keys.iter().zip(documents.tasks) {
-            let set_hash = format!("{:x}", task.prompts.finalize());
+        let recorded = documents.recorded;
+        for (k, (key, task)) in keys.iter().zip(documents.tasks).enumerate() {
+            let set_hash = match &recorded {
+                Some(hashes) => hashes[k].clone(),
+                None => format!("{:x}", task.prompts.finalize()),
+            };
             let prompts = format!("prompts/{}-{}.js", file_name(&key.task), &set_hash[..16]);
             let prompts_path = self.dir.join(&prompts);
             if !prompts_path.is_file() {

@@ -22,8 +22,9 @@ use crate::request::sha256_hex;
 
 pub use pyjson::dumps_indent2;
 pub use samples::{
-    hash_key, read as read_samples, read_doc_field, read_documents, read_prompts, visit_documents,
-    DocumentResult, DocumentRow, MetricKey, PromptRecord, SampleRecord,
+    chosen_option, hash_key, prompts_hash, read as read_samples, read_doc_field, read_documents,
+    read_prompts, visit_documents, Details, DocumentResult, DocumentRow, MetricKey, PromptRecord,
+    SampleRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -215,8 +216,16 @@ pub fn write_run(
         std::fs::remove_dir_all(&tmp).map_err(|e| err(&tmp, &e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, &e))?;
-    samples::write(&tmp.join("samples.parquet"), plan, tasks).map_err(|e| err(&tmp, &e))?;
-    let text = serde_json::to_string_pretty(run).map_err(|e| err(dir, &e))?;
+    let prompt_sets =
+        samples::write(&tmp.join("samples.parquet"), plan, tasks).map_err(|e| err(&tmp, &e))?;
+    // Which prompts each task asked, so readers need not hash them again.
+    let mut run = run.clone();
+    for (task, hash) in prompt_sets {
+        if let Some(entry) = run["assay"]["tasks"][&task].as_object_mut() {
+            entry.insert("prompts_hash".into(), Value::String(hash));
+        }
+    }
+    let text = serde_json::to_string_pretty(&run).map_err(|e| err(dir, &e))?;
     std::fs::write(tmp.join("run.json"), text).map_err(|e| err(&tmp, &e))?;
     std::fs::rename(&tmp, dir).map_err(|e| err(dir, &e))?;
     Ok(())

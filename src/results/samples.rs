@@ -13,7 +13,49 @@ use crate::engine::score::TaskScores;
 use crate::engine::Plan;
 use crate::prompt::pyvalue::py_str;
 
-pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()> {
+/// The option a multiple-choice response chose: the highest
+/// log-likelihood of a filtered `[[logprob, is_greedy], ...]` with several
+/// options (the first of equals, as argmax does).
+pub fn chosen_option(filtered: &Value) -> Option<usize> {
+    let options = filtered.as_array().filter(|a| a.len() > 1)?;
+    let mut best: Option<(usize, f64)> = None;
+    for (i, option) in options.iter().enumerate() {
+        let ll = option.as_array()?.first()?.as_f64()?;
+        if best.is_none_or(|(_, b)| ll > b) {
+            best = Some((i, ll));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// What a reader sees of a response that chose no option: a generation's
+/// text, or the filtered response as JSON.
+fn shown_response(filtered: &Value) -> String {
+    match filtered {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The hash of which prompt each document of a task was asked: SHA-256
+/// over each document's id (4 bytes, little-endian) and prompt hash, in
+/// document order. Runs with equal hashes asked the same prompts.
+pub fn prompts_hash<'a>(documents: impl Iterator<Item = (u32, &'a str)>) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for (id, prompt_hash) in documents {
+        hasher.update(id.to_le_bytes());
+        hasher.update(prompt_hash.as_bytes());
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// Writes the samples; returns each task's [`prompts_hash`].
+pub fn write(
+    path: &Path,
+    plan: &Plan,
+    tasks: &[TaskScores],
+) -> PolarsResult<std::collections::BTreeMap<String, String>> {
     let metric_names: BTreeSet<String> = tasks
         .iter()
         .flat_map(|t| t.samples.iter().flat_map(|s| s.metrics.keys().cloned()))
@@ -24,8 +66,22 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
     let (mut doc_hash, mut prompt_hash, mut target_hash) = (Vec::new(), Vec::new(), Vec::new());
     let (mut doc_col, mut target, mut arguments, mut resps, mut filtered) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut chosen, mut shown) = (Vec::new(), Vec::new());
     let mut metric_cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_names.len()];
+    let mut prompt_sets = std::collections::BTreeMap::new();
     for (planned, scored) in plan.tasks.iter().zip(tasks) {
+        let hashes: Vec<(u32, String)> = planned
+            .docs
+            .iter()
+            .map(|d| {
+                let id = u32::try_from(d.doc_id).unwrap_or(u32::MAX);
+                (id, crate::request::sha256_hex(d.prompt().as_bytes()))
+            })
+            .collect();
+        prompt_sets.insert(
+            planned.config.task.clone(),
+            prompts_hash(hashes.iter().map(|(id, h)| (*id, h.as_str()))),
+        );
         // Samples repeat per filter; look documents up by id, not by scan.
         let by_id: std::collections::HashMap<usize, &crate::prompt::Prepared> =
             planned.docs.iter().map(|d| (d.doc_id, d)).collect();
@@ -48,6 +104,9 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
             );
             resps.push(Value::Array(sample.resps.clone()).to_string());
             filtered.push(sample.filtered.to_string());
+            let option = chosen_option(&sample.filtered);
+            chosen.push(option.map(|i| i as i64));
+            shown.push(option.is_none().then(|| shown_response(&sample.filtered)));
             for (col, name) in metric_cols.iter_mut().zip(&metric_names) {
                 col.push(sample.metrics.get(name).copied());
             }
@@ -65,6 +124,8 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
         Column::new("arguments".into(), arguments),
         Column::new("resps".into(), resps),
         Column::new("filtered_resps".into(), filtered),
+        Column::new("chosen".into(), chosen),
+        Column::new("shown".into(), shown),
     ];
     for (name, values) in metric_names.iter().zip(metric_cols) {
         columns.push(Column::new(name.as_str().into(), values));
@@ -73,7 +134,7 @@ pub fn write(path: &Path, plan: &Plan, tasks: &[TaskScores]) -> PolarsResult<()>
     let mut df = DataFrame::new(height, columns)?;
     let file = std::fs::File::create(path)?;
     ParquetWriter::new(file).finish(&mut df)?;
-    Ok(())
+    Ok(prompt_sets)
 }
 
 /// What merging shards needs of one row of a samples.parquet.
@@ -141,14 +202,31 @@ pub struct DocumentResult {
 }
 
 /// One row as [`visit_documents`] shows it, borrowed from the file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct DocumentRow<'a> {
     pub doc_id: u32,
     pub doc_key: u64,
     pub value: Option<f64>,
-    /// Empty unless details were asked for.
+    /// Empty unless asked for ([`Details::Full`]).
     pub prompt_hash: &'a str,
+    /// The option a multiple-choice response chose, as recorded.
+    pub chosen: Option<i64>,
+    /// Otherwise, the response as recorded for readers; files written
+    /// before that was recorded give the filtered response (JSON) in
+    /// `filtered` instead.
+    pub shown: &'a str,
     pub filtered: &'a str,
+}
+
+/// What [`visit_documents`] reads beyond ids, keys and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Details {
+    None,
+    /// The responses (`chosen` and `shown`, or `filtered_resps` in older
+    /// files).
+    Responses,
+    /// The responses and each row's prompt hash.
+    Full,
 }
 
 /// The leading 16 hex digits of a SHA-256 as a number: the pairing key.
@@ -165,7 +243,7 @@ pub fn hash_key(hex: &str) -> u64 {
 pub fn visit_documents(
     path: &Path,
     wanted: &[MetricKey],
-    details: bool,
+    details: Details,
     mut visit: impl FnMut(usize, &DocumentRow),
 ) -> PolarsResult<()> {
     let file = std::fs::File::open(path)?;
@@ -183,8 +261,16 @@ pub fn visit_documents(
     let mut columns: Vec<String> = ["task", "filter", "doc_id", "doc_hash"]
         .map(String::from)
         .to_vec();
-    if details {
-        columns.extend(["prompt_hash", "filtered_resps"].map(String::from));
+    let recorded = present.contains("chosen") && present.contains("shown");
+    if details == Details::Full {
+        columns.push("prompt_hash".into());
+    }
+    if details != Details::None {
+        if recorded {
+            columns.extend(["chosen", "shown"].map(String::from));
+        } else {
+            columns.push("filtered_resps".into());
+        }
     }
     columns.extend(metrics.iter().map(|m| m.to_string()));
     let df = reader.with_columns(Some(columns)).finish()?;
@@ -214,10 +300,18 @@ pub fn visit_documents(
     let filter = df.column("filter")?.str()?;
     let doc_id = df.column("doc_id")?.i64()?;
     let hash = df.column("doc_hash")?.str()?;
-    let mut details_iter = if details {
-        let prompts = df.column("prompt_hash")?.str()?;
-        let filtered = df.column("filtered_resps")?.str()?;
-        Some(prompts.iter().zip(filtered.iter()))
+    let strings = |name: &str| -> PolarsResult<Option<&StringChunked>> {
+        Ok(if df.schema().contains(name) {
+            Some(df.column(name)?.str()?)
+        } else {
+            None
+        })
+    };
+    let mut prompt_iter = strings("prompt_hash")?.map(|c| c.iter());
+    let mut shown_iter = strings("shown")?.map(|c| c.iter());
+    let mut filtered_iter = strings("filtered_resps")?.map(|c| c.iter());
+    let mut chosen_iter = if df.schema().contains("chosen") {
+        Some(df.column("chosen")?.i64()?.iter())
     } else {
         None
     };
@@ -226,16 +320,16 @@ pub fn visit_documents(
         .zip(filter.iter())
         .zip(doc_id.iter().zip(hash.iter()));
     for (i, ((t, f), (id, h))) in places.enumerate() {
-        let detail = details_iter.as_mut().and_then(|it| it.next());
+        let prompt_hash = next_str(&mut prompt_iter);
+        let shown = next_str(&mut shown_iter);
+        let filtered = next_str(&mut filtered_iter);
+        let chosen = chosen_iter.as_mut().and_then(|it| it.next()).flatten();
         let (Some(t), Some(f), Some(id), Some(h)) = (t, f, id, h) else {
             continue;
         };
         let Some(keys) = by_place.get(&(t, f)) else {
             continue;
         };
-        let (prompt_hash, filtered) = detail.map_or(("", ""), |(p, r)| {
-            (p.unwrap_or_default(), r.unwrap_or_default())
-        });
         for &k in keys {
             visit(
                 k,
@@ -244,12 +338,23 @@ pub fn visit_documents(
                     doc_key: hash_key(h),
                     value: values[k].and_then(|v| v[i]),
                     prompt_hash,
+                    chosen,
+                    shown,
                     filtered,
                 },
             );
         }
     }
     Ok(())
+}
+
+/// The next string of an optional column walk; empty when absent or null.
+fn next_str<'a>(column: &mut Option<impl Iterator<Item = Option<&'a str>>>) -> &'a str {
+    column
+        .as_mut()
+        .and_then(|c| c.next())
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// The rows of the `wanted` metrics, by metric (see [`visit_documents`]).
@@ -259,7 +364,12 @@ pub fn read_documents(
     details: bool,
 ) -> PolarsResult<std::collections::HashMap<MetricKey, Vec<DocumentResult>>> {
     let mut rows: Vec<Vec<DocumentResult>> = vec![Vec::new(); wanted.len()];
-    visit_documents(path, wanted, details, |k, row| {
+    let mode = if details {
+        Details::Full
+    } else {
+        Details::None
+    };
+    visit_documents(path, wanted, mode, |k, row| {
         rows[k].push(DocumentResult {
             doc_id: row.doc_id,
             doc_key: row.doc_key,
@@ -363,4 +473,33 @@ pub fn read_doc_field(
         out.insert(hash_key(h), label);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_chosen_option_is_the_first_highest() {
+        assert_eq!(
+            chosen_option(&json!([[-2.0, false], [-1.0, true], [-3.0, false]])),
+            Some(1)
+        );
+        assert_eq!(
+            chosen_option(&json!([[-1.0, false], [-1.0, false]])),
+            Some(0)
+        );
+        // One option (a log-likelihood task) or a generation: no choice.
+        assert_eq!(chosen_option(&json!([[-1.0, true]])), None);
+        assert_eq!(chosen_option(&json!("42")), None);
+    }
+
+    #[test]
+    fn prompt_hashes_depend_on_documents_and_prompts() {
+        let a = prompts_hash([(0, "aa"), (1, "bb")].into_iter());
+        assert_ne!(a, prompts_hash([(0, "aa"), (2, "bb")].into_iter()));
+        assert_ne!(a, prompts_hash([(0, "aa"), (1, "bc")].into_iter()));
+        assert_eq!(a, prompts_hash([(0, "aa"), (1, "bb")].into_iter()));
+    }
 }
