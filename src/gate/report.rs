@@ -151,9 +151,9 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
                 .take(50)
                 .map(|id| match site {
                     Some(base) => format!(
-                        "[{id}]({}/variants/{}.html#doc-{}-{id})",
+                        "[{id}]({}/{}#doc-{}-{id})",
                         base.trim_end_matches('/'),
-                        report.candidate.variant,
+                        crate::leaderboard::variant_page(&report.candidate.variant),
                         t.task
                     ),
                     None => id.to_string(),

@@ -24,6 +24,11 @@ use crate::variant::{self, Variant};
 mod site;
 mod table;
 
+/// The page of a variant in the site, relative to its root.
+pub fn variant_page(name: &str) -> String {
+    format!("variants/{}.html", site::file_name(name))
+}
+
 /// Why the leaderboard could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]

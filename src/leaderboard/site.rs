@@ -35,7 +35,7 @@ const DOCS_FORMAT: &str = "d2";
 const PROMPTS_LINE: &str = "// prompts:";
 
 /// A name as a file name: itself when safe, else a readable part and a hash.
-fn file_name(name: &str) -> String {
+pub fn file_name(name: &str) -> String {
     if is_safe_name(name) {
         return name.to_string();
     }
@@ -438,9 +438,9 @@ fn row_views(board: &Board) -> Vec<RowView> {
                 }
             });
             RowView {
-                page: format!("variants/{}.html", file_name(&row.name)),
+                page: super::variant_page(&row.name),
                 base_page: if names.contains(base.as_str()) {
-                    format!("variants/{}.html", file_name(&base))
+                    super::variant_page(&base)
                 } else {
                     String::new()
                 },
@@ -652,7 +652,7 @@ fn lineage(board: &Board) -> Vec<LineageItem> {
         let delta = delta_cell(row);
         items.push(LineageItem {
             depth,
-            page: format!("variants/{}.html", file_name(&row.name)),
+            page: super::variant_page(&row.name),
             name: row.name.clone(),
             relation: manifest_text(row, |m| Some(m.relation.name().to_string())),
             average: row.average.map(percent).unwrap_or_default(),
@@ -692,7 +692,7 @@ struct VariantPage {
     base_documents: String,
 }
 
-fn variant_page(
+fn page_view(
     board: &Board,
     i: usize,
     view: RowView,
@@ -868,7 +868,7 @@ pub fn write(
     let mut written_pages = HashSet::new();
     for (i, view) in row_views(board).into_iter().enumerate() {
         let path = out.join(&view.page);
-        let page = variant_page(board, i, view, &positions);
+        let page = page_view(board, i, view, &positions);
         render(
             "variant.html",
             json!({"root": "../", "title": page.row.name.clone(), "page": page}),
