@@ -50,14 +50,9 @@ fn input(message: String) -> EngineError {
 
 fn read_shard(dir: &Path) -> Result<Shard, EngineError> {
     let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        input(format!(
-            "{}: {e}; give the folders of complete shard runs",
-            path.display()
-        ))
-    })?;
-    let run: Value = serde_json::from_str(&text)
-        .map_err(|e| input(format!("{}: not valid JSON ({e})", path.display())))?;
+    let run = crate::results::read_run(dir)
+        .map_err(|e| input(format!("{e}; give the folders of complete shard runs")))?
+        .run;
     let shard = &run["assay"]["shard"];
     let (Some(index), Some(count)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
         return Err(input(format!(

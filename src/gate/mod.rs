@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::results::{self, MetricKey};
 use crate::stats::paired::{self, PairedDifference};
@@ -47,110 +46,69 @@ impl Verdict {
 }
 
 /// A run as the gate reads it.
-#[derive(Debug, Clone)]
-pub struct GateRun {
-    pub dir: PathBuf,
-    pub variant: String,
-    pub run_id: String,
-    run: Value,
-}
+pub type GateRun = results::FoundRun;
 
 /// A run folder, or a variant's latest complete run under `runs`.
 pub fn find_run(spec: &str, runs: &Path) -> Result<GateRun, GateError> {
     let given = PathBuf::from(spec);
-    let dir = if given.join("run.json").is_file() {
-        given
+    let run = if given.join("run.json").is_file() {
+        results::read_run(&given).map_err(|e| GateError(e.to_string()))?
     } else {
         let folder = runs.join(spec);
-        let mut candidates: Vec<(String, String, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(&folder).map_err(|_| {
-            GateError(format!(
+        if !folder.is_dir() {
+            return Err(GateError(format!(
                 "{spec}: neither a run folder (with run.json) nor a variant with runs under {}",
                 runs.display()
-            ))
-        })? {
-            let dir = entry.map_err(|e| GateError(e.to_string()))?.path();
-            let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
-                continue;
-            };
-            let Ok(run) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if run["assay"]["complete"] == true && run["assay"]["shard"].is_null() {
-                let created = run["assay"]["created_at"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                let id = run["assay"]["run_id"].as_str().unwrap_or("").to_string();
-                candidates.push((created, id, dir));
-            }
+            )));
         }
-        candidates.sort();
-        candidates
-            .pop()
-            .map(|c| c.2)
+        results::latest_complete_run(&folder)
+            .map_err(|e| GateError(e.to_string()))?
             .ok_or_else(|| GateError(format!("{spec}: no complete run in {}", folder.display())))?
     };
-    let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| GateError(format!("{}: {e}", path.display())))?;
-    let run: Value = serde_json::from_str(&text)
-        .map_err(|e| GateError(format!("{}: not valid JSON ({e})", path.display())))?;
-    if run["assay"]["complete"] != true {
+    if !run.is_complete() {
         return Err(GateError(format!(
-            "{}: the run is not complete; finish it (the same command resumes) first",
-            path.display()
+            "{}: the run is not complete or is one shard; finish it (the same command resumes) or `assay merge` its shards first",
+            run.dir.join("run.json").display()
         )));
     }
-    Ok(GateRun {
-        variant: run["assay"]["variant"].as_str().unwrap_or("").to_string(),
-        run_id: run["assay"]["run_id"].as_str().unwrap_or("").to_string(),
-        dir,
-        run,
-    })
+    Ok(run)
 }
 
-impl GateRun {
-    /// The tasks the run scored (not its groups).
-    fn tasks(&self) -> Vec<String> {
-        self.run["assay"]["tasks"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    }
+/// The tasks the run scored (not its groups).
+fn tasks(run: &GateRun) -> Vec<String> {
+    run.run["assay"]["tasks"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
 
-    /// The document field a task's config names as its cluster
-    /// (`metadata.cluster`): documents sharing it are not independent.
-    fn cluster_field(&self, task: &str) -> Option<String> {
-        self.run["configs"][task]["metadata"]["cluster"]
-            .as_str()
-            .map(str::to_string)
-    }
+/// The document field a task's config names as its cluster
+/// (`metadata.cluster`): documents sharing it are not independent.
+fn cluster_field(run: &GateRun, task: &str) -> Option<String> {
+    run.run["configs"][task]["metadata"]["cluster"]
+        .as_str()
+        .map(str::to_string)
+}
 
-    fn config_hash(&self, task: &str) -> Option<&str> {
-        self.run["assay"]["tasks"][task]["config_hash"].as_str()
-    }
-
-    /// The metric and filter the gate compares on for `task`: the policy's,
-    /// else the first of acc, exact_match, or whatever the task reports.
-    fn metric(&self, task: &str, policy: &TaskPolicy) -> Option<(String, String)> {
-        let block = self.run["results"][task].as_object()?;
-        let keys: Vec<(&str, &str)> = block
-            .keys()
-            .filter_map(|k| k.split_once(','))
-            .filter(|(m, _)| !m.ends_with("_stderr"))
-            .collect();
-        let pick = |metric: &str| {
-            keys.iter()
-                .find(|(m, f)| *m == metric && policy.filter.as_deref().is_none_or(|p| p == *f))
-                .map(|(m, f)| (m.to_string(), f.to_string()))
-        };
-        match &policy.metric {
-            Some(m) => pick(m),
-            None => pick("acc")
-                .or_else(|| pick("exact_match"))
-                .or_else(|| keys.first().map(|(m, f)| (m.to_string(), f.to_string()))),
-        }
+/// The metric and filter the gate compares on for `task`: the policy's,
+/// else the first of acc, exact_match, or whatever the task reports.
+fn metric(run: &GateRun, task: &str, policy: &TaskPolicy) -> Option<(String, String)> {
+    let block = run.run["results"][task].as_object()?;
+    let keys: Vec<(&str, &str)> = block
+        .keys()
+        .filter_map(|k| k.split_once(','))
+        .filter(|(m, _)| !m.ends_with("_stderr"))
+        .collect();
+    let pick = |metric: &str| {
+        keys.iter()
+            .find(|(m, f)| *m == metric && policy.filter.as_deref().is_none_or(|p| p == *f))
+            .map(|(m, f)| (m.to_string(), f.to_string()))
+    };
+    match &policy.metric {
+        Some(m) => pick(m),
+        None => pick("acc")
+            .or_else(|| pick("exact_match"))
+            .or_else(|| keys.first().map(|(m, f)| (m.to_string(), f.to_string()))),
     }
 }
 
@@ -302,10 +260,10 @@ pub fn gate(
     candidate: &GateRun,
     policy: &Policy,
 ) -> Result<GateReport, GateError> {
-    let tasks: Vec<String> = baseline
-        .tasks()
+    let candidate_tasks = tasks(candidate);
+    let tasks: Vec<String> = tasks(baseline)
         .into_iter()
-        .filter(|t| candidate.tasks().contains(t))
+        .filter(|t| candidate_tasks.contains(t))
         .filter(|t| policy.task(t).include)
         .collect();
     for required in policy.required_tasks() {
@@ -331,7 +289,7 @@ pub fn gate(
                 candidate.config_hash(task).unwrap_or("none")
             )));
         }
-        let (metric, filter) = baseline.metric(task, &rules).ok_or_else(|| {
+        let (metric, filter) = metric(baseline, task, &rules).ok_or_else(|| {
             GateError(format!(
                 "task {task}: the baseline run reports no {} metric",
                 rules.metric.as_deref().unwrap_or("usable")
@@ -350,7 +308,7 @@ pub fn gate(
         };
         let (b, c) = (read(baseline)?, read(candidate)?);
         let paired = pair_task(task, &b, &c, policy.default.min_overlap)?;
-        let clusters = match baseline.cluster_field(task) {
+        let clusters = match cluster_field(baseline, task) {
             Some(field) => {
                 let path = baseline.dir.join("samples.parquet");
                 let labels = results::read_doc_field(&path, task, &field)
@@ -379,7 +337,7 @@ pub fn gate(
     }
     let judged = judge(pairs, policy)?;
     let label = |r: &GateRun| RunLabel {
-        variant: r.variant.clone(),
+        variant: r.variant.clone().unwrap_or_default(),
         run_id: r.run_id.clone(),
         dir: r.dir.display().to_string(),
     };
@@ -633,9 +591,9 @@ pub fn plan(
     margin: f64,
 ) -> Result<BTreeMap<String, (usize, u64)>, GateError> {
     let mut out = BTreeMap::new();
-    for task in baseline.tasks() {
+    for task in tasks(baseline) {
         let rules = policy.task(&task);
-        let Some((metric, filter)) = baseline.metric(&task, &rules) else {
+        let Some((metric, filter)) = metric(baseline, &task, &rules) else {
             continue;
         };
         let key = MetricKey {

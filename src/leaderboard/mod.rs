@@ -108,20 +108,7 @@ pub fn read_suite(path: &Path) -> Result<BTreeMap<String, SuiteTask>, Leaderboar
 }
 
 /// One run folder, as the tables need it.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub dir: PathBuf,
-    pub run: Value,
-    pub created: String,
-    pub run_id: String,
-}
-
-impl RunRecord {
-    /// The config hash the run recorded for `task`.
-    fn config_hash(&self, task: &str) -> Option<&str> {
-        self.run["assay"]["tasks"][task]["config_hash"].as_str()
-    }
-}
+pub type RunRecord = results::FoundRun;
 
 /// Every variant's latest complete run under `runs`, by variant name.
 fn latest_runs(runs: &Path) -> Result<BTreeMap<String, RunRecord>, LeaderboardError> {
@@ -135,43 +122,17 @@ fn latest_runs(runs: &Path) -> Result<BTreeMap<String, RunRecord>, LeaderboardEr
         )
     })?;
     for variant_dir in variants.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
-        let Ok(entries) = std::fs::read_dir(&variant_dir) else {
+        let found =
+            results::latest_complete_run(&variant_dir).map_err(|e| error(&e.path, e.message))?;
+        let Some((name, run)) = found.and_then(|r| Some((r.variant.clone()?, r))) else {
             continue;
         };
-        for dir in entries.flatten().map(|e| e.path()) {
-            let path = dir.join("run.json");
-            // Hidden folders are runs still being written.
-            let hidden = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden || !path.is_file() {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| error(&path, e))?;
-            let run: Value = serde_json::from_str(&text)
-                .map_err(|e| error(&path, format!("not valid JSON ({e})")))?;
-            if run["assay"]["complete"] != true || !run["assay"]["shard"].is_null() {
-                continue;
-            }
-            let Some(name) = run["assay"]["variant"].as_str().map(str::to_string) else {
-                continue;
-            };
-            let record = RunRecord {
-                created: run["assay"]["created_at"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-                run_id: run["assay"]["run_id"].as_str().unwrap_or("").to_string(),
-                dir,
-                run,
-            };
-            let newer = latest
-                .get(&name)
-                .is_none_or(|r| (&record.created, &record.run_id) > (&r.created, &r.run_id));
-            if newer {
-                latest.insert(name, record);
-            }
+        // Two folders may file runs under one name: the newer counts.
+        let newer = latest
+            .get(&name)
+            .is_none_or(|r| (&run.created, &run.run_id) > (&r.created, &r.run_id));
+        if newer {
+            latest.insert(name, run);
         }
     }
     Ok(latest)

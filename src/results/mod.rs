@@ -173,6 +173,79 @@ pub fn run_json(
     })
 }
 
+/// A run folder as readers find it: its run.json and what identifies it.
+#[derive(Debug, Clone)]
+pub struct FoundRun {
+    pub dir: PathBuf,
+    pub run: Value,
+    /// The variant the run was filed under, if it says.
+    pub variant: Option<String>,
+    pub created: String,
+    pub run_id: String,
+}
+
+impl FoundRun {
+    /// Whether the run finished and is not one shard of several.
+    pub fn is_complete(&self) -> bool {
+        self.run["assay"]["complete"] == true && self.run["assay"]["shard"].is_null()
+    }
+
+    /// The config hash the run recorded for `task`.
+    pub fn config_hash(&self, task: &str) -> Option<&str> {
+        self.run["assay"]["tasks"][task]["config_hash"].as_str()
+    }
+
+    /// Newer runs sort last.
+    fn age(&self) -> (&str, &str) {
+        (&self.created, &self.run_id)
+    }
+}
+
+/// Reads the run in `dir` (its run.json).
+pub fn read_run(dir: &Path) -> Result<FoundRun, ResultsError> {
+    let path = dir.join("run.json");
+    let err = |message: String| ResultsError {
+        path: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+    let run: Value =
+        serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON ({e})")))?;
+    let text_of = |v: &Value| v.as_str().unwrap_or("").to_string();
+    Ok(FoundRun {
+        dir: dir.to_path_buf(),
+        variant: run["assay"]["variant"].as_str().map(str::to_string),
+        created: text_of(&run["assay"]["created_at"]),
+        run_id: text_of(&run["assay"]["run_id"]),
+        run,
+    })
+}
+
+/// The newest complete, unsharded run in a variant's folder of runs, if
+/// any. Hidden folders are runs still being written; a run.json that cannot
+/// be read is an error naming it.
+pub fn latest_complete_run(variant_dir: &Path) -> Result<Option<FoundRun>, ResultsError> {
+    let entries = std::fs::read_dir(variant_dir).map_err(|e| ResultsError {
+        path: variant_dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut latest: Option<FoundRun> = None;
+    for dir in entries.flatten().map(|e| e.path()) {
+        let hidden = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden || !dir.join("run.json").is_file() {
+            continue;
+        }
+        let run = read_run(&dir)?;
+        if run.is_complete() && latest.as_ref().is_none_or(|l| run.age() > l.age()) {
+            latest = Some(run);
+        }
+    }
+    Ok(latest)
+}
+
 /// lm-eval's per-document hashes: `doc_hash`, `prompt_hash`, `target_hash`.
 pub fn doc_hashes(
     doc: &Map<String, Value>,
