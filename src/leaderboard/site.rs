@@ -63,39 +63,17 @@ fn run_file(row: &Row) -> String {
     )
 }
 
-/// What a response shows: for multiple choice (`[[logprob, greedy], ...]`
-/// with several options) the index of the chosen option, for a generation
-/// its text, otherwise the filtered response as stored.
+/// What a response shows, for runs that recorded only the filtered
+/// response (JSON): the chosen option's index for multiple choice, else the
+/// text as the results writer would have recorded it.
 fn shown_response(filtered: &str) -> Value {
-    if let Some(inner) = filtered
-        .strip_prefix("[[")
-        .and_then(|s| s.strip_suffix("]]"))
-    {
-        let mut best: Option<(usize, f64)> = None;
-        let mut options = 0;
-        for (i, option) in inner.split("],[").enumerate() {
-            let Some(ll) = option
-                .split(',')
-                .next()
-                .and_then(|n| n.trim().parse::<f64>().ok())
-            else {
-                return Value::String(filtered.to_string());
-            };
-            options += 1;
-            if best.is_none_or(|(_, b)| ll > b) {
-                best = Some((i, ll));
-            }
-        }
-        if options > 1 {
-            return json!(best.map(|(i, _)| i));
-        }
+    match serde_json::from_str::<Value>(filtered) {
+        Ok(v) => match results::chosen_option(&v) {
+            Some(option) => json!(option),
+            None => Value::String(results::shown_text(&v)),
+        },
+        Err(_) => Value::String(filtered.to_string()),
     }
-    if filtered.starts_with('"') {
-        if let Ok(Value::String(s)) = serde_json::from_str(filtered) {
-            return Value::String(s);
-        }
-    }
-    Value::String(filtered.to_string())
 }
 
 /// A run's drill-down rows, written as its samples are read: per suite

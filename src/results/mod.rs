@@ -23,8 +23,8 @@ use crate::request::sha256_hex;
 pub use pyjson::dumps_indent2;
 pub use samples::{
     chosen_option, hash_key, prompts_hash, read as read_samples, read_doc_field, read_documents,
-    read_prompts, visit_documents, Details, DocumentResult, DocumentRow, MetricKey, PromptRecord,
-    SampleRecord,
+    read_prompts, shown_text, visit_documents, Details, DocumentResult, DocumentRow, MetricKey,
+    PromptRecord, SampleRecord,
 };
 
 #[derive(Debug, thiserror::Error)]

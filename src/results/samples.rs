@@ -30,7 +30,7 @@ pub fn chosen_option(filtered: &Value) -> Option<usize> {
 
 /// What a reader sees of a response that chose no option: a generation's
 /// text, or the filtered response as JSON.
-fn shown_response(filtered: &Value) -> String {
+pub fn shown_text(filtered: &Value) -> String {
     match filtered {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -106,7 +106,7 @@ pub fn write(
             filtered.push(sample.filtered.to_string());
             let option = chosen_option(&sample.filtered);
             chosen.push(option.map(|i| i as i64));
-            shown.push(option.is_none().then(|| shown_response(&sample.filtered)));
+            shown.push(option.is_none().then(|| shown_text(&sample.filtered)));
             for (col, name) in metric_cols.iter_mut().zip(&metric_names) {
                 col.push(sample.metrics.get(name).copied());
             }
