@@ -145,8 +145,12 @@ fn the_table_sorts_and_filters() {
     // The view is in the address: opening it again shows the same rows.
     let hash = browser.eval("location.hash");
     assert!(hash.as_str().unwrap().contains("precision=bf16"), "{hash}");
-    browser.eval("location.reload()");
-    browser.wait_for("document.readyState === 'complete' && document.querySelector('#shown')");
+    // A mark on the old page tells when the new one has replaced it.
+    browser.eval("window.__before_reload = true; location.reload()");
+    browser.wait_for(
+        "window.__before_reload === undefined && document.readyState === 'complete' \
+         && document.querySelector('#shown')",
+    );
     assert_eq!(browser.visible_rows("#board", 2), ["orig"]);
     assert_nothing_ran(&mut browser);
 }

@@ -194,7 +194,11 @@ impl Browser {
     pub fn open(&mut self, path: &Path) {
         let url = format!("file://{}", path.canonicalize().unwrap().display());
         self.call("Page.navigate", json!({"url": url}));
-        self.wait_for("document.readyState === 'complete' && location.href.startsWith('file:')");
+        // Until the new page has replaced the old one, the old one answers.
+        self.wait_for(&format!(
+            "decodeURI(location.href) === {} && document.readyState === 'complete'",
+            json!(url)
+        ));
     }
 
     /// Evaluates a script expression in the page (awaiting a promise) and
