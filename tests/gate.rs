@@ -372,3 +372,30 @@ fn the_same_model_against_itself_passes_at_any_size() {
     let (code, text, _) = gate(root, "a", "other", &[]);
     assert_eq!(code, 3, "{text}");
 }
+
+#[test]
+fn bad_margins_and_missing_cluster_fields_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = scores(100, 60);
+    run(root, "base", &base, None, "h");
+    let cand = run(root, "cand", &flipped(&base, 2, 1), None, "h");
+    let (code, text, _) = gate(root, "base", "cand", &["--margin", "150"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--margin") && text.contains("150"), "{text}");
+
+    // The task names a cluster field its documents do not have.
+    let base_dir = root.join("runs/base/r1");
+    for d in [base_dir, cand] {
+        let path = d.join("run.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["configs"] = json!({"t": {"metadata": {"cluster": "chapter"}}});
+        std::fs::write(&path, v.to_string()).unwrap();
+    }
+    let (code, text, _) = gate(root, "base", "cand", &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("task t") && text.contains("chapter"),
+        "{text}"
+    );
+}

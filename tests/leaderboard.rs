@@ -324,3 +324,32 @@ fn rebuilds_write_only_new_runs_and_drop_old_ones() {
     let text = std::fs::read_to_string(out.join("docs/b/r2.d2.js")).unwrap();
     assert!(text.starts_with("// prompts: prompts/t1-"), "{text}");
 }
+
+#[test]
+fn an_unreadable_run_is_named() {
+    let (dir, results, suite) = workspace();
+    let docs = [[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]];
+    write_run(
+        &results,
+        "a",
+        "r1",
+        "2026-02-01T00:00:00Z",
+        [(0.75, 0.1), (0.5, 0.1)],
+        docs,
+    );
+    let broken = results.join("runs/a/r2/run.json");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, "{ not json").unwrap();
+    let err = build(
+        &results,
+        &dir.path().join("variants"),
+        &suite,
+        &dir.path().join("o"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("r2/run.json") && err.contains("not valid JSON"),
+        "{err}"
+    );
+}

@@ -277,4 +277,14 @@ fn an_unknown_suite_is_named() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("tasks/suites/nope.yaml"));
+    // `assay score` runs suites by name; a file is refused, saying so.
+    let file = dir.path().join("mine.yaml");
+    std::fs::write(&file, "group: mine\ntask: [assay_arithmetic]\n").unwrap();
+    assay(dir.path())
+        .args(["score", "--suite"])
+        .arg(&file)
+        .arg(dir.path().join("variants/tiny.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("give a suite's name"));
 }
