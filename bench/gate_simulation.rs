@@ -15,37 +15,25 @@
 //! Run: `cargo run --release --example gate_simulation [-- GATES [SEED]]`.
 
 use assay::gate::{judge, Policy, TaskPairs, Verdict};
-
-/// splitmix64, as uniform numbers in [0, 1).
-struct Uniform(u64);
-
-impl Uniform {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use assay::stats::paired::SplitMix64;
 
 const DOCUMENTS: usize = 1000;
 const ACCURACY: f64 = 0.6;
 const FLIPPING: f64 = 0.06;
 
 /// One simulated pair of runs whose true difference is `difference`.
-fn simulate(rng: &mut Uniform, difference: f64, policy: &Policy) -> Verdict {
+fn simulate(rng: &mut SplitMix64, difference: f64, policy: &Policy) -> Verdict {
     // P(lost) + P(gained) = FLIPPING; P(gained) - P(lost) = difference.
     let lost = (FLIPPING - difference) / 2.0;
     let gained = (FLIPPING + difference) / 2.0;
     let mut baseline = Vec::with_capacity(DOCUMENTS);
     let mut candidate = Vec::with_capacity(DOCUMENTS);
     for _ in 0..DOCUMENTS {
-        let right = rng.next() < ACCURACY;
+        let right = rng.next_f64() < ACCURACY;
         let flips = if right {
-            rng.next() < lost / ACCURACY
+            rng.next_f64() < lost / ACCURACY
         } else {
-            rng.next() < gained / (1.0 - ACCURACY)
+            rng.next_f64() < gained / (1.0 - ACCURACY)
         };
         baseline.push(f64::from(u8::from(right)));
         candidate.push(f64::from(u8::from(right != flips)));
@@ -81,7 +69,7 @@ fn main() {
         "{:<34} {:>7} {:>7} {:>13}  check",
         "case", "PASS", "FAIL", "INCONCLUSIVE"
     );
-    let mut rng = Uniform(seed);
+    let mut rng = SplitMix64(seed);
     let mut all_ok = true;
     let cases: [(&str, f64, Verdict, bool, f64); 3] = [
         (

@@ -223,6 +223,25 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
+/// splitmix64: a small generator, the same on every platform, for
+/// resampling and simulation that must repeat exactly.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform number in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// A percentile interval of the mean difference from `iters` resamples of
 /// the documents, with a fixed seed so the same runs give the same gate.
 pub fn paired_bootstrap(diffs: &[f64], iters: usize, level: f64, seed: u64) -> (f64, f64) {
@@ -230,18 +249,12 @@ pub fn paired_bootstrap(diffs: &[f64], iters: usize, level: f64, seed: u64) -> (
     if n == 0 {
         return (f64::NAN, f64::NAN);
     }
-    // splitmix64: small, fast, and the same on every platform.
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = SplitMix64(seed);
     let mut means: Vec<f64> = (0..iters)
         .map(|_| {
-            let sum: f64 = (0..n).map(|_| diffs[(next() % n as u64) as usize]).sum();
+            let sum: f64 = (0..n)
+                .map(|_| diffs[(rng.next_u64() % n as u64) as usize])
+                .sum();
             sum / n as f64
         })
         .collect();
