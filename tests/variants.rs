@@ -234,7 +234,7 @@ fn weights_must_match_their_hash() {
     let computed = assay::results::prompts_hash(
         rows[&key]
             .iter()
-            .map(|r| (r.doc_id, r.details.as_ref().unwrap().0.as_str())),
+            .map(|r| (r.doc_id, r.prompt_hash.as_deref().unwrap())),
     );
     assert_eq!(computed, recorded);
     let docs = std::fs::read_dir(dir.path().join("leaderboard/docs/tiny"))

@@ -220,8 +220,7 @@ fn pair_task(
         let Some(b) = by_key.get(&c.doc_key) else {
             continue;
         };
-        let prompt = |r: &results::DocumentResult| r.details.as_ref().map(|d| d.0.clone());
-        if prompt(b) != prompt(c) {
+        if b.prompt_hash != c.prompt_hash {
             prompt_mismatch.push(c.doc_id);
             continue;
         }

@@ -196,9 +196,8 @@ pub struct DocumentResult {
     pub doc_key: u64,
     /// The metric's value; none if the row has none.
     pub value: Option<f64>,
-    /// `prompt_hash` and the filtered response (JSON), when details were
-    /// asked for.
-    pub details: Option<(String, String)>,
+    /// `prompt_hash`, when asked for.
+    pub prompt_hash: Option<String>,
 }
 
 /// One row as [`visit_documents`] shows it, borrowed from the file.
@@ -227,6 +226,8 @@ pub enum Details {
     Responses,
     /// The responses and each row's prompt hash.
     Full,
+    /// Each row's prompt hash only.
+    Prompts,
 }
 
 /// The leading 16 hex digits of a SHA-256 as a number: the pairing key.
@@ -262,10 +263,10 @@ pub fn visit_documents(
         .map(String::from)
         .to_vec();
     let recorded = present.contains("chosen") && present.contains("shown");
-    if details == Details::Full {
+    if matches!(details, Details::Full | Details::Prompts) {
         columns.push("prompt_hash".into());
     }
-    if details != Details::None {
+    if matches!(details, Details::Full | Details::Responses) {
         if recorded {
             columns.extend(["chosen", "shown"].map(String::from));
         } else {
@@ -357,15 +358,16 @@ fn next_str<'a>(column: &mut Option<impl Iterator<Item = Option<&'a str>>>) -> &
         .unwrap_or_default()
 }
 
-/// The rows of the `wanted` metrics, by metric (see [`visit_documents`]).
+/// The rows of the `wanted` metrics, by metric (see [`visit_documents`]),
+/// with each row's prompt hash if `prompts`.
 pub fn read_documents(
     path: &Path,
     wanted: &[MetricKey],
-    details: bool,
+    prompts: bool,
 ) -> PolarsResult<std::collections::HashMap<MetricKey, Vec<DocumentResult>>> {
     let mut rows: Vec<Vec<DocumentResult>> = vec![Vec::new(); wanted.len()];
-    let mode = if details {
-        Details::Full
+    let mode = if prompts {
+        Details::Prompts
     } else {
         Details::None
     };
@@ -374,7 +376,7 @@ pub fn read_documents(
             doc_id: row.doc_id,
             doc_key: row.doc_key,
             value: row.value,
-            details: details.then(|| (row.prompt_hash.to_string(), row.filtered.to_string())),
+            prompt_hash: prompts.then(|| row.prompt_hash.to_string()),
         });
     })?;
     Ok(wanted.iter().cloned().zip(rows).collect())
