@@ -252,8 +252,20 @@ struct RunArgs {
 
 #[derive(Subcommand)]
 enum TasksCommand {
-    /// List the known tasks, groups and tags.
+    /// List the known tasks, groups and tags: for each task, whether its
+    /// Python hooks have native ports, whether its data is cached, where the
+    /// data comes from and which file defines it.
     List {
+        /// Only these names (default: all).
+        names: Vec<String>,
+        #[arg(long = "include-path")]
+        include_path: Vec<PathBuf>,
+    },
+    /// Download the Hub datasets of tasks or groups into the cache, so later
+    /// runs work offline (HF_HUB_OFFLINE=1).
+    Fetch {
+        #[arg(required = true, value_delimiter = ',')]
+        names: Vec<String>,
         #[arg(long = "include-path")]
         include_path: Vec<PathBuf>,
     },
@@ -993,25 +1005,103 @@ fn summary_table(
 
 fn tasks(cmd: TasksCommand) -> Result<(), CliError> {
     match cmd {
-        TasksCommand::List { include_path } => {
+        TasksCommand::List {
+            names,
+            include_path,
+        } => {
             let registry = registry(&include_path)?;
-            println!("{:<32} {:<8} source", "name", "kind");
+            let settings = crate::data::hub::HubSettings::from_env();
+            let builtin =
+                crate::task::registry::builtin_tasks_dir().and_then(|d| d.canonicalize().ok());
+            use std::fmt::Write as _;
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "{:<40} {:<8} {:<10} {:<8} {:<44} source",
+                "name", "kind", "hooks", "cached", "data"
+            );
             for e in registry.entries() {
+                if !names.is_empty() && !names.contains(&e.name) {
+                    continue;
+                }
                 let kind = match &e.kind {
                     EntryKind::Task => "task".to_string(),
                     EntryKind::Group => "group".to_string(),
                     EntryKind::PythonTask => "python".to_string(),
                     EntryKind::Tag(m) => format!("tag({})", m.len()),
                 };
-                let source = e
-                    .path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                println!("{:<32} {:<8} {source}", e.name, kind);
+                let source = e.path.as_ref().map_or(String::new(), |p| {
+                    let inside = builtin
+                        .as_ref()
+                        .zip(p.canonicalize().ok())
+                        .is_some_and(|(b, p)| p.starts_with(b));
+                    format!("{}{}", if inside { "built-in: " } else { "" }, p.display())
+                });
+                let (hooks, cached, data) = match registry.task_config(&e.name) {
+                    Some(Ok(t)) => task_status(&t, &settings),
+                    Some(Err(TaskError::PythonHook { .. })) => {
+                        ("missing".into(), "-".into(), "-".into())
+                    }
+                    Some(Err(err)) => ("error".into(), "-".into(), first_words(&err.to_string())),
+                    None => ("-".into(), "-".into(), "-".into()),
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<40} {:<8} {:<10} {:<8} {:<44} {source}",
+                    e.name, kind, hooks, cached, data
+                );
             }
+            // A closed pipe (`| head`) ends the listing quietly.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
             for (path, err) in &registry.broken {
                 eprintln!("warning: {}: not loaded: {err}", path.display());
+            }
+            Ok(())
+        }
+        TasksCommand::Fetch {
+            names,
+            include_path,
+        } => {
+            let registry = registry(&include_path)?;
+            let selection = registry.select(&names)?;
+            let mut seen = std::collections::BTreeSet::new();
+            for node in &selection {
+                for t in node.tasks() {
+                    if !seen.insert(t.task.clone()) {
+                        continue;
+                    }
+                    let dataset = crate::data::load(
+                        t.dataset_path.as_deref(),
+                        t.dataset_name.as_deref(),
+                        &t.dataset_kwargs,
+                        &t.source,
+                        &crate::engine::plan::needed_splits(t),
+                    )
+                    .map_err(|e| CliError::Input(e.to_string()))?;
+                    let docs: usize = dataset.splits.values().map(Vec::len).sum();
+                    let origin = dataset
+                        .source
+                        .as_ref()
+                        .map(|s| {
+                            format!(
+                                "{}@{}",
+                                s["repo"].as_str().unwrap_or(""),
+                                s["commit"].as_str().unwrap_or("")
+                            )
+                        })
+                        .unwrap_or_else(|| "local files".into());
+                    println!(
+                        "{}: {origin}: {} file(s), {docs} documents in {}",
+                        t.task,
+                        dataset.files.len(),
+                        dataset
+                            .splits
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
             }
             Ok(())
         }
@@ -1031,6 +1121,69 @@ fn tasks(cmd: TasksCommand) -> Result<(), CliError> {
         }
         TasksCommand::Validate { paths } => validate(&paths),
     }
+}
+
+/// A task's row in `assay tasks list`: hook ports, cache state, data origin.
+fn task_status(
+    t: &crate::task::TaskConfig,
+    settings: &crate::data::hub::HubSettings,
+) -> (String, String, String) {
+    use crate::data::hub::{cache_state, CacheState};
+    let hooks = t.hooks();
+    let hooks = if hooks.is_empty() {
+        "-".to_string()
+    } else {
+        match hooks.iter().find_map(|(f, h)| t.port(f, h).err()) {
+            None => "native".to_string(),
+            Some(TaskError::HookDiffers { .. }) => "differs".to_string(),
+            Some(_) => "missing".to_string(),
+        }
+    };
+    let path = t.dataset_path.as_deref().unwrap_or("");
+    match crate::data::hub_ref(path, t.dataset_name.as_deref(), &t.dataset_kwargs) {
+        Some(r) => {
+            let state = cache_state(settings, &r, &crate::engine::plan::needed_splits(t));
+            let cached = match state {
+                CacheState::Complete => "yes",
+                CacheState::Partial => "partial",
+                CacheState::Absent => "no",
+            };
+            let data = format!(
+                "hf:{}{}@{}",
+                r.repo,
+                r.config
+                    .as_ref()
+                    .map(|c| format!(":{c}"))
+                    .unwrap_or_default(),
+                r.revision
+            );
+            (hooks, cached.to_string(), data)
+        }
+        None => {
+            let files = match t.dataset_kwargs.get("data_files") {
+                Some(serde_json::Value::String(f)) => f.clone(),
+                Some(serde_json::Value::Object(m)) => m
+                    .values()
+                    .flat_map(|v| match v {
+                        serde_json::Value::String(s) => vec![s.clone()],
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect(),
+                        _ => vec![],
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => String::new(),
+            };
+            (hooks, "local".to_string(), format!("{path}:{files}"))
+        }
+    }
+}
+
+fn first_words(s: &str) -> String {
+    let s = s.rsplit(": ").next().unwrap_or(s);
+    s.chars().take(44).collect()
 }
 
 fn validate(paths: &[PathBuf]) -> Result<(), CliError> {

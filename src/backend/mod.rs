@@ -4,7 +4,7 @@
 //! A backend answers batches of requests and says who it is. It never sees a
 //! task, a document or a metric, so any backend can serve any task.
 
-mod http;
+pub(crate) mod http;
 pub mod llama;
 pub mod openai_chat;
 pub mod openai_completions;

@@ -55,6 +55,26 @@ fn any_to_json(v: AnyValue) -> Value {
         AnyValue::Float32(x) => Number::from_f64(x as f64).map_or(Value::Null, Value::Number),
         AnyValue::Float64(x) => Number::from_f64(x).map_or(Value::Null, Value::Number),
         AnyValue::List(s) => Value::Array(s.iter().map(any_to_json).collect()),
+        AnyValue::Struct(_, _, fields) => {
+            let values: Vec<Value> = v._iter_struct_av().map(any_to_json).collect();
+            Value::Object(
+                fields
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .zip(values)
+                    .collect(),
+            )
+        }
+        AnyValue::StructOwned(payload) => {
+            let (values, fields) = *payload;
+            Value::Object(
+                fields
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .zip(values.into_iter().map(any_to_json))
+                    .collect(),
+            )
+        }
         other => Value::String(other.to_string()),
     }
 }

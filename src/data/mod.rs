@@ -9,6 +9,7 @@
 
 pub mod bigbench;
 mod frame;
+pub mod hub;
 mod json;
 mod schema;
 
@@ -26,8 +27,11 @@ pub type Doc = Map<String, Value>;
 #[derive(Debug, Default, Clone)]
 pub struct Dataset {
     pub splits: BTreeMap<String, Vec<Doc>>,
-    /// file path (as given) -> sha256
+    /// file path (as given; `hf://datasets/<repo>@<commit>/<path>` for the
+    /// Hub) -> sha256
     pub files: BTreeMap<String, String>,
+    /// For a Hub dataset: repo, config, revision asked and commit read.
+    pub source: Option<Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +61,14 @@ enum Format {
 
 /// Loads the dataset a task config names. `config_path` anchors relative data
 /// file paths (the YAML's folder first, then the working directory) and is
-/// named in every error.
+/// named in every error. `splits` names the splits the task reads (all if
+/// empty): a Hub dataset downloads only those.
 pub fn load(
     dataset_path: Option<&str>,
     dataset_name: Option<&str>,
     dataset_kwargs: &Map<String, Value>,
     config_path: &Path,
+    splits: &[String],
 ) -> Result<Dataset, DataError> {
     let config_err = |field: &str, message: String| DataError::Config {
         config: config_path.to_path_buf(),
@@ -81,13 +87,16 @@ pub fn load(
         "csv" => Format::Csv,
         "parquet" => Format::Parquet,
         "bigbench" => Format::BigBench,
+        other if hub_ref(other, dataset_name, dataset_kwargs).is_some() => {
+            let r = hub_ref(other, dataset_name, dataset_kwargs).expect("checked");
+            return load_hub(r, dataset_kwargs, config_path, splits);
+        }
         other => {
             return Err(config_err(
                 "dataset_path",
                 format!(
-                    "`{other}` looks like a Hugging Face Hub dataset{}; Hub datasets are not supported yet: \
-                     download the split files and use `dataset_path: json|csv|parquet` with `dataset_kwargs.data_files`",
-                    dataset_name.map(|n| format!(" (config `{n}`)")).unwrap_or_default()
+                    "`{other}` is neither a local format (json, csv, parquet, bigbench) nor a \
+                     Hugging Face Hub dataset id (`owner/name`)"
                 ),
             ))
         }
@@ -124,12 +133,7 @@ pub fn load(
                 file: file.clone(),
                 message,
             };
-            let rows = match format {
-                Format::Json => json::read(&bytes, field).map_err(file_err)?,
-                Format::Csv => frame::read_csv(&file).map_err(file_err)?,
-                Format::Parquet => frame::read_parquet(&file).map_err(file_err)?,
-                Format::BigBench => bigbench::read(&bytes).map_err(file_err)?,
-            };
+            let rows = read_rows(format, &file, &bytes, field).map_err(file_err)?;
             docs.extend(rows);
         }
         // BIG-bench documents are built field by field and scored as
@@ -140,6 +144,132 @@ pub fn load(
             schema::unify(docs)
         };
         dataset.splits.insert(split, docs);
+    }
+    Ok(dataset)
+}
+
+fn read_rows(
+    format: Format,
+    file: &Path,
+    bytes: &[u8],
+    field: Option<&str>,
+) -> Result<Vec<Doc>, String> {
+    match format {
+        Format::Json => json::read(bytes, field),
+        Format::Csv => frame::read_csv(file),
+        Format::Parquet => frame::read_parquet(file),
+        Format::BigBench => bigbench::read(bytes),
+    }
+}
+
+/// The Hub dataset `dataset_path` names, if it is a dataset id: `owner/name`
+/// (or a bare legacy name).
+pub fn hub_ref(
+    dataset_path: &str,
+    dataset_name: Option<&str>,
+    dataset_kwargs: &Map<String, Value>,
+) -> Option<hub::HubRef> {
+    let id_part = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with(['.', '-'])
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let parts: Vec<&str> = dataset_path.split('/').collect();
+    let is_local = matches!(
+        dataset_path,
+        "json" | "csv" | "parquet" | "bigbench" | "text" | "arrow" | "pandas"
+    );
+    if is_local || parts.len() > 2 || !parts.iter().all(|p| id_part(p)) {
+        return None;
+    }
+    Some(hub::HubRef {
+        repo: dataset_path.to_string(),
+        config: dataset_name.map(str::to_string),
+        revision: dataset_kwargs
+            .get("revision")
+            .and_then(Value::as_str)
+            .unwrap_or("main")
+            .to_string(),
+    })
+}
+
+/// Loads the splits of a Hub dataset, downloading them into the cache once.
+fn load_hub(
+    r: hub::HubRef,
+    dataset_kwargs: &Map<String, Value>,
+    config_path: &Path,
+    splits: &[String],
+) -> Result<Dataset, DataError> {
+    for (key, value) in dataset_kwargs {
+        let ok = match key.as_str() {
+            "revision" => value.is_string(),
+            "trust_remote_code" => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(DataError::Config {
+                config: config_path.to_path_buf(),
+                field: format!("dataset_kwargs.{key}"),
+                message: "is not supported for Hub datasets (assay reads `revision`, as a string)"
+                    .into(),
+            });
+        }
+    }
+    let settings = hub::HubSettings::from_env();
+    let resolved = hub::fetch(&settings, &r, splits).map_err(|e| DataError::Config {
+        config: config_path.to_path_buf(),
+        field: "dataset_path".into(),
+        message: e.to_string(),
+    })?;
+    let mut dataset = Dataset {
+        source: Some(serde_json::json!({
+            "hub": settings.endpoint,
+            "repo": resolved.repo,
+            "config": resolved.config,
+            "revision": resolved.revision,
+            "commit": resolved.commit,
+        })),
+        ..Dataset::default()
+    };
+    for (split, files) in &resolved.splits {
+        if !splits.is_empty() && !splits.contains(split) {
+            continue;
+        }
+        let mut docs = Vec::new();
+        for f in files {
+            let file = hub::local_path(&settings, &resolved.repo, f);
+            let file_err = |message: String| DataError::File {
+                config: config_path.to_path_buf(),
+                file: file.clone(),
+                message,
+            };
+            let lower = f.path.to_ascii_lowercase();
+            let format = if lower.ends_with(".parquet") {
+                Format::Parquet
+            } else if lower.ends_with(".csv") {
+                Format::Csv
+            } else {
+                Format::Json
+            };
+            let bytes = if format == Format::Json {
+                std::fs::read(&file).map_err(|e| file_err(format!("cannot read ({e})")))?
+            } else {
+                Vec::new()
+            };
+            let sha = match &f.sha256 {
+                Some(sha) => sha.clone(),
+                None => {
+                    hub::sha256_file(&file).map_err(|e| file_err(format!("cannot read ({e})")))?
+                }
+            };
+            dataset.files.insert(
+                format!("hf://datasets/{}@{}/{}", resolved.repo, f.commit, f.path),
+                sha,
+            );
+            docs.extend(read_rows(format, &file, &bytes, None).map_err(file_err)?);
+        }
+        dataset.splits.insert(split.clone(), schema::unify(docs));
     }
     Ok(dataset)
 }

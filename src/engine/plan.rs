@@ -15,8 +15,9 @@ use crate::metric::{self, Aggregation, FilterPipeline};
 use crate::prompt::{Prepared, PromptOptions, Prompter};
 use crate::request::OutputType;
 use crate::task::config::MetricConfig;
+use crate::task::hooks::Native;
 use crate::task::registry::{Node, Selection};
-use crate::task::{Registry, TaskConfig, TaskError};
+use crate::task::{Hook, Registry, TaskConfig, TaskError};
 
 /// How much of each task to run (lm-eval's `--limit`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -113,6 +114,8 @@ pub struct PlannedTask {
     pub config_hash: String,
     /// Data file -> SHA-256.
     pub data_files: BTreeMap<String, String>,
+    /// Where a Hub dataset came from: repo, config, revision, commit.
+    pub data_source: Option<serde_json::Value>,
 }
 
 /// Everything a run will evaluate.
@@ -171,6 +174,24 @@ fn field_error(config: &TaskConfig, field: &str, message: String) -> EngineError
     })
 }
 
+/// The splits a task reads: every split its config names (a Hub dataset
+/// downloads only these).
+pub fn needed_splits(config: &TaskConfig) -> Vec<String> {
+    let mut out: Vec<String> = [
+        &config.test_split,
+        &config.validation_split,
+        &config.training_split,
+        &config.fewshot_config.split,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Loads one task's data and prepares its documents.
 pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTask, EngineError> {
     config.require_native()?;
@@ -198,14 +219,15 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
         config.dataset_name.as_deref(),
         &config.dataset_kwargs,
         &config.source,
+        &needed_splits(&config),
     )?;
-    let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, EngineError> {
+    let split_docs_raw = |field: &str, split: &str| -> Result<Vec<Doc>, EngineError> {
         dataset.splits.get(split).cloned().ok_or_else(|| {
             field_error(
                 &config,
                 field,
                 format!(
-                    "split `{split}` is not in dataset_kwargs.data_files (it has: {})",
+                    "split `{split}` is not in the dataset (it has: {})",
                     dataset
                         .splits
                         .keys()
@@ -215,6 +237,38 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
                 ),
             )
         })
+    };
+    // lm-eval's process_docs applies to every split the task reads; the
+    // few-shot split gets fewshot_config's (inherited from the task's).
+    let process = |docs: Vec<Doc>, field: &str, hook: Option<&Hook>| match hook {
+        None => Ok(docs),
+        Some(h) => match config.port(field, h)?.native {
+            Native::Docs(f) => {
+                f(docs).map_err(|m| field_error(&config, field, format!("{}: {m}", h.function)))
+            }
+            _ => Err(field_error(
+                &config,
+                field,
+                format!(
+                    "`{}` is a port of another kind of hook, not of {field}",
+                    h.function
+                ),
+            )),
+        },
+    };
+    let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, EngineError> {
+        let hook = if field == "fewshot_split" {
+            config.fewshot_config.process_docs.as_ref()
+        } else {
+            config.process_docs.as_ref()
+        };
+        let docs = split_docs_raw(field, split)?;
+        let hook_field = if field == "fewshot_split" {
+            "fewshot_config.process_docs"
+        } else {
+            "process_docs"
+        };
+        process(docs, hook_field, hook)
     };
     let eval_docs = if let Some(s) = &config.test_split {
         split_docs("test_split", s)?
@@ -300,6 +354,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
         multiple_target,
         config_hash,
         data_files: dataset.files,
+        data_source: dataset.source,
         config,
     })
 }
@@ -393,6 +448,23 @@ pub(crate) fn progress(show: bool, len: u64, label: &str) -> ProgressBar {
         ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
+}
+
+/// A progress bar in bytes, for downloads.
+pub(crate) fn byte_progress(show: bool, len: u64, label: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(label.to_string());
     bar

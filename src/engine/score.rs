@@ -213,7 +213,7 @@ fn wants(task: &PlannedTask, name: &str) -> bool {
 }
 
 /// Python's `len(re.split(r"\s+", text))`.
-fn count_words(text: &str) -> usize {
+pub(crate) fn count_words(text: &str) -> usize {
     let mut count = 1;
     let mut in_space = false;
     for c in text.chars() {
@@ -250,6 +250,32 @@ fn loglikelihood_values(
         Response::Rolling { logprob } => (*logprob, false),
         Response::Generate { .. } => (f64::NAN, false),
     };
+    if let Some(hook) = &task.config.process_results {
+        let port = task
+            .config
+            .port("process_results", hook)
+            .map_err(|e| scoring_error(task, e.to_string()))?;
+        let crate::task::hooks::Native::Results(f) = port.native else {
+            return Err(scoring_error(
+                task,
+                format!(
+                    "`{}` is not a port of a process_results hook",
+                    hook.function
+                ),
+            ));
+        };
+        let pairs: Vec<(f64, bool)> = rs.iter().map(|r| ll_of(r)).collect();
+        let values = f(&doc.doc, &pairs).map_err(|m| {
+            scoring_error(
+                task,
+                format!("document {}: {}: {m}", doc.doc_id, hook.function),
+            )
+        })?;
+        return Ok(values
+            .into_iter()
+            .filter(|(name, _)| wants(task, name))
+            .collect());
+    }
     let mut out = Vec::new();
     match task.config.output_type {
         OutputType::Loglikelihood => {

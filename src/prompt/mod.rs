@@ -227,6 +227,33 @@ impl<'c> Prompter<'c> {
         }
     }
 
+    /// Calls the native port of a `!function` hook on one document.
+    fn call_hook(
+        &self,
+        hook: &crate::task::Hook,
+        field: &str,
+        doc: &Doc,
+        doc_id: usize,
+    ) -> Result<Value, PromptError> {
+        let port = self
+            .config
+            .port(field, hook)
+            .map_err(|e| self.error(doc_id, field, e.to_string()))?;
+        match port.native {
+            crate::task::hooks::Native::Value(f) => {
+                f(doc).map_err(|m| self.error(doc_id, field, format!("{}: {m}", hook.function)))
+            }
+            _ => Err(self.error(
+                doc_id,
+                field,
+                format!(
+                    "`{}` is a port of another kind of hook, not of {field}",
+                    hook.function
+                ),
+            )),
+        }
+    }
+
     fn render(
         &self,
         src: &str,
@@ -284,11 +311,7 @@ impl<'c> Prompter<'c> {
             Some(DocSpec::List(_)) => {
                 Err(self.error(doc_id, field, "a list is not a valid doc_to_text"))
             }
-            Some(DocSpec::Hook(h)) => Err(self.error(
-                doc_id,
-                field,
-                format!("needs the Python function `{}`", h.function),
-            )),
+            Some(DocSpec::Hook(h)) => self.call_hook(h, field, doc, doc_id),
         }
     }
 
@@ -319,11 +342,7 @@ impl<'c> Prompter<'c> {
                     Ok(Value::String(text))
                 }
             }
-            Some(DocSpec::Hook(h)) => Err(self.error(
-                doc_id,
-                field,
-                format!("needs the Python function `{}`", h.function),
-            )),
+            Some(DocSpec::Hook(h)) => self.call_hook(h, field, doc, doc_id),
         }
     }
 
@@ -345,13 +364,7 @@ impl<'c> Prompter<'c> {
             }
             Some(ChoiceSpec::List(items)) => return Ok(items.clone()),
             Some(ChoiceSpec::Dict(m)) => return Ok(m.values().cloned().collect()),
-            Some(ChoiceSpec::Hook(h)) => {
-                return Err(self.error(
-                    doc_id,
-                    field,
-                    format!("needs the Python function `{}`", h.function),
-                ))
-            }
+            Some(ChoiceSpec::Hook(h)) => self.call_hook(h, field, doc, doc_id)?,
             Some(ChoiceSpec::Text(src)) => {
                 if self.features.contains(src) {
                     doc.get(src).cloned().unwrap_or(Value::Null)

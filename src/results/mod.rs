@@ -134,6 +134,7 @@ pub fn run_json(
                 "config_path": planned.config.source.display().to_string(),
                 "config_hash": planned.config_hash,
                 "data_files": planned.data_files,
+                "dataset": planned.data_source,
                 "output_type": planned.config.output_type.name(),
             }),
         );

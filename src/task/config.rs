@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::yaml::hook_name;
+use super::yaml::{hook_dir, hook_name};
 use super::TaskError;
 use crate::request::OutputType;
 
@@ -202,10 +202,16 @@ impl<'a> Fields<'a> {
         match self.present(field) {
             None => Ok(None),
             Some(v) => match hook_name(v) {
-                Some(name) => Ok(Some(Hook {
-                    function: name.to_string(),
-                    folder: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                })),
+                Some(name) => {
+                    let folder = self.path.parent().unwrap_or(Path::new("."));
+                    Ok(Some(Hook {
+                        function: name.to_string(),
+                        folder: match hook_dir(v) {
+                            Some(dir) => folder.join(dir),
+                            None => folder.to_path_buf(),
+                        },
+                    }))
+                }
                 None => Err(self.err(field, "expected a `!function module.name` reference")),
             },
         }
@@ -486,55 +492,66 @@ impl TaskConfig {
         self.metadata.get("version").cloned().unwrap_or(Value::Null)
     }
 
-    /// The first Python hook this config depends on, as (field, hook).
-    pub fn python_hook(&self) -> Option<(&'static str, &Hook)> {
+    /// Every Python hook this config names, as (field, hook).
+    pub fn hooks(&self) -> Vec<(&'static str, &Hook)> {
         fn doc_hook(spec: &Option<DocSpec>) -> Option<&Hook> {
             match spec {
                 Some(DocSpec::Hook(h)) => Some(h),
                 _ => None,
             }
         }
-        if let Some(h) = &self.process_docs {
-            return Some(("process_docs", h));
-        }
-        if let Some(h) = doc_hook(&self.doc_to_text) {
-            return Some(("doc_to_text", h));
-        }
-        if let Some(h) = doc_hook(&self.doc_to_target) {
-            return Some(("doc_to_target", h));
-        }
-        if let Some(ChoiceSpec::Hook(h)) = &self.doc_to_choice {
-            return Some(("doc_to_choice", h));
-        }
-        if let Some(h) = &self.process_results {
-            return Some(("process_results", h));
+        fn choice_hook(spec: &Option<ChoiceSpec>) -> Option<&Hook> {
+            match spec {
+                Some(ChoiceSpec::Hook(h)) => Some(h),
+                _ => None,
+            }
         }
         let fs = &self.fewshot_config;
-        if let Some(h) = &fs.process_docs {
-            return Some(("fewshot_config.process_docs", h));
-        }
-        if let Some(h) = doc_hook(&fs.doc_to_text) {
-            return Some(("fewshot_config.doc_to_text", h));
-        }
-        if let Some(h) = doc_hook(&fs.doc_to_target) {
-            return Some(("fewshot_config.doc_to_target", h));
-        }
-        if let Some(ChoiceSpec::Hook(h)) = &fs.doc_to_choice {
-            return Some(("fewshot_config.doc_to_choice", h));
-        }
-        None
+        [
+            ("process_docs", self.process_docs.as_ref()),
+            ("doc_to_text", doc_hook(&self.doc_to_text)),
+            ("doc_to_target", doc_hook(&self.doc_to_target)),
+            ("doc_to_choice", choice_hook(&self.doc_to_choice)),
+            ("process_results", self.process_results.as_ref()),
+            ("fewshot_config.process_docs", fs.process_docs.as_ref()),
+            ("fewshot_config.doc_to_text", doc_hook(&fs.doc_to_text)),
+            ("fewshot_config.doc_to_target", doc_hook(&fs.doc_to_target)),
+            (
+                "fewshot_config.doc_to_choice",
+                choice_hook(&fs.doc_to_choice),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, h)| h.map(|h| (field, h)))
+        .collect()
     }
 
-    /// Fails with the `!function` error if the config needs Python.
-    pub fn require_native(&self) -> Result<(), TaskError> {
-        match self.python_hook() {
-            None => Ok(()),
-            Some((field, hook)) => Err(TaskError::PythonHook {
+    /// The native port of the hook in `field`, or the error saying why
+    /// there is none.
+    pub fn port(&self, field: &str, hook: &Hook) -> Result<&'static super::hooks::Port, TaskError> {
+        super::hooks::resolve(hook).map_err(|why| match why {
+            super::hooks::Unresolved::NoPort => TaskError::PythonHook {
                 path: self.source.clone(),
                 field: field.to_string(),
                 function: hook.function.clone(),
-            }),
+            },
+            super::hooks::Unresolved::Differs { file, fingerprint } => TaskError::HookDiffers {
+                path: self.source.clone(),
+                field: field.to_string(),
+                function: hook.function.clone(),
+                file,
+                fingerprint,
+            },
+        })
+    }
+
+    /// Fails with the `!function` error if a hook of the config has no
+    /// native port.
+    pub fn require_native(&self) -> Result<(), TaskError> {
+        for (field, hook) in self.hooks() {
+            self.port(field, hook)?;
         }
+        Ok(())
     }
 }
 

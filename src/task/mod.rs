@@ -7,6 +7,7 @@
 
 pub mod bigbench;
 pub mod config;
+pub mod hooks;
 pub mod registry;
 pub mod yaml;
 
@@ -37,6 +38,19 @@ pub enum TaskError {
         path: PathBuf,
         field: String,
         function: String,
+    },
+    #[error(
+        "{path}: field `{field}` calls the Python function `{function}` (!function) from {file}, \
+         whose source differs from the lm-eval version assay has a native port for \
+         (fingerprint {fingerprint}); assay will not guess what the changed Python does: \
+         use lm-eval's unmodified task folder, or assay's own config of this task"
+    )]
+    HookDiffers {
+        path: PathBuf,
+        field: String,
+        function: String,
+        file: PathBuf,
+        fingerprint: String,
     },
     #[error("unknown task or group `{name}`{hint}; `assay tasks list` shows the known names")]
     UnknownName { name: String, hint: String },

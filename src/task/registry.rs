@@ -250,14 +250,25 @@ impl Registry {
                 Ok(t)
             }) {
                 Ok(t) => Ok(Node::Task(Box::new(t))),
-                Err(e @ TaskError::PythonHook { .. }) if !direct => Ok(Node::Skipped {
-                    name: entry.name.clone(),
-                    error: e.to_string(),
-                }),
+                Err(e @ (TaskError::PythonHook { .. } | TaskError::HookDiffers { .. }))
+                    if !direct =>
+                {
+                    Ok(Node::Skipped {
+                        name: entry.name.clone(),
+                        error: e.to_string(),
+                    })
+                }
                 Err(e) => Err(e),
             },
             EntryKind::Tag(_) => unreachable!("tags are expanded by the caller"),
         }
+    }
+
+    /// The config of the task `name` as its file defines it (no group
+    /// overrides).
+    pub fn task_config(&self, name: &str) -> Option<Result<TaskConfig, TaskError>> {
+        let entry = self.get(name)?;
+        matches!(entry.kind, EntryKind::Task).then(|| self.build_task(entry, &Map::new()))
     }
 
     fn build_task(
@@ -350,10 +361,12 @@ impl Registry {
                 .and_then(|t| t.require_native().map(|()| t))
             {
                 Ok(t) => Ok(Node::Task(Box::new(t))),
-                Err(e @ TaskError::PythonHook { .. }) => Ok(Node::Skipped {
-                    name: base,
-                    error: e.to_string(),
-                }),
+                Err(e @ (TaskError::PythonHook { .. } | TaskError::HookDiffers { .. })) => {
+                    Ok(Node::Skipped {
+                        name: base,
+                        error: e.to_string(),
+                    })
+                }
                 Err(TaskError::Field { field, .. })
                     if field == "task" || field == "output_type" =>
                 {

@@ -185,7 +185,15 @@ fn load_inner(path: &Path, seen: &mut BTreeSet<PathBuf>) -> Result<Map<String, V
         }
         let mut inc = load_inner(&included, seen)?;
         inc.remove("task_list");
-        for (k, v) in inc {
+        // A hook resolves beside the file that names it: record where that
+        // is, relative to this file, when it is in another folder.
+        let dir = Path::new(&name)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty());
+        for (k, mut v) in inc {
+            if let Some(dir) = dir {
+                relocate_hooks(&mut v, dir);
+            }
             merged.insert(k, v);
         }
     }
@@ -196,12 +204,41 @@ fn load_inner(path: &Path, seen: &mut BTreeSet<PathBuf>) -> Result<Map<String, V
     Ok(merged)
 }
 
+/// The key of a marker that holds the folder of the file that named the
+/// hook, relative to the task file's folder (only when they differ).
+pub const HOOK_DIR_KEY: &str = "!dir";
+
+/// Prefixes `dir` to the folder of every hook marker inside `value`.
+fn relocate_hooks(value: &mut Value, dir: &Path) {
+    match value {
+        Value::Object(m) if hook_name(&Value::Object(m.clone())).is_some() => {
+            let inner = m.get(HOOK_DIR_KEY).and_then(Value::as_str).unwrap_or("");
+            let joined = dir.join(inner);
+            let joined = joined.to_string_lossy();
+            m.insert(
+                HOOK_DIR_KEY.into(),
+                Value::String(joined.trim_end_matches('/').to_string()),
+            );
+        }
+        Value::Object(m) => m.values_mut().for_each(|v| relocate_hooks(v, dir)),
+        Value::Array(items) => items.iter_mut().for_each(|v| relocate_hooks(v, dir)),
+        _ => {}
+    }
+}
+
 /// The Python function a marker names, if `value` is a `!function` marker.
 pub fn hook_name(value: &Value) -> Option<&str> {
     match value {
-        Value::Object(m) if m.len() == 1 => m.get(HOOK_KEY).and_then(Value::as_str),
+        Value::Object(m) if m.len() == 1 || (m.len() == 2 && m.contains_key(HOOK_DIR_KEY)) => {
+            m.get(HOOK_KEY).and_then(Value::as_str)
+        }
         _ => None,
     }
+}
+
+/// The folder a marker's hook resolves in, relative to the task file's.
+pub fn hook_dir(value: &Value) -> Option<&str> {
+    value.get(HOOK_DIR_KEY).and_then(Value::as_str)
 }
 
 #[cfg(test)]
