@@ -616,7 +616,10 @@ mod tests {
         .unwrap();
         let d = &docs[0];
         // Values from lm-eval's own function on this document.
-        assert_eq!(d["query"], "Baking:  A cook mixes flour in a bowl. Then she");
+        assert_eq!(
+            d["query"],
+            "Baking:  A cook mixes flour in a bowl. Then she"
+        );
         assert_eq!(d["choices"], json!(["adds water .", " Stirs it."]));
         assert_eq!(d["gold"], 1);
         let keys: Vec<&String> = d.keys().collect();

@@ -1,0 +1,305 @@
+//! The standard tasks send exactly what lm-eval sends. Each golden in
+//! tests/golden/hub/ was made by lm-eval's dummy model running lm-eval's own
+//! task YAML on documents this project wrote (tests/fixtures/hub/), given to
+//! it as local files. Here the same documents are served by a mock Hub as
+//! parquet, and assay builds the requests twice: from lm-eval's unchanged
+//! task folder (its Python hooks resolved to native ports) and from assay's
+//! own configs in tasks/standard/. Every request must be equal.
+
+#[path = "support/mock_hub.rs"]
+mod mock_hub;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use mock_hub::{parquet, MockHub, Repo};
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// lm-eval's task folder: `$ASSAY_LM_EVAL_TASKS`, else what
+/// `scripts/fetch-lm-eval-tasks.sh` unpacks.
+fn lm_eval_tasks() -> PathBuf {
+    let dir = std::env::var_os("ASSAY_LM_EVAL_TASKS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".lm-eval/0.4.13/lm_eval/tasks"));
+    assert!(
+        dir.join("hellaswag/hellaswag.yaml").is_file(),
+        "lm-eval's task folder is not at {}: run scripts/fetch-lm-eval-tasks.sh (or set ASSAY_LM_EVAL_TASKS)",
+        dir.display()
+    );
+    dir
+}
+
+/// Serves every fixture dataset (`<owner>--<name>/<config>/<split>.jsonl`)
+/// as parquet files laid out as on the Hub.
+fn serve_fixtures() -> MockHub {
+    let hub = MockHub::start();
+    let fixtures = root().join("tests/fixtures/hub");
+    let mut n = 0u64;
+    for repo_dir in sorted_dirs(&fixtures) {
+        let id = repo_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replacen("--", "/", 1);
+        n += 1;
+        let mut repo = Repo {
+            commit: format!("{n:040x}"),
+            ..Repo::default()
+        };
+        let mut card = Vec::new();
+        for config_dir in sorted_dirs(&repo_dir) {
+            let config = config_dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let mut data_files = Vec::new();
+            for file in std::fs::read_dir(&config_dir).unwrap().flatten() {
+                let path = file.path();
+                let Some(split) = path
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .and_then(|f| f.strip_suffix(".jsonl"))
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                let docs: Vec<Value> = std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                repo.files.insert(
+                    format!("{config}/{split}-00000-of-00001.parquet"),
+                    parquet(&docs),
+                );
+                data_files.push(json!({"split": split, "path": format!("{config}/{split}-*")}));
+            }
+            card.push(json!({"config_name": config, "data_files": data_files}));
+        }
+        repo.configs = Some(Value::Array(card));
+        hub.add(&id, &["main"], repo);
+    }
+    hub
+}
+
+fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Numbers compare by value (lm-eval writes `0.0` where assay may write `0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn sorted(lines: &str) -> Vec<Value> {
+    let mut v: Vec<Value> = lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    v.sort_by_key(|r| {
+        (
+            r["task"].as_str().unwrap_or("").to_string(),
+            r["doc_id"].as_u64(),
+            r["idx"].as_u64(),
+        )
+    });
+    v
+}
+
+/// (golden name, tasks, assay's extra arguments) for every golden.
+fn goldens() -> Vec<(String, String, Vec<String>)> {
+    let dir = root().join("tests/golden/hub");
+    let mut out = Vec::new();
+    let mut metas: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".meta.json"))
+        .collect();
+    metas.sort();
+    for meta in metas {
+        let name = meta
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".meta.json")
+            .to_string();
+        if !dir.join(format!("{name}.requests.jsonl")).is_file() {
+            continue;
+        }
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+        let tasks: Vec<&str> = m["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let extra: Vec<&str> = m["extra_args"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let mut args = Vec::new();
+        for pair in extra.chunks(2) {
+            let flag = match pair[0] {
+                "--num_fewshot" => "--num-fewshot",
+                "--limit" => "--limit",
+                "--seed" => "--seed",
+                other => panic!("{name}: no assay flag for lm-eval's {other}"),
+            };
+            args.push(flag.to_string());
+            args.push(pair[1].to_string());
+        }
+        out.push((name, tasks.join(","), args));
+    }
+    out
+}
+
+/// Runs assay for every golden and lists the differences; returns the
+/// requests compared and the requests the goldens hold. Goldens with the
+/// same options share one assay run (reading lm-eval's whole task folder is
+/// the slow part).
+fn check(hub: &MockHub, include_path: Option<&Path>) -> (usize, usize, Vec<String>) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut expected = 0;
+    let mut by_options: BTreeMap<Vec<String>, Vec<(String, String)>> = BTreeMap::new();
+    for (name, tasks, extra) in goldens() {
+        by_options.entry(extra).or_default().push((name, tasks));
+    }
+    for (extra, runs) in by_options {
+        let all: Vec<&str> = runs.iter().map(|(_, t)| t.as_str()).collect();
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.current_dir(root())
+            .env("HF_ENDPOINT", &hub.url)
+            .env("ASSAY_DATASETS_CACHE", cache.path())
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HF_TOKEN")
+            .args(["requests", "--tasks", &all.join(",")])
+            .args(&extra);
+        if let Some(p) = include_path {
+            cmd.arg("--include-path").arg(p);
+        }
+        let output = cmd.output().unwrap();
+        if !output.status.success() {
+            failures.push(format!(
+                "{}: assay failed: {}",
+                all.join(","),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+            continue;
+        }
+        let every = sorted(&String::from_utf8(output.stdout).unwrap());
+        for (name, tasks) in runs {
+            let wanted: Vec<&str> = tasks.split(',').collect();
+            let ours: Vec<&Value> = every
+                .iter()
+                .filter(|r| wanted.contains(&r["task"].as_str().unwrap_or("")))
+                .collect();
+            let theirs = sorted(
+                &std::fs::read_to_string(
+                    root().join(format!("tests/golden/hub/{name}.requests.jsonl")),
+                )
+                .unwrap(),
+            );
+            expected += theirs.len();
+            if ours.len() != theirs.len() {
+                failures.push(format!(
+                    "{name}: {} requests, lm-eval sent {}",
+                    ours.len(),
+                    theirs.len()
+                ));
+                continue;
+            }
+            if let Some((a, b)) = ours.iter().zip(&theirs).find(|(a, b)| !same(a, b)) {
+                failures.push(format!(
+                    "{name}: first difference\n  assay:   {a}\n  lm-eval: {b}"
+                ));
+                continue;
+            }
+            compared += ours.len();
+        }
+    }
+    (compared, expected, failures)
+}
+
+#[test]
+fn lm_evals_own_configs_read_from_the_hub_send_lm_evals_requests() {
+    let tasks = lm_eval_tasks();
+    let hub = serve_fixtures();
+    let (compared, expected, failures) = check(&hub, Some(&tasks));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(compared, expected);
+    assert!(expected > 0, "no golden requests found");
+}
+
+#[test]
+fn assays_own_standard_configs_send_lm_evals_requests() {
+    let hub = serve_fixtures();
+    let (compared, expected, failures) = check(&hub, None);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(compared, expected);
+    assert!(expected > 0, "no golden requests found");
+}
+
+#[test]
+fn every_hook_of_the_standard_tasks_has_a_native_port() {
+    let tasks = lm_eval_tasks();
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(root())
+        .args([
+            "tasks",
+            "list",
+            "hellaswag",
+            "winogrande",
+            "truthfulqa_mc2",
+            "wikitext",
+            "arc_easy",
+            "gsm8k",
+            "--include-path",
+        ])
+        .arg(&tasks)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hooks: BTreeMap<&str, &str> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols[0], cols[2])
+        })
+        .collect();
+    assert_eq!(hooks["hellaswag"], "native", "{text}");
+    assert_eq!(hooks["winogrande"], "native", "{text}");
+    assert_eq!(hooks["truthfulqa_mc2"], "native", "{text}");
+    assert_eq!(hooks["wikitext"], "native", "{text}");
+    assert_eq!(hooks["arc_easy"], "-", "{text}");
+    assert_eq!(hooks["gsm8k"], "-", "{text}");
+}
