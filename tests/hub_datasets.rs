@@ -315,6 +315,40 @@ fn a_cut_off_download_never_looks_complete_and_resumes() {
 }
 
 #[test]
+fn processes_sharing_a_cold_cache_download_each_file_once() {
+    let s = Setup::new("");
+    s.hub.slow_downloads(std::time::Duration::from_millis(400));
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("assay"));
+            cmd.current_dir(&s.root)
+                .env("HF_ENDPOINT", &s.hub.url)
+                .env("ASSAY_DATASETS_CACHE", &s.cache)
+                .env("HF_HOME", s.root.join("hf-home"))
+                .env_remove("HF_TOKEN")
+                .env_remove("HF_HUB_OFFLINE")
+                .args(["requests", "--tasks", "hub_qa", "--include-path"])
+                .arg(&s.tasks)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(request_lines(&out).len(), 15);
+    }
+    let test_downloads = s
+        .hub
+        .downloads()
+        .into_iter()
+        .filter(|h| h.path.ends_with(TEST_FILE))
+        .count();
+    assert_eq!(test_downloads, 1, "{:?}", s.hub.downloads());
+}
+
+#[test]
 fn a_hash_mismatch_is_refused_and_the_download_removed() {
     let s = Setup::new("");
     let mut repo = qa_repo();

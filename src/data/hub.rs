@@ -25,7 +25,7 @@
 //! moves the cache.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -492,7 +492,23 @@ impl<'a> Client<'a> {
             encode_path(&file.path)
         );
         let what = format!("dataset `{repo}` file `{}`", file.path);
-        let have = std::fs::metadata(&part).map_or(0, |m| m.len());
+        // One process downloads a file at a time (shards of a run started
+        // together share the cache); the others wait, then find it done.
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&part)
+            .map_err(io)?;
+        lock_exclusive(&out).map_err(io)?;
+        if std::fs::metadata(dest).is_ok_and(|m| file.size.is_none_or(|s| s == m.len())) {
+            if out.metadata().map_or(false, |m| m.len() == 0) {
+                let _ = std::fs::remove_file(&part);
+            }
+            return Ok(());
+        }
+        let have = out.metadata().map_or(0, |m| m.len());
         let have = if file.size.is_some_and(|s| have > s) {
             0
         } else {
@@ -515,13 +531,12 @@ impl<'a> Client<'a> {
                 return Err(self.refusal(status, &what, repo, &body));
             }
             let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
-            let mut out = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(resumed)
-                .truncate(!resumed)
-                .open(&part)
-                .map_err(io)?;
+            if resumed {
+                out.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+            } else {
+                out.set_len(0).map_err(io)?;
+                out.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            }
             let mut received = if resumed { have } else { 0 };
             bar.set_position(received);
             let expected_body = response.content_length();
@@ -574,6 +589,31 @@ impl<'a> Client<'a> {
             }
         }
         std::fs::rename(&part, dest).map_err(io)
+    }
+}
+
+/// Waits for an exclusive lock on `file`; the system releases it when the
+/// process ends, so a crashed download leaves no stale lock.
+fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        loop {
+            // SAFETY: flock on a descriptor this function borrows open.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(());
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(())
     }
 }
 

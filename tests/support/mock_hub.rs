@@ -46,6 +46,8 @@ struct State {
     log: Mutex<Vec<Hit>>,
     /// Paths whose next download is cut off halfway.
     truncate_once: Mutex<BTreeSet<String>>,
+    /// Added before every download's body.
+    delay: Mutex<std::time::Duration>,
 }
 
 pub struct MockHub {
@@ -87,6 +89,10 @@ impl MockHub {
             .lock()
             .unwrap()
             .insert(path.to_string());
+    }
+
+    pub fn slow_downloads(&self, delay: std::time::Duration) {
+        *self.state.delay.lock().unwrap() = delay;
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -297,6 +303,8 @@ fn serve(
             let Some(bytes) = repo.files.get(&file) else {
                 return not_found(stream, "file");
             };
+            let delay = *state.delay.lock().unwrap();
+            thread::sleep(delay);
             let mut bytes = bytes.clone();
             if repo.corrupt.contains(&file) {
                 let n = bytes.len();
