@@ -2,7 +2,7 @@
 """Hub tasks end to end: assay reading a (mock) Hugging Face Hub against lm-eval
 reading the same documents from local files, request for request.
 
-    ASSAY=target/release/assay /opt/lmeval/bin/python bench/hub_parity.py [--docs N]
+    ASSAY=target/release/assay $LMEVAL_VENV/bin/python bench/hub_parity.py [--docs N]
 
   * serves the documents (tests/fixtures/hub, or with --docs N a procedural set with N
     documents in every evaluation split, written by tests/fixtures/hub/make_data.py)

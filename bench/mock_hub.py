@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A mock Hugging Face Hub serving a folder of JSONL datasets as parquet.
 
-    /opt/lmeval/bin/python bench/mock_hub.py [--fixtures tests/fixtures/hub] [--port 0]
+    $LMEVAL_VENV/bin/python bench/mock_hub.py [--fixtures tests/fixtures/hub] [--port 0]
 
 The folder holds `<owner>--<name>/<config>/<split>.jsonl` (tests/fixtures/hub's layout).
 At start-up every file is converted with pyarrow (JSON types inferred as `datasets`

@@ -26,7 +26,7 @@ Python 3 standard library only.
     python3 bench/requests_throughput.py --docs 2000           # quick smoke run
     python3 bench/requests_throughput.py --assay /tmp/x/release/assay --skip-lmeval
 
-lm-eval is found at $LM_EVAL, else /opt/lmeval/bin/lm_eval.
+lm-eval is found at $LM_EVAL, else `lm_eval` on PATH.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def main() -> int:
     assay = shutil.which(args.assay) or args.assay
     if not Path(assay).is_file():
         raise SystemExit(f"no assay binary at {assay}: build it (cargo build --release) or pass --assay")
-    lm_eval = os.environ.get("LM_EVAL", "/opt/lmeval/bin/lm_eval")
+    lm_eval = os.environ.get("LM_EVAL", "lm_eval")
     if not args.skip_lmeval and not Path(lm_eval).is_file():
         raise SystemExit(f"no lm_eval at {lm_eval}: set LM_EVAL or pass --skip-lmeval")
 

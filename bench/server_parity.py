@@ -17,7 +17,7 @@ embedded `llama` backend on the same file.
     log-likelihoods and each tool's accuracy.
 
 Needs llama-cpp-python with its server extras and lm-eval (at $LM_EVAL or
-/opt/lmeval/bin/lm_eval); pyarrow for this script's interpreter.
+lm_eval on PATH); pyarrow for this script's interpreter.
 
     cargo build --release --bin assay --example tiny_gguf
     python bench/server_parity.py --limit 40
@@ -101,7 +101,7 @@ def main() -> int:
     ap.add_argument("--server-python", default=sys.executable, help="a Python with llama-cpp-python[server]")
     args = ap.parse_args()
     pq = importlib.import_module("pyarrow.parquet")
-    lm_eval = os.environ.get("LM_EVAL", "/opt/lmeval/bin/lm_eval")
+    lm_eval = os.environ.get("LM_EVAL", "lm_eval")
     tasks = args.tasks.split(",")
 
     with tempfile.TemporaryDirectory(prefix="assay-parity-") as tmp:

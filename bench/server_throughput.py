@@ -23,7 +23,7 @@ In one run:
 
 Timings are informative only. Needs lm-eval with its API extras (`pip install
 lm-eval tenacity transformers aiohttp`), found at $LM_EVAL or
-/opt/lmeval/bin/lm_eval, with `tokenizers` importable by this script's
+lm_eval on PATH, with `tokenizers` importable by this script's
 interpreter or lm-eval's.
 
     cargo build --release --bin assay --example mock_openai
@@ -137,7 +137,7 @@ def main() -> int:
     ap.add_argument("--baseline-docs", type=int, default=25,
                     help="a second, small run whose costs are subtracted: start-up and task loading")
     args = ap.parse_args()
-    lm_eval = os.environ.get("LM_EVAL", "/opt/lmeval/bin/lm_eval")
+    lm_eval = os.environ.get("LM_EVAL", "lm_eval")
     lm_python = str(Path(lm_eval).with_name("python"))
     n_requests = args.docs * 4
     mock = subprocess.Popen([args.mock], stdout=subprocess.PIPE, text=True)

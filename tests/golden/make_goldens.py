@@ -3,9 +3,9 @@
 
 Run with the Python of a venv that has lm-eval installed (not needed by CI):
 
-    /opt/lmeval/bin/python tests/golden/make_goldens.py            # every run
-    /opt/lmeval/bin/python tests/golden/make_goldens.py fx_jinja   # only the named runs
-    /opt/lmeval/bin/python tests/golden/make_goldens.py --repeat 3 # time each run 3 times
+    $LMEVAL_VENV/bin/python tests/golden/make_goldens.py            # every run
+    $LMEVAL_VENV/bin/python tests/golden/make_goldens.py fx_jinja   # only the named runs
+    $LMEVAL_VENV/bin/python tests/golden/make_goldens.py --repeat 3 # time each run 3 times
                                                                    # (and check determinism)
 
 For every entry of RUNS it calls the real CLI,

@@ -3,9 +3,9 @@
 
 Run with the Python of a venv that has lm-eval installed (not needed by CI):
 
-    /opt/lmeval/bin/python tests/golden/make_hub_goldens.py                 # every run
-    /opt/lmeval/bin/python tests/golden/make_hub_goldens.py hellaswag.n10   # only the named runs
-    /opt/lmeval/bin/python tests/golden/make_hub_goldens.py --list          # the runs and their flags
+    $LMEVAL_VENV/bin/python tests/golden/make_hub_goldens.py                 # every run
+    $LMEVAL_VENV/bin/python tests/golden/make_hub_goldens.py hellaswag.n10   # only the named runs
+    $LMEVAL_VENV/bin/python tests/golden/make_hub_goldens.py --list          # the runs and their flags
 
 Each run is lm-eval's own task YAML, unchanged but for where the data comes from: an
 overlay that includes it and reads tests/fixtures/hub/<owner>--<name>/<config>/*.jsonl

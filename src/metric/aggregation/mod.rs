@@ -350,7 +350,7 @@ mod tests {
     }
 
     /// Expected values from lm_eval.api.metrics (mean, median, perplexity,
-    /// nanmean) run under /opt/lmeval.
+    /// nanmean) run under lm-eval 0.4.13.
     #[test]
     fn central_and_perplexity_match_lm_eval() {
         let lls = [-1.25, -0.5, -3.0, -0.125, -2.2];

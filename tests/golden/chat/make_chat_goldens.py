@@ -3,9 +3,9 @@
 
 Run with the Python of a venv that has lm-eval installed (not needed by CI):
 
-    /opt/lmeval/bin/python tests/golden/chat/make_chat_goldens.py              # every run
-    /opt/lmeval/bin/python tests/golden/chat/make_chat_goldens.py gemma_like.fx_mc_zero   # named runs
-    /opt/lmeval/bin/python tests/golden/chat/make_chat_goldens.py --transformers v4 --out /tmp/v4
+    $LMEVAL_VENV/bin/python tests/golden/chat/make_chat_goldens.py              # every run
+    $LMEVAL_VENV/bin/python tests/golden/chat/make_chat_goldens.py gemma_like.fx_mc_zero   # named runs
+    $LMEVAL_VENV/bin/python tests/golden/chat/make_chat_goldens.py --transformers v4 --out /tmp/v4
 
 lm-eval's `dummy` model renders chat templates with a Hugging Face tokenizer, which
 needs `transformers` and a download. Instead this script registers a small model,
