@@ -15,7 +15,7 @@ use crate::backend;
 use crate::engine::{self, score, EngineError, Limit, TaskOptions};
 use crate::prompt::chat::ChatTemplate;
 use crate::results::{self, RunInfo};
-use crate::task::registry::{builtin_tasks_dir, EntryKind};
+use crate::task::registry::{builtin_tasks_dir, EntryKind, Node};
 use crate::task::{Registry, TaskConfig, TaskError};
 
 /// Exit codes shared by every command.
@@ -720,23 +720,69 @@ fn current_config_hashes(
     suite: &std::path::Path,
     include_paths: &[PathBuf],
 ) -> Result<BTreeMap<String, String>, CliError> {
-    let tasks =
+    let entries =
         crate::leaderboard::read_suite(suite).map_err(|e| CliError::Input(e.to_string()))?;
-    let registry = registry(include_paths)?;
+    // The suite's tasks as the suite runs them (its per-entry overrides,
+    // such as shot counts, are part of each task's config).
+    let group = std::fs::read_to_string(suite)
+        .ok()
+        .and_then(|text| crate::task::yaml::parse(&text, suite).ok())
+        .and_then(|v| v.get("group").and_then(|g| g.as_str()).map(str::to_string));
+    let mut registry = registry(include_paths)?;
+    if let (Some(name), Some(folder)) = (&group, suite.parent()) {
+        if registry.get(name).is_none() {
+            let mut paths = include_paths.to_vec();
+            paths.push(folder.to_path_buf());
+            registry = self::registry(&paths)?;
+        }
+    }
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(name) = &group {
+        if let Ok(tree) = registry.select(std::slice::from_ref(name)) {
+            fn walk(node: &Node, found: &mut BTreeMap<String, String>) {
+                match node {
+                    Node::Task(t) => {
+                        found.insert(t.task.clone(), t.config_hash());
+                    }
+                    Node::Group { config, children } => {
+                        let leaves = node.tasks();
+                        let hashes: Vec<(String, String)> = leaves
+                            .iter()
+                            .map(|t| (t.task.clone(), t.config_hash()))
+                            .collect();
+                        found.insert(
+                            config.group.clone(),
+                            crate::leaderboard::combine_hashes(
+                                hashes.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+                            ),
+                        );
+                        children.iter().for_each(|c| walk(c, found));
+                    }
+                    Node::Skipped { .. } => {}
+                }
+            }
+            tree.iter().for_each(|n| walk(n, &mut found));
+        }
+    }
     let mut hashes = BTreeMap::new();
-    for task in tasks.keys() {
-        let selection = registry.select(std::slice::from_ref(task)).map_err(|e| {
+    for entry in entries.keys() {
+        if let Some(h) = found.get(entry) {
+            hashes.insert(entry.clone(), h.clone());
+            continue;
+        }
+        // An entry outside the suite's group: its own config.
+        let selection = registry.select(std::slice::from_ref(entry)).map_err(|e| {
             CliError::Input(format!(
-                "{}: suite task {task}: {e}; give --include-path for its config",
+                "{}: suite task {entry}: {e}; give --include-path for its config",
                 suite.display()
             ))
         })?;
-        let config = selection
+        if let Some(config) = selection
             .iter()
             .flat_map(|n| n.tasks())
-            .find(|c| &c.task == task);
-        if let Some(config) = config {
-            hashes.insert(task.clone(), config.config_hash());
+            .find(|c| &c.task == entry)
+        {
+            hashes.insert(entry.clone(), config.config_hash());
         }
     }
     Ok(hashes)

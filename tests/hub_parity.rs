@@ -303,3 +303,137 @@ fn every_hook_of_the_standard_tasks_has_a_native_port() {
     assert_eq!(hooks["arc_easy"], "-", "{text}");
     assert_eq!(hooks["gsm8k"], "-", "{text}");
 }
+
+/// Serves `cais/mmlu` with every subject lm-eval's `mmlu` reads, a few
+/// procedural questions each.
+fn serve_mmlu(subjects: &[String]) -> MockHub {
+    let hub = MockHub::start();
+    let question = |subject: &str, split: &str, i: usize| {
+        json!({
+            "question": format!("{subject} {split} question {i}: which is largest?"),
+            "subject": subject,
+            "choices": [format!("{i}"), format!("{}", i + 9), format!("{}", i + 2), format!("{}", i + 1)],
+            "answer": 1
+        })
+    };
+    let mut configs: Vec<(String, Vec<(&str, Vec<Value>)>)> = Vec::new();
+    for s in subjects {
+        let splits = [("test", 2), ("dev", 5), ("validation", 1)]
+            .into_iter()
+            .map(|(split, n)| (split, (0..n).map(|i| question(s, split, i)).collect()))
+            .collect();
+        configs.push((s.clone(), splits));
+    }
+    let borrowed: Vec<(&str, Vec<(&str, &[Value])>)> = configs
+        .iter()
+        .map(|(c, splits)| {
+            (
+                c.as_str(),
+                splits.iter().map(|(s, d)| (*s, d.as_slice())).collect(),
+            )
+        })
+        .collect();
+    let shaped: Vec<(&str, &[(&str, &[Value])])> =
+        borrowed.iter().map(|(c, s)| (*c, s.as_slice())).collect();
+    hub.add(
+        "cais/mmlu",
+        &["main"],
+        mock_hub::parquet_repo(&"9".repeat(40), &shaped),
+    );
+    hub
+}
+
+/// `dataset_name` of every MMLU subject config in lm-eval's folder.
+fn mmlu_subjects(tasks: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(tasks.join("mmlu/default"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for line in text.lines() {
+            if let Some(rest) = line
+                .strip_prefix("\"dataset_name\":")
+                .or_else(|| line.strip_prefix("dataset_name:"))
+            {
+                out.push(rest.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn mmlu_groups_aggregate_their_subjects_with_lm_evals_and_assays_configs() {
+    let tasks = lm_eval_tasks();
+    let subjects = mmlu_subjects(&tasks);
+    assert_eq!(subjects.len(), 57);
+    let hub = serve_mmlu(&subjects);
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    #[path = "support/tiny_gguf.rs"]
+    mod tiny_gguf;
+    tiny_gguf::write_tiny_llama(&model, 5).unwrap();
+    for (label, include) in [("lm-eval", Some(&tasks)), ("assay", None)] {
+        let out_dir = dir.path().join(label);
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.current_dir(root())
+            .env("HF_ENDPOINT", &hub.url)
+            .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
+            .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
+            .env_remove("HF_HUB_OFFLINE")
+            .args(["run", "--quiet", "--limit", "1", "--model"])
+            .arg(format!("llama:{}", model.display()))
+            .args(["--tasks", "mmlu", "--out"])
+            .arg(&out_dir);
+        if let Some(p) = include {
+            cmd.arg("--include-path").arg(p);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run_dir = std::fs::read_dir(out_dir.join("tiny"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let run: Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap())
+                .unwrap();
+        let subtasks = &run["group_subtasks"];
+        let mut categories: Vec<&str> = subtasks["mmlu"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        categories.sort();
+        assert_eq!(
+            categories,
+            [
+                "mmlu_humanities",
+                "mmlu_other",
+                "mmlu_social_sciences",
+                "mmlu_stem"
+            ],
+            "{label}: {subtasks}"
+        );
+        let leaves: usize = categories
+            .iter()
+            .map(|c| subtasks[*c].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(leaves, 57, "{label}: {subtasks}");
+        for group in ["mmlu", "mmlu_stem", "mmlu_humanities"] {
+            assert!(
+                run["groups"][group]["acc,none"].is_number(),
+                "{label}: {group} has no acc: {}",
+                run["groups"]
+            );
+        }
+    }
+}

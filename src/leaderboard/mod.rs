@@ -160,17 +160,6 @@ fn task_score(run: &Value, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
     })
 }
 
-fn suite_keys(suite: &BTreeMap<String, SuiteTask>) -> Vec<MetricKey> {
-    suite
-        .iter()
-        .map(|(task, spec)| MetricKey {
-            task: task.clone(),
-            filter: spec.filter.clone(),
-            metric: spec.metric.clone(),
-        })
-        .collect()
-}
-
 /// A paired difference candidate - base over the documents both answered.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Delta {
@@ -264,6 +253,55 @@ impl Row {
 pub struct Board {
     pub suite: BTreeMap<String, SuiteTask>,
     pub rows: Vec<Row>,
+    /// The tasks whose documents each suite entry counts, as
+    /// (entry index, key): the entry itself, or a group's leaf tasks.
+    pub documents: Vec<(usize, MetricKey)>,
+}
+
+/// The leaf tasks of `entry` in a run: a group's tasks through its
+/// subgroups (`group_subtasks`), or the entry itself.
+pub fn leaves(run: &Value, entry: &str) -> Vec<String> {
+    fn walk(run: &Value, name: &str, depth: usize, out: &mut Vec<String>) {
+        match run["group_subtasks"][name].as_array() {
+            Some(children) if depth < 16 => {
+                for c in children.iter().filter_map(Value::as_str) {
+                    walk(run, c, depth + 1, out);
+                }
+            }
+            _ => out.push(name.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(run, entry, 0, &mut out);
+    out
+}
+
+/// One hash over the config hashes of a group's leaf tasks (by name).
+pub fn combine_hashes<'a>(hashes: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut pairs: Vec<(&str, &str)> = hashes.into_iter().collect();
+    pairs.sort_unstable();
+    let mut text = String::new();
+    for (task, hash) in pairs {
+        text.push_str(task);
+        text.push('\t');
+        text.push_str(hash);
+        text.push('\n');
+    }
+    crate::request::sha256_hex(text.as_bytes())
+}
+
+/// The config hash a run recorded for a suite entry: the task's, or for a
+/// group the combination of its leaf tasks' ([`combine_hashes`]).
+pub fn entry_hash(run: &RunRecord, entry: &str) -> Option<String> {
+    let leaves = leaves(&run.run, entry);
+    if leaves.len() == 1 && leaves[0] == entry {
+        return run.config_hash(entry).map(str::to_string);
+    }
+    let hashes: Option<Vec<(&str, &str)>> = leaves
+        .iter()
+        .map(|t| run.config_hash(t).map(|h| (t.as_str(), h)))
+        .collect();
+    hashes.map(combine_hashes)
 }
 
 /// What [`build`] wrote.
@@ -352,9 +390,8 @@ fn score_rows(
                 Some(current) => suite
                     .keys()
                     .filter(|task| {
-                        let recorded = run.config_hash(task);
-                        recorded.is_some()
-                            && recorded != current.get(task.as_str()).map(String::as_str)
+                        let recorded = entry_hash(&run, task);
+                        recorded.is_some() && recorded.as_ref() != current.get(task.as_str())
                     })
                     .cloned()
                     .collect(),
@@ -409,7 +446,42 @@ fn score_rows(
             }
         }
     }
-    Board { suite, rows }
+    let documents = document_keys(&suite, &rows);
+    Board {
+        suite,
+        rows,
+        documents,
+    }
+}
+
+/// Every suite entry's document keys: its own, or its leaf tasks' in the
+/// order the runs list them (all runs' leaves, each once).
+fn document_keys(suite: &BTreeMap<String, SuiteTask>, rows: &[Row]) -> Vec<(usize, MetricKey)> {
+    let mut out = Vec::new();
+    for (i, (entry, spec)) in suite.iter().enumerate() {
+        let mut tasks: Vec<String> = Vec::new();
+        for row in rows {
+            for leaf in leaves(&row.run.run, entry) {
+                if !tasks.contains(&leaf) {
+                    tasks.push(leaf);
+                }
+            }
+        }
+        if tasks.is_empty() {
+            tasks.push(entry.clone());
+        }
+        for task in tasks {
+            out.push((
+                i,
+                MetricKey {
+                    task,
+                    filter: spec.filter.clone(),
+                    metric: spec.metric.clone(),
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// Reads what every run's samples are needed for, two runs at a time: the
@@ -432,7 +504,22 @@ fn read_runs(
             paired[b] = true;
         }
     }
-    let keys = suite_keys(&board.suite);
+    let keys: Vec<MetricKey> = board.documents.iter().map(|(_, k)| k.clone()).collect();
+    // A group's documents from different tasks may share ids and contents:
+    // each task's keys are salted with its name.
+    let salts: Vec<u64> = board
+        .documents
+        .iter()
+        .map(|(e, k)| {
+            let entry = board.suite.keys().nth(*e).map(String::as_str);
+            if entry == Some(k.task.as_str()) {
+                0
+            } else {
+                let h = crate::request::sha256_hex(k.task.as_bytes());
+                u64::from_str_radix(&h[..16], 16).unwrap_or(0)
+            }
+        })
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let read_one = |i: usize| -> RunValues {
         let row = &board.rows[i];
@@ -441,7 +528,7 @@ fn read_runs(
             return Ok(None);
         }
         let path = row.run.dir.join("samples.parquet");
-        let mut values: Vec<Values> = vec![Vec::new(); keys.len()];
+        let mut values: Vec<Values> = vec![Vec::new(); board.suite.len()];
         // Runs that recorded which prompts each task asked need no prompt
         // hashes read.
         let recorded: Option<Vec<String>> = keys
@@ -462,7 +549,7 @@ fn read_runs(
         results::visit_documents(&path, &keys, mode, |k, doc| {
             if paired[i] {
                 if let Some(v) = doc.value {
-                    values[k].push((doc.doc_key, v));
+                    values[board.documents[k].0].push((doc.doc_key ^ salts[k], v));
                 }
             }
             if let Some(shown) = shown.as_mut() {
@@ -535,7 +622,7 @@ fn pair_with_bases(board: &mut Board, values: &[Option<Vec<Values>>]) {
         let (mut sum, mut var) = (0.0, 0.0);
         for (k, (task, spec)) in board.suite.iter().enumerate() {
             let (row, base_row) = (&board.rows[i], &board.rows[b]);
-            if row.run.config_hash(task) != base_row.run.config_hash(task) {
+            if entry_hash(&row.run, task) != entry_hash(&base_row.run, task) {
                 differing.push(task.clone());
                 continue;
             }

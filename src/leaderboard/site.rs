@@ -666,6 +666,9 @@ struct VariantPage {
     fields: Vec<(String, String)>,
     provenance: Vec<(String, String)>,
     tasks: Vec<TaskView>,
+    /// The tasks the drill-down can show: each entry's own, or a group's
+    /// leaf tasks.
+    document_tasks: Vec<String>,
     documents: String,
     base_documents: String,
 }
@@ -748,7 +751,7 @@ fn page_view(
                     .map(interval_cell)
                     .unwrap_or_default(),
                 stale: row.stale_tasks.contains(task),
-                config_hash: row.run.config_hash(task).unwrap_or_default().to_string(),
+                config_hash: super::entry_hash(&row.run, task).unwrap_or_default(),
             }
         })
         .collect();
@@ -757,6 +760,11 @@ fn page_view(
         fields,
         provenance,
         tasks,
+        document_tasks: board
+            .documents
+            .iter()
+            .map(|(_, k)| k.task.clone())
+            .collect(),
         documents: format!("../docs/{}", run_file(row)),
         base_documents: base
             .map(|b| format!("../docs/{}", run_file(b)))

@@ -200,7 +200,7 @@ fn per_task_table(board: &Board) -> PolarsResult<DataFrame> {
                 "config_hash".into(),
                 pairs
                     .iter()
-                    .map(|p| p.0.run.config_hash(p.1).map(str::to_string))
+                    .map(|p| super::entry_hash(&p.0.run, p.1))
                     .collect::<Vec<Option<String>>>(),
             ),
         ],

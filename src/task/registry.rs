@@ -300,12 +300,49 @@ impl Registry {
         }
         let mut children = Vec::new();
         for item in &config.task {
+            // A tag in a group's list stands for its tasks, which become the
+            // group's own children (sorted by name), as in lm-eval.
+            if let Some((members, item_overrides)) = self.tag_members(item, &merged) {
+                for member in members {
+                    let mut o = item_overrides.clone();
+                    o.insert("task".into(), Value::String(member.clone()));
+                    children.push(self.build(&self.entries[&member], &o, false)?);
+                }
+                continue;
+            }
             children.push(self.build_member(item, name, &merged, path)?);
         }
         Ok(Node::Group {
             config: Box::new(config),
             children,
         })
+    }
+
+    /// The tasks of a tag a group lists, with the overrides they get.
+    fn tag_members(
+        &self,
+        item: &Value,
+        overrides: &Map<String, Value>,
+    ) -> Option<(Vec<String>, Map<String, Value>)> {
+        let (name, item_overrides) = match item {
+            Value::String(s) => (s.as_str(), overrides.clone()),
+            Value::Object(m) if !m.contains_key("group") => {
+                let mut merged = overrides.clone();
+                merged.extend(m.clone());
+                (m.get("task")?.as_str()?, merged)
+            }
+            _ => return None,
+        };
+        let EntryKind::Tag(members) = &self.entries.get(name)?.kind else {
+            return None;
+        };
+        let mut members: Vec<String> = members
+            .iter()
+            .filter(|m| self.entries.contains_key(*m))
+            .cloned()
+            .collect();
+        members.sort();
+        Some((members, item_overrides))
     }
 
     fn build_member(
@@ -379,26 +416,12 @@ impl Registry {
             };
         };
         match &entry.kind {
-            EntryKind::Tag(members) => {
-                let mut nodes = Vec::new();
-                for member in members {
-                    let mut o = item_overrides.clone();
-                    o.insert("task".into(), Value::String(member.clone()));
-                    nodes.push(self.build(&self.entries[member], &o, false)?);
-                }
-                Ok(Node::Group {
-                    config: Box::new(GroupConfig {
-                        group: base.clone(),
-                        group_alias: None,
-                        task: members.iter().map(|m| Value::String(m.clone())).collect(),
-                        aggregate_metric_list: vec![],
-                        metadata: Map::new(),
-                        overrides: Map::new(),
-                        source: path.to_path_buf(),
-                    }),
-                    children: nodes,
-                })
-            }
+            // The caller expands tags into the group's children.
+            EntryKind::Tag(_) => Err(TaskError::Field {
+                path: path.to_path_buf(),
+                field: "task".into(),
+                message: format!("`{base}` in group `{group}` is a tag, not a task"),
+            }),
             EntryKind::Group => self.build(entry, &item_overrides, false),
             _ => {
                 let mut o = item_overrides;
