@@ -35,9 +35,9 @@ fn docs(n: usize, tag: &str) -> Vec<Value> {
 fn qa_repo() -> Repo {
     parquet_repo(
         COMMIT,
-        &[(
+        &[mock_hub::config(
             "main",
-            &[("train", &docs(3, "train")), ("test", &docs(5, "test"))],
+            vec![("train", docs(3, "train")), ("test", docs(5, "test"))],
         )],
     )
 }
@@ -302,8 +302,8 @@ fn a_cut_off_download_never_looks_complete_and_resumes() {
         .hub
         .downloads()
         .into_iter()
-        .filter(|h| h.path.ends_with(TEST_FILE))
-        .last()
+        .rev()
+        .find(|h| h.path.ends_with(TEST_FILE))
         .unwrap();
     assert_eq!(
         resumed.range.as_deref(),

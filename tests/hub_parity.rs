@@ -316,29 +316,20 @@ fn serve_mmlu(subjects: &[String]) -> MockHub {
             "answer": 1
         })
     };
-    let mut configs: Vec<(String, Vec<(&str, Vec<Value>)>)> = Vec::new();
-    for s in subjects {
-        let splits = [("test", 2), ("dev", 5), ("validation", 1)]
-            .into_iter()
-            .map(|(split, n)| (split, (0..n).map(|i| question(s, split, i)).collect()))
-            .collect();
-        configs.push((s.clone(), splits));
-    }
-    let borrowed: Vec<(&str, Vec<(&str, &[Value])>)> = configs
+    let configs: Vec<mock_hub::Config> = subjects
         .iter()
-        .map(|(c, splits)| {
-            (
-                c.as_str(),
-                splits.iter().map(|(s, d)| (*s, d.as_slice())).collect(),
-            )
+        .map(|s| {
+            let splits = [("test", 2), ("dev", 5), ("validation", 1)]
+                .into_iter()
+                .map(|(split, n)| (split, (0..n).map(|i| question(s, split, i)).collect()))
+                .collect();
+            mock_hub::config(s, splits)
         })
         .collect();
-    let shaped: Vec<(&str, &[(&str, &[Value])])> =
-        borrowed.iter().map(|(c, s)| (*c, s.as_slice())).collect();
     hub.add(
         "cais/mmlu",
         &["main"],
-        mock_hub::parquet_repo(&"9".repeat(40), &shaped),
+        mock_hub::parquet_repo(&"9".repeat(40), &configs),
     );
     hub
 }

@@ -503,7 +503,7 @@ impl<'a> Client<'a> {
             .map_err(io)?;
         lock_exclusive(&out).map_err(io)?;
         if std::fs::metadata(dest).is_ok_and(|m| file.size.is_none_or(|s| s == m.len())) {
-            if out.metadata().map_or(false, |m| m.len() == 0) {
+            if out.metadata().is_ok_and(|m| m.len() == 0) {
                 let _ = std::fs::remove_file(&part);
             }
             return Ok(());

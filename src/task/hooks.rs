@@ -23,6 +23,13 @@ use super::config::Hook;
 use crate::data::Doc;
 use crate::metric::ItemValue;
 
+/// Per-document metric values, by metric name.
+pub type MetricValues = Vec<(String, ItemValue)>;
+
+/// A `process_results` port: the document and its requests' (log-likelihood,
+/// is-greedy) pairs in, metric values out.
+pub type ResultsFn = fn(&Doc, &[(f64, bool)]) -> Result<MetricValues, String>;
+
 /// What a port computes, by the hook field it stands in for.
 #[derive(Clone, Copy)]
 pub enum Native {
@@ -32,7 +39,7 @@ pub enum Native {
     Value(fn(&Doc) -> Result<Value, String>),
     /// `process_results`: per-document metric values from the (log-likelihood,
     /// is-greedy) pairs of its requests.
-    Results(fn(&Doc, &[(f64, bool)]) -> Result<Vec<(String, ItemValue)>, String>),
+    Results(ResultsFn),
 }
 
 /// One native port.
@@ -399,7 +406,7 @@ fn numpy_sum(a: &[f64]) -> f64 {
 fn truthfulqa_process_results_mc2(
     doc: &Doc,
     results: &[(f64, bool)],
-) -> Result<Vec<(String, ItemValue)>, String> {
+) -> Result<MetricValues, String> {
     let labels = doc
         .get("mc2_targets")
         .and_then(|t| t.get("labels"))
@@ -479,10 +486,7 @@ fn wikitext_detokenize(doc: &Doc) -> Result<Value, String> {
     Ok(Value::String(s))
 }
 
-fn wikitext_process_results(
-    doc: &Doc,
-    results: &[(f64, bool)],
-) -> Result<Vec<(String, ItemValue)>, String> {
+fn wikitext_process_results(doc: &Doc, results: &[(f64, bool)]) -> Result<MetricValues, String> {
     let [(ll, _)] = results else {
         return Err(format!(
             "expected one log-likelihood, got {}",

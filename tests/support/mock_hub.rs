@@ -112,22 +112,39 @@ impl MockHub {
     }
 }
 
-/// A repository with one config whose splits are parquet files named as
-/// the Hub's converted datasets are (`<config>/<split>-00000-of-00001.parquet`).
-pub fn parquet_repo(commit: &str, configs: &[(&str, &[(&str, &[Value])])]) -> Repo {
+/// One config of a repository: its name and each split's documents.
+pub struct Config {
+    pub name: String,
+    pub splits: Vec<(String, Vec<Value>)>,
+}
+
+pub fn config(name: &str, splits: Vec<(&str, Vec<Value>)>) -> Config {
+    Config {
+        name: name.to_string(),
+        splits: splits
+            .into_iter()
+            .map(|(s, d)| (s.to_string(), d))
+            .collect(),
+    }
+}
+
+/// A repository whose configs' splits are parquet files named as the Hub's
+/// converted datasets are (`<config>/<split>-00000-of-00001.parquet`), with
+/// the card's `configs` pointing at them.
+pub fn parquet_repo(commit: &str, configs: &[Config]) -> Repo {
     let mut repo = Repo {
         commit: commit.to_string(),
         ..Repo::default()
     };
     let mut card = Vec::new();
-    for (config, splits) in configs {
+    for c in configs {
         let mut data_files = Vec::new();
-        for (split, docs) in *splits {
-            let path = format!("{config}/{split}-00000-of-00001.parquet");
+        for (split, docs) in &c.splits {
+            let path = format!("{}/{split}-00000-of-00001.parquet", c.name);
             repo.files.insert(path, parquet(docs));
-            data_files.push(json!({"split": split, "path": format!("{config}/{split}-*")}));
+            data_files.push(json!({"split": split, "path": format!("{}/{split}-*", c.name)}));
         }
-        card.push(json!({"config_name": config, "data_files": data_files}));
+        card.push(json!({"config_name": c.name, "data_files": data_files}));
     }
     repo.files
         .insert("README.md".into(), b"# a dataset\n".to_vec());
