@@ -1233,8 +1233,10 @@ fn first_words(s: &str) -> String {
 }
 
 fn validate(paths: &[PathBuf]) -> Result<(), CliError> {
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     let mut checked = 0;
+    // A task in several groups is planned once per distinct config.
+    let mut planned: std::collections::HashSet<(String, String)> = Default::default();
     for path in paths {
         let registry = Registry::scan(std::slice::from_ref(path));
         for (file, err) in &registry.broken {
@@ -1261,12 +1263,17 @@ fn validate(paths: &[PathBuf]) -> Result<(), CliError> {
                         .flat_map(|n| n.tasks().into_iter().cloned())
                         .collect();
                     for c in configs {
-                        engine::plan::plan_task(c, &options)?;
+                        if planned.insert((c.task.clone(), c.config_hash())) {
+                            engine::plan::plan_task(c, &options)?;
+                        }
                     }
                     Ok(())
                 });
             if let Err(e) = outcome {
-                failures.push(e.to_string());
+                let message = e.to_string();
+                if !failures.contains(&message) {
+                    failures.push(message);
+                }
             }
         }
     }

@@ -308,6 +308,11 @@ fn every_hook_of_the_standard_tasks_has_a_native_port() {
 /// procedural questions each.
 fn serve_mmlu(subjects: &[String]) -> MockHub {
     let hub = MockHub::start();
+    add_mmlu(&hub, subjects);
+    hub
+}
+
+fn add_mmlu(hub: &MockHub, subjects: &[String]) {
     let question = |subject: &str, split: &str, i: usize| {
         json!({
             "question": format!("{subject} {split} question {i}: which is largest?"),
@@ -331,7 +336,6 @@ fn serve_mmlu(subjects: &[String]) -> MockHub {
         &["main"],
         mock_hub::parquet_repo(&"9".repeat(40), &configs),
     );
-    hub
 }
 
 /// `dataset_name` of every MMLU subject config in lm-eval's folder.
@@ -427,4 +431,34 @@ fn mmlu_groups_aggregate_their_subjects_with_lm_evals_and_assays_configs() {
             );
         }
     }
+}
+
+#[test]
+fn every_built_in_config_validates_against_the_hub() {
+    let hub = serve_fixtures();
+    add_mmlu(&hub, &mmlu_subjects(&lm_eval_tasks()));
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(root())
+        .env("HF_ENDPOINT", &hub.url)
+        .env("ASSAY_DATASETS_CACHE", cache.path())
+        .env_remove("HF_HUB_OFFLINE")
+        .args(["tasks", "validate", "tasks"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every task and group under tasks/: 57 MMLU subjects and their 6
+    // groups, 12 other standard tasks, 3 suites, assay's own 5 and its group.
+    let n: usize = said
+        .strip_prefix("ok: ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 83, "{said}");
 }
