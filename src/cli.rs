@@ -1140,12 +1140,7 @@ fn tasks(cmd: TasksCommand) -> Result<(), CliError> {
                         "{}: {origin}: {} file(s), {docs} documents in {}",
                         t.task,
                         dataset.files.len(),
-                        dataset
-                            .splits
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        dataset.split_names()
                     );
                 }
             }

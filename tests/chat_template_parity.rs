@@ -4,6 +4,8 @@
 //! it; see that folder's README), plan the same tasks through the library
 //! with the same template and options and compare every request.
 
+#[path = "support/requests.rs"]
+mod requests;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use assay::engine::{self, TaskOptions};
 use assay::prompt::chat::ChatTemplate;
 use assay::task::Registry;
+use requests::same;
 use serde_json::{json, Value};
 
 /// Goldens assay is known not to reproduce yet, with the reason. The test
@@ -24,20 +27,6 @@ fn root() -> PathBuf {
 
 fn chat_dir() -> PathBuf {
     root().join("tests/golden/chat")
-}
-
-/// Numbers compare by value (lm-eval writes `0.0` where assay may write `0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 fn read_json(path: &std::path::Path) -> Value {

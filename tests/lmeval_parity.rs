@@ -2,43 +2,16 @@
 //! file made by lm-eval's dummy model (tests/golden/README.md), run assay
 //! with the same task options and compare every request.
 
+#[path = "support/requests.rs"]
+mod requests;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use requests::{same, sorted};
 use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Numbers compare by value (lm-eval writes `0.0` where assay may write `0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-fn sorted(lines: &str) -> Vec<Value> {
-    let mut v: Vec<Value> = lines
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    v.sort_by_key(|r| {
-        (
-            r["task"].as_str().unwrap_or("").to_string(),
-            r["doc_id"].as_u64(),
-            r["idx"].as_u64(),
-        )
-    });
-    v
 }
 
 /// assay's arguments for the lm-eval command a golden was made with.

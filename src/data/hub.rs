@@ -25,13 +25,12 @@
 //! moves the cache.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 const PARQUET_BRANCH: &str = "refs/convert/parquet";
@@ -579,7 +578,7 @@ impl<'a> Client<'a> {
             ));
         }
         if let Some(expected) = &file.sha256 {
-            let actual = sha256_file(&part).map_err(io)?;
+            let actual = crate::request::sha256_file(&part).map_err(io)?;
             if !actual.eq_ignore_ascii_case(expected) {
                 let _ = std::fs::remove_file(&part);
                 return fail(format!(
@@ -615,20 +614,6 @@ fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
         let _ = file;
         Ok(())
     }
-}
-
-pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(crate::request::hex(&hasher.finalize()))
 }
 
 /// The files of each split, read at `commit`.
@@ -697,16 +682,7 @@ fn card_splits<'i>(
 /// `data_files` as a card writes it: a pattern or list of patterns (the
 /// `train` split), or a list of `{split, path}`.
 fn data_file_patterns(value: &Value) -> Option<BTreeMap<String, Vec<String>>> {
-    fn strings(v: &Value) -> Option<Vec<String>> {
-        match v {
-            Value::String(s) => Some(vec![s.clone()]),
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => None,
-        }
-    }
+    let strings = super::string_list;
     let mut out = BTreeMap::new();
     match value {
         Value::Array(items) if items.iter().all(Value::is_object) => {

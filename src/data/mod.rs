@@ -34,6 +34,13 @@ pub struct Dataset {
     pub source: Option<Value>,
 }
 
+impl Dataset {
+    /// The split names, comma-separated.
+    pub fn split_names(&self) -> String {
+        self.splits.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{config}: dataset file {file}: {message}")]
@@ -259,9 +266,8 @@ fn load_hub(
             };
             let sha = match &f.sha256 {
                 Some(sha) => sha.clone(),
-                None => {
-                    hub::sha256_file(&file).map_err(|e| file_err(format!("cannot read ({e})")))?
-                }
+                None => crate::request::sha256_file(&file)
+                    .map_err(|e| file_err(format!("cannot read ({e})")))?,
             };
             dataset.files.insert(
                 format!("hf://datasets/{}@{}/{}", resolved.repo, f.commit, f.path),
@@ -274,19 +280,22 @@ fn load_hub(
     Ok(dataset)
 }
 
+/// A string, or a list of strings, as a list.
+pub(crate) fn string_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => None,
+    }
+}
+
 /// `data_files` as HF datasets accepts it: a path or list (the `train`
 /// split), or a mapping from split to path or list.
 fn split_files(value: Option<&Value>) -> Option<BTreeMap<String, Vec<String>>> {
-    fn names(v: &Value) -> Option<Vec<String>> {
-        match v {
-            Value::String(s) => Some(vec![s.clone()]),
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => None,
-        }
-    }
+    let names = string_list;
     let mut out = BTreeMap::new();
     match value? {
         Value::Object(m) => {

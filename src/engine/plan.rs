@@ -228,12 +228,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
                 field,
                 format!(
                     "split `{split}` is not in the dataset (it has: {})",
-                    dataset
-                        .splits
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    dataset.split_names()
                 ),
             )
         })

@@ -21,6 +21,7 @@ mod python_regex;
 mod registry;
 mod stderr;
 
+pub(crate) use aggregation::numpy_sum;
 pub use aggregation::{Aggregation, ItemValue};
 pub use bigbench::{exact_str_match, multiple_choice_grade, normalized_log_probs};
 pub use error::MetricError;

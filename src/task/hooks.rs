@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::config::Hook;
 use crate::data::Doc;
+use crate::metric::numpy_sum;
 use crate::metric::ItemValue;
 
 /// Per-document metric values, by metric name.
@@ -370,39 +371,6 @@ fn winogrande_doc_to_choice(doc: &Doc) -> Result<Value, String> {
 
 // ---- TruthfulQA ------------------------------------------------------------
 
-/// numpy's `sum` of a float64 array: pairwise summation with eight
-/// accumulators, so the last bits match lm-eval's.
-fn numpy_sum(a: &[f64]) -> f64 {
-    const BLOCK: usize = 128;
-    let n = a.len();
-    if n < 8 {
-        let mut res = 0.0;
-        for x in a {
-            res += x;
-        }
-        res
-    } else if n <= BLOCK {
-        let mut r = [0.0; 8];
-        r.copy_from_slice(&a[..8]);
-        let mut i = 8;
-        while i < n - n % 8 {
-            for (j, rj) in r.iter_mut().enumerate() {
-                *rj += a[i + j];
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for x in &a[i..] {
-            res += x;
-        }
-        res
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        numpy_sum(&a[..n2]) + numpy_sum(&a[n2..])
-    }
-}
-
 fn truthfulqa_process_results_mc2(
     doc: &Doc,
     results: &[(f64, bool)],
@@ -659,23 +627,6 @@ mod tests {
             ItemValue::Score(x) => assert!((x - expected).abs() < 1e-15),
             _ => panic!("a score"),
         }
-    }
-
-    #[test]
-    fn numpy_sum_pairs_like_numpy() {
-        let a: Vec<f64> = (0..20).map(|i| 0.1 * f64::from(i)).collect();
-        let mut r = [0.0; 8];
-        r.copy_from_slice(&a[..8]);
-        for i in (8..16).step_by(8) {
-            for j in 0..8 {
-                r[j] += a[i + j];
-            }
-        }
-        let mut expected = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for x in &a[16..] {
-            expected += x;
-        }
-        assert_eq!(numpy_sum(&a).to_bits(), expected.to_bits());
     }
 
     #[test]

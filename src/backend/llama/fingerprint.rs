@@ -7,13 +7,12 @@
 //! computed again.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 const MEMO_FILE: &str = "model-sha256.json";
 
@@ -48,7 +47,7 @@ pub(crate) fn file_sha256(path: &Path, memo_dir: Option<&Path>) -> io::Result<St
         }
     }
 
-    let sha256 = hash_file(&canonical)?;
+    let sha256 = crate::request::sha256_file(&canonical)?;
     if let (Some(dir), Some(memo_path)) = (memo_dir, memo_path) {
         // Forget files that are gone (test models in temporary folders).
         memo.retain(|path, _| Path::new(path).exists());
@@ -70,25 +69,6 @@ pub(crate) fn file_sha256(path: &Path, memo_dir: Option<&Path>) -> io::Result<St
         });
     }
     Ok(sha256)
-}
-
-/// Streams the file through SHA-256 (a model does not fit in memory twice).
-fn hash_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 #[cfg(test)]
