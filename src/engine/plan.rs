@@ -377,7 +377,10 @@ fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, EngineError> {
         } = entry;
         let field = format!("metric_list[{i}]");
         let info = metric::metric_info(&name);
-        let supported = supported_metrics(config.output_type);
+        let supported = match &config.process_results {
+            Some(hook) => config.port("process_results", hook)?.metrics,
+            None => supported_metrics(config.output_type),
+        };
         if !supported.contains(&name.as_str()) {
             return Err(field_error(
                 config,

@@ -430,6 +430,31 @@ fn generation_values(
     doc: &Prepared,
     prediction: &str,
 ) -> Result<Vec<(String, ItemValue)>, EngineError> {
+    if let Some(hook) = &task.config.process_results {
+        let port = task
+            .config
+            .port("process_results", hook)
+            .map_err(|e| scoring_error(task, e.to_string()))?;
+        let crate::task::hooks::Native::Generated(f) = port.native else {
+            return Err(scoring_error(
+                task,
+                format!(
+                    "`{}` is not a port of a generation task's process_results hook",
+                    hook.function
+                ),
+            ));
+        };
+        let values = f(&doc.doc, &[prediction.to_string()]).map_err(|m| {
+            scoring_error(
+                task,
+                format!("document {}: {}: {m}", doc.doc_id, hook.function),
+            )
+        })?;
+        return Ok(values
+            .into_iter()
+            .filter(|(name, _)| wants(task, name))
+            .collect());
+    }
     let golds: Vec<String> = if let Some(choices) = &doc.choices {
         let i = doc
             .target

@@ -20,6 +20,7 @@ mod pystr;
 mod python_regex;
 mod registry;
 mod stderr;
+pub mod text_overlap;
 
 pub(crate) use aggregation::numpy_sum;
 pub use aggregation::{Aggregation, ItemValue};
