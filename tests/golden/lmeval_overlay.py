@@ -56,6 +56,7 @@ HUB_TASKS: dict[str, HubTask] = {
     "winogrande": HubTask("winogrande/default.yaml", "allenai/winogrande", "winogrande_xl"),
     "truthfulqa_mc1": HubTask("truthfulqa/truthfulqa_mc1.yaml", "truthfulqa/truthful_qa", "multiple_choice"),
     "truthfulqa_mc2": HubTask("truthfulqa/truthfulqa_mc2.yaml", "truthfulqa/truthful_qa", "multiple_choice"),
+    "truthfulqa_gen": HubTask("truthfulqa/truthfulqa_gen.yaml", "truthfulqa/truthful_qa", "generation"),
     "gsm8k": HubTask("gsm8k/gsm8k.yaml", "openai/gsm8k", "main"),
     "piqa": HubTask("piqa/piqa.yaml", "baber/piqa", "default"),
     "mmlu_abstract_algebra": HubTask("mmlu/default/mmlu_abstract_algebra.yaml", "cais/mmlu", "abstract_algebra"),

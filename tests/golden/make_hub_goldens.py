@@ -61,6 +61,11 @@ META_KEYS = ["configs", "n-shot", "versions", "higher_is_better", "n-samples",
 
 def scrub(obj, replacements: list[tuple[str, str]]):
     if isinstance(obj, str):
+        # lm-eval logs a hook as its Python source: keep only its name (the
+        # source is lm-eval's, not this project's).
+        hook = re.match(r"def ([A-Za-z_][A-Za-z0-9_]*)\(", obj)
+        if hook:
+            return f"<python function {hook.group(1)}>"
         for old, new in replacements:
             obj = obj.replace(old, new)
         return re.sub(r" at 0x[0-9a-f]+>", ">", obj)
