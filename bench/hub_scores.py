@@ -51,7 +51,7 @@ from lmeval_overlay import (HUB_FIXTURES, HUB_TASKS, TEMP_PREFIX, lmeval_tasks_d
 sys.path.insert(0, str(HUB_FIXTURES))
 import make_data  # noqa: E402
 
-DEFAULT_TASKS = ("arc_easy,arc_challenge,hellaswag,winogrande,truthfulqa_mc1,truthfulqa_mc2,piqa,boolq,"
+DEFAULT_TASKS = ("arc_easy,arc_challenge,hellaswag,winogrande,truthfulqa_mc1,truthfulqa_mc2,truthfulqa_gen,piqa,boolq,"
                  "mmlu_abstract_algebra,lambada_openai,wikitext,gsm8k")
 TOLERANCE = 1e-9
 
