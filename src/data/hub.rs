@@ -513,11 +513,7 @@ impl<'a> Client<'a> {
         } else {
             have
         };
-        let bar = crate::engine::plan::byte_progress(
-            self.settings.progress,
-            file.size.unwrap_or(0),
-            &file.path,
-        );
+        let bar = byte_progress(self.settings.progress, file.size.unwrap_or(0), &file.path);
         let received = self.runtime.block_on(async {
             let mut response = self
                 .get(&url, have)
@@ -589,6 +585,23 @@ impl<'a> Client<'a> {
         }
         std::fs::rename(&part, dest).map_err(io)
     }
+}
+
+/// A progress bar in bytes, for one download.
+fn byte_progress(show: bool, len: u64, label: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
 }
 
 /// Waits for an exclusive lock on `file`; the system releases it when the

@@ -450,20 +450,3 @@ pub(crate) fn progress(show: bool, len: u64, label: &str) -> ProgressBar {
     bar.set_message(label.to_string());
     bar
 }
-
-/// A progress bar in bytes, for downloads.
-pub(crate) fn byte_progress(show: bool, len: u64, label: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
-}

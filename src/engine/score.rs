@@ -212,20 +212,6 @@ fn wants(task: &PlannedTask, name: &str) -> bool {
     task.metrics.iter().any(|m| m.name == name)
 }
 
-/// Python's `len(re.split(r"\s+", text))`.
-pub(crate) fn count_words(text: &str) -> usize {
-    let mut count = 1;
-    let mut in_space = false;
-    for c in text.chars() {
-        let space = c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
-        if space && !in_space {
-            count += 1;
-        }
-        in_space = space;
-    }
-    count
-}
-
 fn argmax(xs: impl Iterator<Item = f64>) -> i64 {
     let mut best = (-1i64, f64::NEG_INFINITY);
     for (i, x) in xs.enumerate() {
@@ -290,7 +276,7 @@ fn loglikelihood_values(
         OutputType::LoglikelihoodRolling => {
             let (ll, _) = ll_of(rs[0]);
             let text = py_str(&doc.target);
-            let words = count_words(&text) as f64;
+            let words = metric::count_words(&text) as f64;
             let bytes = text.len() as f64;
             for (name, weight) in [
                 ("word_perplexity", words),
@@ -608,13 +594,6 @@ fn aggregate_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_are_counted_like_re_split() {
-        assert_eq!(count_words("a b  c"), 3);
-        assert_eq!(count_words(" a "), 3);
-        assert_eq!(count_words(""), 1);
-    }
 
     #[test]
     fn argmax_takes_the_first_maximum() {

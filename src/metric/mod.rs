@@ -22,7 +22,7 @@ mod registry;
 mod stderr;
 pub mod text_overlap;
 
-pub(crate) use aggregation::numpy_sum;
+pub(crate) use aggregation::{count_words, numpy_sum};
 pub use aggregation::{Aggregation, ItemValue};
 pub use bigbench::{exact_str_match, multiple_choice_grade, normalized_log_probs};
 pub use error::MetricError;

@@ -612,7 +612,7 @@ fn wikitext_process_results(doc: &Doc, results: &[(f64, bool)]) -> Result<Metric
         ));
     };
     let page = text_field(doc, "page")?;
-    let words = crate::engine::score::count_words(page) as f64;
+    let words = crate::metric::count_words(page) as f64;
     let bytes = page.len() as f64;
     Ok([
         ("word_perplexity", words),

@@ -235,6 +235,21 @@ pub(crate) enum BootstrapInput {
     Pairs(Vec<(i64, i64)>),
 }
 
+/// Python's `len(re.split(r"\s+", text))`.
+/// (the word count of word_perplexity)
+pub(crate) fn count_words(text: &str) -> usize {
+    let mut count = 1;
+    let mut in_space = false;
+    for c in text.chars() {
+        let space = c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+        if space && !in_space {
+            count += 1;
+        }
+        in_space = space;
+    }
+    count
+}
+
 /// numpy's pairwise summation (`np.sum` of a contiguous float64 run), which
 /// `np.mean`, `np.nanmean` and row sums use; it rounds differently from a
 /// left-to-right sum once there are eight or more terms.
@@ -271,6 +286,13 @@ pub(crate) fn numpy_sum(xs: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_counted_like_re_split() {
+        assert_eq!(count_words("a b  c"), 3);
+        assert_eq!(count_words(" a "), 3);
+        assert_eq!(count_words(""), 1);
+    }
 
     fn scores(xs: &[f64]) -> Vec<ItemValue> {
         xs.iter().map(|&x| ItemValue::Score(x)).collect()
