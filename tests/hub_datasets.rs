@@ -484,3 +484,26 @@ fn a_run_records_the_dataset_and_its_commit() {
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(files.contains_key(&key), "{files:?}");
 }
+
+#[test]
+fn a_dataset_path_that_is_neither_a_format_nor_a_hub_id_is_named() {
+    let s = Setup::new("");
+    let yaml = std::fs::read_to_string(s.tasks.join("hub_qa.yaml")).unwrap();
+    std::fs::create_dir_all(s.tasks.join("my_data")).unwrap();
+    for (path, says) in [
+        ("my_data", "`my_data` is a local folder or file"),
+        ("a/b/c", "neither a local format"),
+    ] {
+        std::fs::write(
+            s.tasks.join("hub_qa.yaml"),
+            yaml.replace("dataset_path: fixture/qa", &format!("dataset_path: {path}")),
+        )
+        .unwrap();
+        let out = s.requests().output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(err.contains("hub_qa.yaml: field `dataset_path`"), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(s.hub.hits().is_empty());
+}

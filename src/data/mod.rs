@@ -94,19 +94,27 @@ pub fn load(
         "csv" => Format::Csv,
         "parquet" => Format::Parquet,
         "bigbench" => Format::BigBench,
-        other if hub_ref(other, dataset_name, dataset_kwargs).is_some() => {
-            let r = hub_ref(other, dataset_name, dataset_kwargs).expect("checked");
-            return load_hub(r, dataset_kwargs, config_path, splits);
-        }
-        other => {
+        other if resolve(other, config_path).exists() => {
             return Err(config_err(
                 "dataset_path",
                 format!(
-                    "`{other}` is neither a local format (json, csv, parquet, bigbench) nor a \
-                     Hugging Face Hub dataset id (`owner/name`)"
+                    "`{other}` is a local folder or file; assay reads local data as \
+                     `dataset_path: json|csv|parquet` with `dataset_kwargs.data_files` naming the files"
                 ),
             ))
         }
+        other => match hub_ref(other, dataset_name, dataset_kwargs) {
+            Some(r) => return load_hub(r, dataset_kwargs, config_path, splits),
+            None => {
+                return Err(config_err(
+                    "dataset_path",
+                    format!(
+                        "`{other}` is neither a local format (json, csv, parquet, bigbench) nor a \
+                         Hugging Face Hub dataset id (`owner/name`)"
+                    ),
+                ))
+            }
+        },
     };
     for key in dataset_kwargs.keys() {
         if !matches!(
