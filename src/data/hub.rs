@@ -450,10 +450,16 @@ impl<'a> Client<'a> {
             .or_else(|| conventional_splits(&info, r.config.as_deref()))
             .map(|s| owned(s, &info.sha))
             .unwrap_or_default();
+        let known = card_config_names(&info);
+        let hint = if known.is_empty() {
+            "check dataset_name".to_string()
+        } else {
+            format!("its configs are: {}; check dataset_name", known.join(", "))
+        };
         if splits.is_empty() {
             let converted = self.info(&r.repo, PARQUET_BRANCH).map_err(|e| {
                 HubError::Message(format!(
-                    "{}: no data files for this config in the repository, and its parquet conversion is not available either ({e})",
+                    "{}: no data files for this config ({hint}), and no parquet conversion either ({e})",
                     r.describe()
                 ))
             })?;
@@ -461,7 +467,7 @@ impl<'a> Client<'a> {
         }
         if splits.is_empty() {
             return fail(format!(
-                "{}: no parquet, JSON or CSV files for this config (the dataset may have another config: check dataset_name)",
+                "{}: no parquet, JSON or CSV files for this config ({hint})",
                 r.describe()
             ));
         }
@@ -651,6 +657,22 @@ fn owned(splits: BTreeMap<String, Vec<&Sibling>>, commit: &str) -> BTreeMap<Stri
 fn is_data_file(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     DATA_EXTENSIONS.iter().any(|e| lower.ends_with(e))
+}
+
+/// The config names the dataset card lists.
+fn card_config_names(info: &RepoInfo) -> Vec<String> {
+    info.card_data
+        .as_ref()
+        .and_then(|c| c.get("configs"))
+        .and_then(Value::as_array)
+        .map(|configs| {
+            configs
+                .iter()
+                .filter_map(|c| c.get("config_name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The config's splits from the dataset card's `configs` metadata.
