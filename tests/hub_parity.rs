@@ -435,3 +435,119 @@ fn every_built_in_config_validates_against_the_hub() {
         .unwrap_or(0);
     assert!(n >= 83, "{said}");
 }
+
+#[test]
+fn scores_go_through_the_ported_process_results() {
+    let hub = serve_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    #[path = "support/tiny_gguf.rs"]
+    mod tiny_gguf;
+    tiny_gguf::write_tiny_llama(&model, 9).unwrap();
+    let out_dir = dir.path().join("runs");
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(root())
+        .env("HF_ENDPOINT", &hub.url)
+        .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
+        .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
+        .env_remove("HF_HUB_OFFLINE")
+        .args(["run", "--quiet", "--model"])
+        .arg(format!("llama:{}", model.display()))
+        .args(["--tasks", "truthfulqa_mc2,wikitext,truthfulqa_gen", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir = std::fs::read_dir(out_dir.join("tiny"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    let results = &run["results"];
+
+    // mc2: each document's share of probability on its true answers, from
+    // the log-likelihoods the run recorded (a plain acc would be 0 or 1).
+    let samples = {
+        use polars::prelude::*;
+        let file = std::fs::File::open(run_dir.join("samples.parquet")).unwrap();
+        ParquetReader::new(file).finish().unwrap()
+    };
+    let column = |name: &str| -> Vec<String> {
+        let c = samples.column(name).unwrap().str().unwrap().clone();
+        (0..c.len())
+            .map(|i| c.get(i).unwrap_or("").to_string())
+            .collect()
+    };
+    let (tasks, docs, resps) = (column("task"), column("doc"), column("resps"));
+    let mut shares = Vec::new();
+    let (mut ll_sum, mut words) = (0.0, 0.0);
+    for i in 0..tasks.len() {
+        let doc: Value = serde_json::from_str(&docs[i]).unwrap();
+        let resp: Value = serde_json::from_str(&resps[i]).unwrap();
+        match tasks[i].as_str() {
+            "truthfulqa_mc2" => {
+                let p: Vec<f64> = resp
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r[0].as_f64().unwrap().exp())
+                    .collect();
+                let labels = doc["mc2_targets"]["labels"].as_array().unwrap();
+                let total: f64 = p.iter().sum();
+                let truth: f64 = p
+                    .iter()
+                    .zip(labels)
+                    .filter(|(_, l)| l.as_i64() == Some(1))
+                    .map(|(x, _)| x / total)
+                    .sum();
+                shares.push(truth);
+            }
+            "wikitext" => {
+                ll_sum += resp[0][0].as_f64().unwrap();
+                // Words of the page before detokenization, counted as
+                // `len(re.split(r"\s+", page))`: one more than the runs of
+                // white space.
+                let page = doc["page"].as_str().unwrap();
+                let runs = page
+                    .split(|c: char| !c.is_whitespace())
+                    .filter(|run| !run.is_empty())
+                    .count();
+                words += runs as f64 + 1.0;
+            }
+            _ => {}
+        }
+    }
+    let mc2 = results["truthfulqa_mc2"]["acc,none"].as_f64().unwrap();
+    let expected = shares.iter().sum::<f64>() / shares.len() as f64;
+    assert!((mc2 - expected).abs() < 1e-9, "mc2 {mc2} vs {expected}");
+    assert!(shares.iter().any(|s| *s > 0.0 && *s < 1.0));
+    let wp = results["wikitext"]["word_perplexity,none"]
+        .as_f64()
+        .unwrap();
+    let expected = (-ll_sum / words).exp();
+    assert!(
+        (wp - expected).abs() <= 1e-9 * expected,
+        "word_perplexity {wp} vs {expected}"
+    );
+    for m in [
+        "bleu_max",
+        "bleu_acc",
+        "rouge1_max",
+        "rouge2_diff",
+        "rougeL_acc",
+    ] {
+        assert!(
+            results["truthfulqa_gen"][format!("{m},none")].is_number(),
+            "{m}: {}",
+            results["truthfulqa_gen"]
+        );
+    }
+}

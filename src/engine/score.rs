@@ -237,30 +237,8 @@ fn loglikelihood_values(
         Response::Generate { .. } => (f64::NAN, false),
     };
     if let Some(hook) = &task.config.process_results {
-        let port = task
-            .config
-            .port("process_results", hook)
-            .map_err(|e| scoring_error(task, e.to_string()))?;
-        let crate::task::hooks::Native::Results(f) = port.native else {
-            return Err(scoring_error(
-                task,
-                format!(
-                    "`{}` is not a port of a process_results hook",
-                    hook.function
-                ),
-            ));
-        };
         let pairs: Vec<(f64, bool)> = rs.iter().map(|r| ll_of(r)).collect();
-        let values = f(&doc.doc, &pairs).map_err(|m| {
-            scoring_error(
-                task,
-                format!("document {}: {}: {m}", doc.doc_id, hook.function),
-            )
-        })?;
-        return Ok(values
-            .into_iter()
-            .filter(|(name, _)| wants(task, name))
-            .collect());
+        return hook_values(task, hook, doc, HookInput::Loglikelihoods(&pairs));
     }
     let mut out = Vec::new();
     match task.config.output_type {
@@ -411,35 +389,58 @@ fn softmax(xs: &[f64]) -> Vec<f64> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
+/// What a `process_results` port is given.
+enum HookInput<'a> {
+    Loglikelihoods(&'a [(f64, bool)]),
+    Generated(&'a [String]),
+}
+
+/// A document's metric values from the task's `process_results` port (the
+/// metrics the task lists).
+fn hook_values(
+    task: &PlannedTask,
+    hook: &crate::task::Hook,
+    doc: &Prepared,
+    input: HookInput,
+) -> Result<Vec<(String, ItemValue)>, EngineError> {
+    use crate::task::hooks::Native;
+    let port = task
+        .config
+        .port("process_results", hook)
+        .map_err(|e| scoring_error(task, e.to_string()))?;
+    let values = match (port.native, input) {
+        (Native::Results(f), HookInput::Loglikelihoods(pairs)) => f(&doc.doc, pairs),
+        (Native::Generated(f), HookInput::Generated(texts)) => f(&doc.doc, texts),
+        _ => {
+            return Err(scoring_error(
+                task,
+                format!(
+                    "`{}` is not a port of this output type's process_results hook",
+                    hook.function
+                ),
+            ))
+        }
+    }
+    .map_err(|m| {
+        scoring_error(
+            task,
+            format!("document {}: {}: {m}", doc.doc_id, hook.function),
+        )
+    })?;
+    Ok(values
+        .into_iter()
+        .filter(|(name, _)| wants(task, name))
+        .collect())
+}
+
 fn generation_values(
     task: &PlannedTask,
     doc: &Prepared,
     prediction: &str,
 ) -> Result<Vec<(String, ItemValue)>, EngineError> {
     if let Some(hook) = &task.config.process_results {
-        let port = task
-            .config
-            .port("process_results", hook)
-            .map_err(|e| scoring_error(task, e.to_string()))?;
-        let crate::task::hooks::Native::Generated(f) = port.native else {
-            return Err(scoring_error(
-                task,
-                format!(
-                    "`{}` is not a port of a generation task's process_results hook",
-                    hook.function
-                ),
-            ));
-        };
-        let values = f(&doc.doc, &[prediction.to_string()]).map_err(|m| {
-            scoring_error(
-                task,
-                format!("document {}: {}: {m}", doc.doc_id, hook.function),
-            )
-        })?;
-        return Ok(values
-            .into_iter()
-            .filter(|(name, _)| wants(task, name))
-            .collect());
+        let texts = [prediction.to_string()];
+        return hook_values(task, hook, doc, HookInput::Generated(&texts));
     }
     let golds: Vec<String> = if let Some(choices) = &doc.choices {
         let i = doc
