@@ -10,6 +10,8 @@
 mod mock_hub;
 #[path = "support/requests.rs"]
 mod requests;
+#[path = "support/tiny_gguf.rs"]
+mod tiny_gguf;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -340,8 +342,6 @@ fn mmlu_groups_aggregate_their_subjects_with_lm_evals_and_assays_configs() {
     let hub = serve_mmlu(&subjects);
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
-    #[path = "support/tiny_gguf.rs"]
-    mod tiny_gguf;
     tiny_gguf::write_tiny_llama(&model, 5).unwrap();
     for (label, include) in [("lm-eval", Some(&tasks)), ("assay", None)] {
         let out_dir = dir.path().join(label);
@@ -441,8 +441,6 @@ fn scores_go_through_the_ported_process_results() {
     let hub = serve_fixtures();
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
-    #[path = "support/tiny_gguf.rs"]
-    mod tiny_gguf;
     tiny_gguf::write_tiny_llama(&model, 9).unwrap();
     let out_dir = dir.path().join("runs");
     let out = Command::cargo_bin("assay")
