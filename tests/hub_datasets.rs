@@ -454,7 +454,7 @@ fn a_run_records_the_dataset_and_its_commit() {
     let s = Setup::new("dataset_kwargs:\n  revision: main\n");
     let model = s.root.join("tiny.gguf");
     tiny_gguf::write_tiny_llama(&model, 3).unwrap();
-    let out_dir = s.root.join("runs");
+    let out_dir = s.root.join("results/runs");
     let out = s
         .assay()
         .args(["run", "--quiet", "--model"])
@@ -483,6 +483,34 @@ fn a_run_records_the_dataset_and_its_commit() {
     let key = format!("hf://datasets/fixture/qa@{COMMIT}/{TEST_FILE}");
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(files.contains_key(&key), "{files:?}");
+
+    // The leaderboard's variant page names the dataset and commit each task read.
+    std::fs::write(
+        s.tasks.join("hubsuite.yaml"),
+        "group: hubsuite\ntask: [hub_qa]\nmetadata:\n  leaderboard:\n    hub_qa: {metric: acc, filter: none, baseline: 0.33}\n",
+    )
+    .unwrap();
+    let board = s.root.join("board");
+    let out = s
+        .assay()
+        .args(["leaderboard", "--results"])
+        .arg(s.root.join("results"))
+        .args(["--variants"])
+        .arg(s.root.join("no-manifests"))
+        .arg("--suite")
+        .arg(s.tasks.join("hubsuite.yaml"))
+        .arg("--include-path")
+        .arg(&s.tasks)
+        .arg("--out")
+        .arg(&board)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = std::fs::read_to_string(board.join("variants/tiny.html")).unwrap();
+    // (minijinja escapes the slash)
+    let shown = format!("fixture&#x2f;qa@{}", &COMMIT[..12]);
+    assert!(page.contains(&shown), "{page}");
+    assert!(!page.contains("class=\"stale\""), "{page}");
 }
 
 #[test]

@@ -263,7 +263,8 @@ pub struct Board {
 pub fn leaves(run: &Value, entry: &str) -> Vec<String> {
     fn walk(run: &Value, name: &str, depth: usize, out: &mut Vec<String>) {
         match run["group_subtasks"][name].as_array() {
-            Some(children) if depth < 16 => {
+            // A task run on its own is listed with no subtasks.
+            Some(children) if !children.is_empty() && depth < 16 => {
                 for c in children.iter().filter_map(Value::as_str) {
                     walk(run, c, depth + 1, out);
                 }

@@ -657,6 +657,9 @@ struct TaskView {
     delta: Cell,
     stale: bool,
     config_hash: String,
+    /// Where the documents came from: local files, or the Hub datasets and
+    /// the commits read.
+    data: String,
 }
 
 #[derive(Serialize)]
@@ -752,6 +755,7 @@ fn page_view(
                     .unwrap_or_default(),
                 stale: row.stale_tasks.contains(task),
                 config_hash: super::entry_hash(&row.run, task).unwrap_or_default(),
+                data: data_origin(&row.run.run, task),
             }
         })
         .collect();
@@ -770,6 +774,29 @@ fn page_view(
             .map(|b| format!("../docs/{}", run_file(b)))
             .unwrap_or_default(),
         row: view,
+    }
+}
+
+/// The Hub datasets (repo@commit) a suite entry's tasks read, else "local".
+fn data_origin(run: &Value, entry: &str) -> String {
+    let mut origins: Vec<String> = super::leaves(run, entry)
+        .iter()
+        .filter_map(|t| {
+            let d = &run["assay"]["tasks"][t]["dataset"];
+            let commit = d["commit"].as_str()?;
+            Some(format!(
+                "{}@{}",
+                d["repo"].as_str()?,
+                commit.get(..12).unwrap_or(commit)
+            ))
+        })
+        .collect();
+    origins.sort();
+    origins.dedup();
+    if origins.is_empty() {
+        "local files".into()
+    } else {
+        origins.join(", ")
     }
 }
 
