@@ -1089,6 +1089,9 @@ fn tasks(cmd: TasksCommand) -> Result<(), CliError> {
                         ("missing".into(), "-".into(), "-".into())
                     }
                     Some(Err(err)) => ("error".into(), "-".into(), first_words(&err.to_string())),
+                    None if matches!(e.kind, EntryKind::Group) && !names.is_empty() => {
+                        group_status(&registry, &e.name, &settings)
+                    }
                     None => ("-".into(), "-".into(), "-".into()),
                 };
                 let _ = writeln!(
@@ -1219,6 +1222,56 @@ fn task_status(
             };
             (hooks, "local".to_string(), format!("{path}:{files}"))
         }
+    }
+}
+
+/// A named group's row: its tasks' hooks and cache state together.
+fn group_status(
+    registry: &Registry,
+    name: &str,
+    settings: &crate::data::hub::HubSettings,
+) -> (String, String, String) {
+    let tree = match registry.select(&[name.to_string()]) {
+        Ok(tree) => tree,
+        Err(e) => return ("error".into(), "-".into(), first_words(&e.to_string())),
+    };
+    let tasks: Vec<&TaskConfig> = tree.iter().flat_map(|n| n.tasks()).collect();
+    let skipped = tree.iter().map(|n| skipped_count(n)).sum::<usize>();
+    let rows: Vec<(String, String, String)> =
+        tasks.iter().map(|t| task_status(t, settings)).collect();
+    let hooks = if skipped > 0 || rows.iter().any(|r| r.0 == "missing") {
+        "missing"
+    } else if rows.iter().any(|r| r.0 == "native") {
+        "native"
+    } else {
+        "-"
+    };
+    let ready = rows
+        .iter()
+        .filter(|r| r.1 == "yes" || r.1 == "local")
+        .count();
+    let cached = match ready {
+        n if n == rows.len() => "yes",
+        0 => "no",
+        _ => "partial",
+    };
+    let data = format!(
+        "{} tasks{}",
+        rows.len(),
+        if skipped > 0 {
+            format!(", {skipped} skipped (hooks)")
+        } else {
+            String::new()
+        }
+    );
+    (hooks.into(), cached.into(), data)
+}
+
+fn skipped_count(node: &Node) -> usize {
+    match node {
+        Node::Skipped { .. } => 1,
+        Node::Group { children, .. } => children.iter().map(skipped_count).sum(),
+        Node::Task(_) => 0,
     }
 }
 

@@ -111,6 +111,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Value, TaskError> {
     // choices such as `n` into `false`, which PyYAML (lm-eval's parser) does not.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // PyYAML keeps the last of repeated keys, and some of lm-eval's own
+    // configs repeat one (`num_fewshot`, `test_split`).
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     let Node(value) = serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
         TaskError::Yaml {
             path: path.to_path_buf(),
@@ -244,6 +247,16 @@ pub fn hook_dir(value: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_as_pyyaml_does() {
+        let v = parse(
+            "num_fewshot: 5\ntask: t\nnum_fewshot: 0\n",
+            Path::new("x.yaml"),
+        )
+        .unwrap();
+        assert_eq!(v["num_fewshot"], 0);
+    }
 
     #[test]
     fn function_tags_become_markers() {
