@@ -445,6 +445,14 @@ impl<'a> Client<'a> {
 
     fn resolve(&self, r: &HubRef) -> Result<Resolved, HubError> {
         let info = self.info(&r.repo, &r.revision)?;
+        // The commit names a cache folder: it must be a plain name.
+        if !is_commit(&info.sha) {
+            return fail(format!(
+                "{}: the Hub answered the commit id {:?}, which is not a 40-digit hex id",
+                r.describe(),
+                info.sha
+            ));
+        }
         let config = r.config_name().to_string();
         let mut splits = card_splits(&info, r.config.as_deref())
             .or_else(|| conventional_splits(&info, r.config.as_deref()))
@@ -463,6 +471,13 @@ impl<'a> Client<'a> {
                     r.describe()
                 ))
             })?;
+            if !is_commit(&converted.sha) {
+                return fail(format!(
+                    "{}: the Hub answered the commit id {:?} for its parquet conversion, which is not a 40-digit hex id",
+                    r.describe(),
+                    converted.sha
+                ));
+            }
             splits = owned(converted_splits(&converted, &config), &converted.sha);
         }
         if splits.is_empty() {
