@@ -1236,7 +1236,7 @@ fn group_status(
         Err(e) => return ("error".into(), "-".into(), first_words(&e.to_string())),
     };
     let tasks: Vec<&TaskConfig> = tree.iter().flat_map(|n| n.tasks()).collect();
-    let skipped = tree.iter().map(|n| skipped_count(n)).sum::<usize>();
+    let skipped = tree.iter().map(skipped_count).sum::<usize>();
     let rows: Vec<(String, String, String)> =
         tasks.iter().map(|t| task_status(t, settings)).collect();
     let hooks = if skipped > 0 || rows.iter().any(|r| r.0 == "missing") {
