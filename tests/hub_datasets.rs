@@ -6,6 +6,8 @@
 
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
+#[path = "support/runs.rs"]
+mod runs;
 #[path = "support/tiny_gguf.rs"]
 mod tiny_gguf;
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use mock_hub::{parquet, parquet_repo, MockHub, Repo};
+use runs::{only_run, run_json};
 use serde_json::{json, Value};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -466,14 +469,8 @@ fn a_run_records_the_dataset_and_its_commit() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let variant = std::fs::read_dir(out_dir.join("tiny"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let run: Value =
-        serde_json::from_str(&std::fs::read_to_string(variant.join("run.json")).unwrap()).unwrap();
+    let variant = only_run(&out_dir.join("tiny"));
+    let run = run_json(&variant);
     let task = &run["assay"]["tasks"]["hub_qa"];
     assert_eq!(task["dataset"]["repo"], "fixture/qa");
     assert_eq!(task["dataset"]["config"], "main");

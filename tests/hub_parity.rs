@@ -10,6 +10,8 @@
 mod mock_hub;
 #[path = "support/requests.rs"]
 mod requests;
+#[path = "support/runs.rs"]
+mod runs;
 #[path = "support/tiny_gguf.rs"]
 mod tiny_gguf;
 
@@ -18,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use mock_hub::{parquet, MockHub, Repo};
-use requests::{same, sorted};
+use requests::{difference, sorted};
+use runs::{only_run, run_json};
 use serde_json::{json, Value};
 
 fn root() -> PathBuf {
@@ -191,9 +194,10 @@ fn check(hub: &MockHub, include_path: Option<&Path>) -> (usize, usize, Vec<Strin
         let every = sorted(&String::from_utf8(output.stdout).unwrap());
         for (name, tasks) in runs {
             let wanted: Vec<&str> = tasks.split(',').collect();
-            let ours: Vec<&Value> = every
+            let ours: Vec<Value> = every
                 .iter()
                 .filter(|r| wanted.contains(&r["task"].as_str().unwrap_or("")))
+                .cloned()
                 .collect();
             let theirs = sorted(
                 &std::fs::read_to_string(
@@ -202,21 +206,10 @@ fn check(hub: &MockHub, include_path: Option<&Path>) -> (usize, usize, Vec<Strin
                 .unwrap(),
             );
             expected += theirs.len();
-            if ours.len() != theirs.len() {
-                failures.push(format!(
-                    "{name}: {} requests, lm-eval sent {}",
-                    ours.len(),
-                    theirs.len()
-                ));
-                continue;
+            match difference(&name, &ours, &theirs) {
+                Some(failure) => failures.push(failure),
+                None => compared += ours.len(),
             }
-            if let Some((a, b)) = ours.iter().zip(&theirs).find(|(a, b)| !same(a, b)) {
-                failures.push(format!(
-                    "{name}: first difference\n  assay:   {a}\n  lm-eval: {b}"
-                ));
-                continue;
-            }
-            compared += ours.len();
         }
     }
     (compared, expected, failures)
@@ -364,15 +357,8 @@ fn mmlu_groups_aggregate_their_subjects_with_lm_evals_and_assays_configs() {
             "{label}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let run_dir = std::fs::read_dir(out_dir.join("tiny"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let run: Value =
-            serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap())
-                .unwrap();
+        let run_dir = only_run(&out_dir.join("tiny"));
+        let run = run_json(&run_dir);
         let subtasks = &run["group_subtasks"];
         let mut categories: Vec<&str> = subtasks["mmlu"]
             .as_array()
@@ -461,14 +447,8 @@ fn scores_go_through_the_ported_process_results() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run_dir = std::fs::read_dir(out_dir.join("tiny"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let run: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    let run_dir = only_run(&out_dir.join("tiny"));
+    let run = run_json(&run_dir);
     let results = &run["results"];
 
     // mc2: each document's share of probability on its true answers, from

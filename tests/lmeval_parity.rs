@@ -7,7 +7,7 @@ mod requests;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use requests::{same, sorted};
+use requests::{difference, sorted};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -85,19 +85,7 @@ fn requests_match_lm_eval_for_every_golden() {
         }
         let ours = sorted(&String::from_utf8(output.stdout).unwrap());
         let theirs = sorted(&std::fs::read_to_string(golden).unwrap());
-        if ours.len() != theirs.len() {
-            failures.push(format!(
-                "{name}: {} requests, lm-eval sent {}",
-                ours.len(),
-                theirs.len()
-            ));
-            continue;
-        }
-        if let Some((a, b)) = ours.iter().zip(&theirs).find(|(a, b)| !same(a, b)) {
-            failures.push(format!(
-                "{name}: first difference\n  assay:   {a}\n  lm-eval: {b}"
-            ));
-        }
+        failures.extend(difference(&name, &ours, &theirs));
     }
     assert!(
         failures.is_empty(),

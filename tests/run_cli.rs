@@ -2,32 +2,20 @@
 //! writes: the run folder, its files, the summary table, and the errors a
 //! user meets first.
 
+#[path = "support/runs.rs"]
+mod runs;
 #[path = "support/tiny_gguf.rs"]
 mod tiny_gguf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
+use runs::{only_run, run_json};
 
 fn assay(cache: &std::path::Path) -> Command {
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("ASSAY_CACHE_DIR", cache);
     cmd
-}
-
-/// The one run folder under a variant's folder.
-fn only_run(variant: &std::path::Path) -> std::path::PathBuf {
-    std::fs::read_dir(variant)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-}
-
-/// A run folder's run.json.
-fn run_json(run: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
 }
 
 #[test]

@@ -35,3 +35,19 @@ pub fn sorted(lines: &str) -> Vec<Value> {
     });
     v
 }
+
+/// The first way assay's requests differ from lm-eval's (both sorted), if
+/// they do, worded for a failure list.
+pub fn difference(name: &str, ours: &[Value], theirs: &[Value]) -> Option<String> {
+    if ours.len() != theirs.len() {
+        return Some(format!(
+            "{name}: {} requests, lm-eval sent {}",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    ours.iter()
+        .zip(theirs)
+        .find(|(a, b)| !same(a, b))
+        .map(|(a, b)| format!("{name}: first difference\n  assay:   {a}\n  lm-eval: {b}"))
+}
