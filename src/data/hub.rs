@@ -217,11 +217,16 @@ fn cached_resolution(settings: &HubSettings, r: &HubRef) -> Option<Resolved> {
     serde_json::from_str(&text).ok()
 }
 
+/// Whether `path` holds all of `file` (a downloaded file only gets its name
+/// once verified, so its size is the check that remains).
+fn is_whole(path: &Path, file: &HubFile) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| file.size.is_none_or(|s| s == m.len()))
+}
+
 fn complete(settings: &HubSettings, resolved: &Resolved, splits: &[String]) -> bool {
-    wanted_files(resolved, splits).iter().all(|f| {
-        std::fs::metadata(local_path(settings, &resolved.repo, f))
-            .is_ok_and(|m| f.size.is_none_or(|s| s == m.len()))
-    })
+    wanted_files(resolved, splits)
+        .iter()
+        .all(|f| is_whole(&local_path(settings, &resolved.repo, f), f))
 }
 
 fn wanted_files<'a>(resolved: &'a Resolved, splits: &[String]) -> Vec<&'a HubFile> {
@@ -278,7 +283,7 @@ pub fn fetch(settings: &HubSettings, r: &HubRef, splits: &[String]) -> Result<Re
     write_atomic(&ref_file(settings, r), resolved.commit.as_bytes())?;
     for file in wanted_files(&resolved, splits) {
         let dest = local_path(settings, &r.repo, file);
-        if std::fs::metadata(&dest).is_ok_and(|m| file.size.is_none_or(|s| s == m.len())) {
+        if is_whole(&dest, file) {
             continue;
         }
         client.download(&r.repo, file, &dest)?;
@@ -522,7 +527,7 @@ impl<'a> Client<'a> {
             .open(&part)
             .map_err(io)?;
         lock_exclusive(&out).map_err(io)?;
-        if std::fs::metadata(dest).is_ok_and(|m| file.size.is_none_or(|s| s == m.len())) {
+        if is_whole(dest, file) {
             if out.metadata().is_ok_and(|m| m.len() == 0) {
                 let _ = std::fs::remove_file(&part);
             }

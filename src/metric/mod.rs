@@ -16,7 +16,7 @@ mod bigbench;
 mod error;
 mod exact_match;
 pub mod filters;
-mod pystr;
+pub(crate) mod pystr;
 mod python_regex;
 mod registry;
 mod stderr;

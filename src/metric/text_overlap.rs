@@ -7,12 +7,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const MAX_ORDER: usize = 4;
+use super::pystr::is_space;
 
-/// Python's `str.isspace()`.
-fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
+const MAX_ORDER: usize = 4;
 
 /// sacrebleu's `intl` tokenizer (mteval-v14's international rules): space
 /// around punctuation unless it sits between digits, and around symbols.
@@ -26,11 +23,11 @@ fn intl_tokens(line: &str) -> Vec<String> {
             (re(r"(\p{S})"), " ${1} "),
         ]
     });
-    let mut text = line.trim_end_matches(py_space).to_string();
+    let mut text = line.trim_end_matches(is_space).to_string();
     for (re, to) in rules {
         text = re.replace_all(&text, *to).into_owned();
     }
-    text.split(py_space)
+    text.split(is_space)
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect()

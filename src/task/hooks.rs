@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::config::Hook;
 use crate::data::Doc;
 use crate::metric::numpy_sum;
+use crate::metric::pystr::strip;
 use crate::metric::ItemValue;
 
 /// Per-document metric values, by metric name.
@@ -280,16 +281,6 @@ fn function_source(source: &str, name: &str) -> Option<String> {
 
 // ---- Python string helpers -------------------------------------------------
 
-/// Python's `str.isspace()`: Unicode white space plus the ASCII separators.
-fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// Python's `str.strip()`.
-fn py_strip(s: &str) -> &str {
-    s.trim_matches(py_space)
-}
-
 /// Python's `str.capitalize()`: the first character in title case, the
 /// rest in lower case.
 fn py_capitalize(s: &str) -> String {
@@ -317,6 +308,18 @@ fn text_field<'d>(doc: &'d Doc, field: &str) -> Result<&'d str, String> {
     }
 }
 
+fn text_list<'d>(doc: &'d Doc, field: &str) -> Result<Vec<&'d str>, String> {
+    doc.get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("the document has no list `{field}`"))?
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .ok_or_else(|| format!("an entry of `{field}` is not text: {a}"))
+        })
+        .collect()
+}
+
 fn regex(pattern: &str) -> regex::Regex {
     regex::Regex::new(pattern).expect("a fixed pattern")
 }
@@ -325,7 +328,7 @@ fn regex(pattern: &str) -> regex::Regex {
 
 fn hellaswag_preprocess(text: &str) -> String {
     static BRACKETS: OnceLock<regex::Regex> = OnceLock::new();
-    let text = py_strip(text).replace(" [title]", ". ");
+    let text = strip(text).replace(" [title]", ". ");
     let text = BRACKETS
         .get_or_init(|| regex(r"\[.*?\]"))
         .replace_all(&text, "")
@@ -359,7 +362,7 @@ fn hellaswag_process_docs(docs: Vec<Doc>) -> Result<Vec<Doc>, String> {
                     .collect::<Result<Vec<_>, _>>()?;
                 let gold = match doc.get("label") {
                     Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or(0),
-                    Some(Value::String(s)) => py_strip(s).parse::<i64>().map_err(|_| {
+                    Some(Value::String(s)) => strip(s).parse::<i64>().map_err(|_| {
                         format!("`label` {s:?} is not an integer (int() fails on it)")
                     })?,
                     other => return Err(format!("`label` is not an integer: {other:?}")),
@@ -395,7 +398,7 @@ fn winogrande_doc_to_text(doc: &Doc) -> Result<Value, String> {
 
 fn winogrande_doc_to_target(doc: &Doc) -> Result<Value, String> {
     let (sentence, idx) = blank(doc)?;
-    Ok(Value::String(py_strip(&sentence[idx + 1..]).to_string()))
+    Ok(Value::String(strip(&sentence[idx + 1..]).to_string()))
 }
 
 fn winogrande_doc_to_choice(doc: &Doc) -> Result<Value, String> {
@@ -449,26 +452,18 @@ fn truthfulqa_process_results_mc2(
 /// The answers of a generation document: stripped, empty ones dropped, a
 /// final period added.
 fn truthfulqa_answers(doc: &Doc, field: &str) -> Result<Vec<Value>, String> {
-    let answers = doc
-        .get(field)
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("the document has no list `{field}`"))?;
-    let mut out = Vec::new();
-    for a in answers {
-        let a = a
-            .as_str()
-            .ok_or_else(|| format!("an entry of `{field}` is not text: {a}"))?;
-        let a = py_strip(a);
-        if a.is_empty() {
-            continue;
-        }
-        out.push(Value::String(if a.ends_with('.') {
-            a.to_string()
-        } else {
-            format!("{a}.")
-        }));
-    }
-    Ok(out)
+    Ok(text_list(doc, field)?
+        .into_iter()
+        .map(strip)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            Value::String(if a.ends_with('.') {
+                a.to_string()
+            } else {
+                format!("{a}.")
+            })
+        })
+        .collect())
 }
 
 fn truthfulqa_process_docs_gen(docs: Vec<Doc>) -> Result<Vec<Doc>, String> {
@@ -482,7 +477,7 @@ fn truthfulqa_process_docs_gen(docs: Vec<Doc>) -> Result<Vec<Doc>, String> {
             if !correct.contains(&no_comment) {
                 correct.push(no_comment);
             }
-            let question = py_strip(text_field(&doc, "question").map_err(at)?).to_string();
+            let question = strip(text_field(&doc, "question").map_err(at)?).to_string();
             doc.insert("question".into(), Value::String(question));
             doc.insert("correct_answers".into(), Value::Array(correct));
             doc.insert("incorrect_answers".into(), Value::Array(incorrect));
@@ -513,20 +508,9 @@ fn nan_max(xs: &[f64]) -> Result<f64, String> {
 fn truthfulqa_process_results_gen(doc: &Doc, results: &[String]) -> Result<MetricValues, String> {
     use crate::metric::text_overlap::{bleu, rouge};
     let completion = results.first().ok_or("no response")?;
-    let answers = |field: &str| -> Result<Vec<String>, String> {
-        doc.get(field)
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("the document has no list `{field}`"))?
-            .iter()
-            .map(|a| {
-                a.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("an entry of `{field}` is not text"))
-            })
-            .collect()
-    };
-    let (true_refs, false_refs) = (answers("correct_answers")?, answers("incorrect_answers")?);
-    let all: Vec<&String> = true_refs.iter().chain(&false_refs).collect();
+    let true_refs = text_list(doc, "correct_answers")?;
+    let false_refs = text_list(doc, "incorrect_answers")?;
+    let all: Vec<&str> = true_refs.iter().chain(&false_refs).copied().collect();
     let split = true_refs.len();
     let bleus: Vec<f64> = all.iter().map(|r| bleu(completion, r)).collect();
     let rouges: Vec<[f64; 3]> = all.iter().map(|r| rouge(completion, r)).collect();

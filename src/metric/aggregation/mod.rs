@@ -241,7 +241,7 @@ pub(crate) fn count_words(text: &str) -> usize {
     let mut count = 1;
     let mut in_space = false;
     for c in text.chars() {
-        let space = c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+        let space = crate::metric::pystr::is_space(c);
         if space && !in_space {
             count += 1;
         }
