@@ -529,3 +529,34 @@ fn scores_go_through_the_ported_process_results() {
         );
     }
 }
+
+#[test]
+fn a_changed_hook_file_in_lm_evals_folder_is_refused_by_name() {
+    // lm-eval's hellaswag folder, copied, with its process_docs edited.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("hellaswag");
+    std::fs::create_dir(&folder).unwrap();
+    let source = lm_eval_tasks().join("hellaswag");
+    std::fs::copy(source.join("hellaswag.yaml"), folder.join("hellaswag.yaml")).unwrap();
+    let utils = std::fs::read_to_string(source.join("utils.py")).unwrap();
+    let edited = utils.replace("text.strip()", "text.strip().lower()");
+    assert_ne!(utils, edited);
+    std::fs::write(folder.join("utils.py"), edited).unwrap();
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(root())
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["requests", "--tasks", "hellaswag", "--include-path"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hellaswag.yaml: field `process_docs`"),
+        "{err}"
+    );
+    assert!(err.contains("utils.py, whose source differs"), "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
