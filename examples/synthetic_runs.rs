@@ -29,9 +29,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 
 use assay::backend::ModelIdentity;
-use assay::engine::{self, plan::Invocation, score, Answers, Plan, RequestCounts, TaskOptions};
+use assay::engine::{Answers, RequestCounts};
+use assay::invocation::Invocation;
 use assay::request::Response;
-use assay::results::{self, RunInfo};
+use assay::run::{self, Plan, Record};
 use assay::task::Registry;
 use assay::variant::Relation;
 
@@ -441,6 +442,7 @@ impl Synth<'_> {
 /// and gold index (hashed once here rather than once per variant).
 struct Planned {
     plan: Plan,
+    invocation: Invocation,
     hashes: Vec<Vec<Vec<String>>>,
     golds: Vec<Vec<usize>>,
     requests: usize,
@@ -453,11 +455,9 @@ fn plan_tasks(tasks_dir: &Path) -> Result<Planned> {
     if let Some((path, e)) = registry.broken.first() {
         bail!("{}: {e}", path.display());
     }
-    let options = TaskOptions {
-        fewshot_seed: 1234,
-        ..TaskOptions::default()
-    };
-    let plan = engine::plan(&registry, &[SUITE.to_string()], &options)?;
+    let mut invocation = Invocation::new(vec![SUITE.to_string()]);
+    invocation.include_path = vec![tasks_dir.to_path_buf()];
+    let plan = run::plan(&registry, &invocation, false)?;
     let mut hashes = Vec::new();
     let mut golds = Vec::new();
     let mut requests = 0;
@@ -495,6 +495,7 @@ fn plan_tasks(tasks_dir: &Path) -> Result<Planned> {
     }
     Ok(Planned {
         plan,
+        invocation,
         hashes,
         golds,
         requests,
@@ -503,13 +504,7 @@ fn plan_tasks(tasks_dir: &Path) -> Result<Planned> {
 }
 
 /// Scores variant `v`'s invented answers and writes its run.
-fn write_variant_run(
-    v: usize,
-    synth: &Synth,
-    planned: &Planned,
-    runs_dir: &Path,
-    tasks_dir: &Path,
-) -> Result<()> {
+fn write_variant_run(v: usize, synth: &Synth, planned: &Planned, runs_dir: &Path) -> Result<()> {
     let started = Instant::now();
     let variant = &synth.variants[v];
     let mut by_hash = HashMap::with_capacity(planned.requests);
@@ -540,15 +535,8 @@ fn write_variant_run(
         seconds: started.elapsed().as_secs_f64(),
         overlong: Vec::new(),
     };
-    let plan = &planned.plan;
-    let scored = plan
-        .tasks
-        .iter()
-        .map(|task| score::score_task(task, &answers))
-        .collect::<Result<Vec<_>, _>>()?;
-    let groups = score::score_groups(&plan.tree, &scored);
     let (spec, model) = backend_spec(variant);
-    let info = RunInfo {
+    let record = Record {
         variant: variant.name.clone(),
         model: ModelIdentity {
             spec,
@@ -559,25 +547,14 @@ fn write_variant_run(
             .map(|m| ("model".to_string(), m))
             .into_iter()
             .collect(),
-        fewshot_seed: 1234,
-        limit: None,
-        shard: None,
+        invocation: planned.invocation.clone(),
         counts: answers.counts.clone(),
         skipped_documents: Vec::new(),
-        invocation: Invocation {
-            tasks: vec![SUITE.to_string()],
-            include_path: vec![tasks_dir.to_path_buf()],
-            fewshot_seed: 1234,
-            ..Invocation::default()
-        },
         merged_from: Vec::new(),
         seconds_planning: planned.seconds,
         seconds_inference: answers.seconds,
     };
-    let run_id = results::new_run_id(&variant.name);
-    let run = results::run_json(plan, &scored, &groups, &info, &run_id);
-    let dir = runs_dir.join(&variant.name).join(&run_id);
-    results::write_run(&dir, &run, plan, &scored)?;
+    run::write(&planned.plan, &answers, &record, runs_dir)?;
     Ok(())
 }
 
@@ -635,7 +612,7 @@ fn run(args: &Args) -> Result<()> {
                 if v >= variants.len() || failure.lock().map_or(true, |f| f.is_some()) {
                     return;
                 }
-                if let Err(e) = write_variant_run(v, &synth, &planned, &runs_dir, &tasks_dir) {
+                if let Err(e) = write_variant_run(v, &synth, &planned, &runs_dir) {
                     let e = e.context(format!("variant {}", variants[v].name));
                     if let Ok(mut f) = failure.lock() {
                         f.get_or_insert(e);

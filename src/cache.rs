@@ -29,6 +29,12 @@ pub struct Cache {
     model: String,
 }
 
+/// The SHA-256 (hex) of a file (a model's weights), remembered by path,
+/// size and modification time in assay's cache folder.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    crate::hash::file_sha256_remembered(path, cache_dir().as_deref())
+}
+
 /// Where assay keeps caches: `$ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`,
 /// else `~/.cache/assay`.
 pub fn cache_dir() -> Option<PathBuf> {

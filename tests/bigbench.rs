@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assay::backend::{Backend, BackendError, ModelIdentity, OnAnswer};
-use assay::engine::{self, score, TaskOptions};
+use assay::invocation::Invocation;
 use assay::request::GenerationOptions;
+use assay::run::{self, score};
 use assay::task::Registry;
 use assert_cmd::Command;
 use serde_json::Value;
@@ -28,15 +29,11 @@ fn expected() -> Vec<Value> {
         .collect()
 }
 
-fn plan(names: &[&str], shots: usize) -> engine::Plan {
+fn plan(names: &[&str], shots: usize) -> run::Plan {
     let registry = Registry::scan(&[fixtures()]);
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let options = TaskOptions {
-        num_fewshot: Some(shots),
-        fewshot_seed: 1234,
-        ..TaskOptions::default()
-    };
-    engine::plan(&registry, &names, &options).unwrap()
+    let mut invocation = Invocation::new(names.iter().map(|s| s.to_string()).collect());
+    invocation.num_fewshot = Some(shots);
+    run::plan(&registry, &invocation, false).unwrap()
 }
 
 /// The context and continuations of one document's requests.
@@ -81,7 +78,7 @@ fn prompts_are_big_bench_prompts() {
 
     // Every prompt of every fixture for 0, 1 and 2 shots.
     let mut compared = 0;
-    let mut plans: BTreeMap<(String, u64), engine::Plan> = BTreeMap::new();
+    let mut plans: BTreeMap<(String, u64), run::Plan> = BTreeMap::new();
     for want in expected() {
         let Some(doc_id) = want["doc"].as_u64() else {
             continue;
@@ -184,15 +181,9 @@ impl Backend for Scripted {
 
 fn run(names: &[&str], shots: usize) -> (Vec<score::TaskScores>, Vec<score::GroupScores>) {
     let p = plan(names, shots);
-    let answers =
-        engine::execute(&p, &mut Scripted::new(), &engine::ExecuteOptions::default()).unwrap();
-    let scored: Vec<_> = p
-        .tasks
-        .iter()
-        .map(|t| score::score_task(t, &answers).unwrap())
-        .collect();
-    let groups = score::score_groups(&p.tree, &scored);
-    (scored, groups)
+    let answers = run::answer(&p, &mut Scripted::new(), &Default::default()).unwrap();
+    let scored = run::score(&p, &answers).unwrap();
+    (scored.tasks, scored.groups)
 }
 
 fn expected_grade(task: &str, shots: usize) -> f64 {

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use assay::engine::{self, TaskOptions};
+use assay::invocation::{ChatTemplateRecord, Invocation};
 use assay::prompt::chat::ChatTemplate;
+use assay::run;
 use assay::task::Registry;
 use requests::same;
 use serde_json::{json, Value};
@@ -70,14 +71,12 @@ fn assay_requests(
         .iter()
         .map(|t| t.as_str().unwrap().to_string())
         .collect();
-    let options = TaskOptions {
-        fewshot_seed: meta["fewshot_random_seed"].as_u64().unwrap_or(1234),
-        system_instruction: meta["system_instruction"].as_str().map(str::to_string),
-        chat_template: Some(templates[template].clone()),
-        fewshot_as_multiturn: meta["fewshot_as_multiturn"].as_bool().unwrap(),
-        ..TaskOptions::default()
-    };
-    let plan = engine::plan(registry, &tasks, &options).map_err(|e| e.to_string())?;
+    let mut invocation = Invocation::new(tasks);
+    invocation.fewshot_seed = meta["fewshot_random_seed"].as_u64().unwrap_or(1234);
+    invocation.system_instruction = meta["system_instruction"].as_str().map(str::to_string);
+    invocation.chat_template = Some(ChatTemplateRecord::of(&templates[template]));
+    invocation.fewshot_as_multiturn = meta["fewshot_as_multiturn"].as_bool().unwrap();
+    let plan = run::plan(registry, &invocation, false).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for task in &plan.tasks {
         for doc in &task.docs {

@@ -358,7 +358,8 @@ fn a_hash_mismatch_is_refused_and_the_download_removed() {
     repo.corrupt.insert(TEST_FILE.to_string());
     s.hub.add("fixture/qa", &["main"], repo);
     let out = s.requests().output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // A corrupt download is for a retry to fix (exit 4), not the user.
+    assert_eq!(out.status.code(), Some(4));
     let err = stderr(&out);
     assert!(err.contains("SHA-256 mismatch"), "{err}");
     assert!(err.contains(TEST_FILE), "{err}");

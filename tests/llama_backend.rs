@@ -12,7 +12,8 @@ use std::sync::Once;
 
 use assay::backend::llama::{LlamaBackend, LlamaOptions};
 use assay::backend::{Backend, BackendError};
-use assay::request::{sha256_hex, GenerationOptions};
+use assay::hash::sha256_hex;
+use assay::request::GenerationOptions;
 
 const TOLERANCE: f64 = 1e-4;
 

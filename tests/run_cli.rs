@@ -54,7 +54,7 @@ fn a_run_writes_a_complete_run_folder() {
     let run = run_json(&runs[0]);
     let fingerprint = run["assay"]["model"]["fingerprint"].as_str().unwrap();
     assert!(
-        fingerprint.contains(&assay::request::sha256_hex(&std::fs::read(&model).unwrap())),
+        fingerprint.contains(&assay::hash::sha256_hex(&std::fs::read(&model).unwrap())),
         "{fingerprint}"
     );
     let acc = run["results"]["assay_arithmetic"]["acc,none"]

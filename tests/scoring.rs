@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use assay::backend::{Backend, BackendError, ModelIdentity, OnAnswer};
-use assay::engine::{self, score, TaskOptions};
+use assay::engine;
+use assay::invocation::{Invocation, Limit};
 use assay::request::GenerationOptions;
-use assay::results::{self, RunInfo};
+use assay::results;
+use assay::run::{self, score};
 use assay::task::Registry;
 use polars::prelude::*;
 
@@ -91,36 +93,26 @@ fn tasks_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks")
 }
 
+fn invocation(names: &[&str]) -> Invocation {
+    let mut invocation = Invocation::new(names.iter().map(|s| s.to_string()).collect());
+    invocation.limit = Some(Limit::Count(40));
+    invocation
+}
+
 fn run(
     names: &[&str],
     oracle: bool,
 ) -> (
-    engine::Plan,
+    run::Plan,
     Vec<score::TaskScores>,
     Vec<score::GroupScores>,
     engine::Answers,
 ) {
     let registry = Registry::scan(&[tasks_dir()]);
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let options = TaskOptions {
-        limit: Some(engine::Limit::Count(40)),
-        fewshot_seed: 1234,
-        ..TaskOptions::default()
-    };
-    let plan = engine::plan(&registry, &names, &options).unwrap();
-    let answers = engine::execute(
-        &plan,
-        &mut Scripted::new(oracle),
-        &engine::ExecuteOptions::default(),
-    )
-    .unwrap();
-    let scored: Vec<_> = plan
-        .tasks
-        .iter()
-        .map(|t| score::score_task(t, &answers).unwrap())
-        .collect();
-    let groups = score::score_groups(&plan.tree, &scored);
-    (plan, scored, groups, answers)
+    let plan = run::plan(&registry, &invocation(names), false).unwrap();
+    let answers = run::answer(&plan, &mut Scripted::new(oracle), &Default::default()).unwrap();
+    let scored = run::score(&plan, &answers).unwrap();
+    (plan, scored.tasks, scored.groups, answers)
 }
 
 #[test]
@@ -178,7 +170,7 @@ fn generation_is_filtered_then_matched() {
     let threes = plan.tasks[0]
         .docs
         .iter()
-        .filter(|d| assay::prompt::pyvalue::py_str(&d.target) == "3")
+        .filter(|d| assay::python::value::py_str(&d.target) == "3")
         .count();
     let key = scored[0]
         .scores
@@ -203,7 +195,7 @@ fn generation_is_filtered_then_matched() {
 
 #[test]
 fn groups_weight_by_size_and_runs_are_written_atomically() {
-    let (plan, scored, groups, answers) = run(&["assay_core"], true);
+    let (_, scored, groups, _) = run(&["assay_core"], true);
     let group = groups.iter().find(|g| g.group == "assay_core").unwrap();
     let members: Vec<&score::TaskScores> = scored
         .iter()
@@ -218,28 +210,27 @@ fn groups_weight_by_size_and_runs_are_written_atomically() {
     assert!((group.scores["acc,none"].value - weighted).abs() < 1e-12);
 
     let out = tempfile::tempdir().unwrap();
-    let info = RunInfo {
-        variant: "v".into(),
-        model: Scripted::new(true).identity,
-        model_args: BTreeMap::new(),
-        fewshot_seed: 1234,
-        limit: Some("40".into()),
-        shard: None,
-        counts: answers.counts.clone(),
-        skipped_documents: Vec::new(),
-        invocation: Default::default(),
-        merged_from: Vec::new(),
-        seconds_planning: 0.0,
-        seconds_inference: answers.seconds,
-    };
-    let json = results::run_json(&plan, &scored, &groups, &info, "r1");
-    let dir = out.path().join("v").join("r1");
-    results::write_run(&dir, &json, &plan, &scored).unwrap();
+    let mut job = run::Job::new(
+        invocation(&["assay_core"]),
+        run::Model {
+            spec: "scripted:test".into(),
+            args: BTreeMap::new(),
+        },
+        out.path().to_path_buf(),
+    );
+    job.variant = Some("v".into());
+    job.cache = run::CachePlace::Off;
+    let written = run::run_on(job, &mut Scripted::new(true)).unwrap();
+    let dir = written.dir;
     let names: Vec<String> = std::fs::read_dir(out.path().join("v"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["r1"], "no partial folder is left behind");
+    assert_eq!(
+        names,
+        [dir.file_name().unwrap().to_string_lossy().into_owned()],
+        "no partial folder is left behind"
+    );
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     for key in [

@@ -153,7 +153,7 @@ fn weights_must_match_their_hash() {
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
     tiny_gguf::write_tiny_llama(&models.join("tiny.gguf"), 4).unwrap();
-    let actual = assay::request::sha256_hex(&std::fs::read(models.join("tiny.gguf")).unwrap());
+    let actual = assay::hash::sha256_hex(&std::fs::read(models.join("tiny.gguf")).unwrap());
     let wrong = "0".repeat(64);
     write(
         dir.path(),

@@ -17,7 +17,6 @@
 //! nat). Flash attention is off: on CPU it moves Gemma 3 log-probs by up to
 //! 0.3 nats.
 
-mod fingerprint;
 mod log;
 mod logits;
 mod plan;
@@ -38,6 +37,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{cut_at_stops, Backend, BackendError, ChatTemplateSpec, ModelIdentity, OnAnswer};
+use crate::python::text::is_space;
 use crate::request::GenerationOptions;
 use logits::RowStats;
 use plan::{Batch, SequenceShape, Token};
@@ -166,11 +166,6 @@ pub struct LlamaBackend {
     eos_text: Option<String>,
 }
 
-/// The SHA-256 of a file, through the memo the model identity uses.
-pub(crate) fn file_sha256(path: &Path) -> std::io::Result<String> {
-    fingerprint::file_sha256(path, crate::cache::cache_dir().as_deref())
-}
-
 /// llama.cpp's process-wide initialisation, done once and never undone:
 /// `llama-cpp-2` refuses a second live `LlamaBackend`, and several models
 /// may be open at once.
@@ -218,7 +213,7 @@ impl LlamaBackend {
     pub fn open(path: &Path, options: LlamaOptions) -> Result<LlamaBackend, BackendError> {
         let shown = path.display().to_string();
         check_gguf(path)?;
-        let digest = fingerprint::file_sha256(path, crate::cache::cache_dir().as_deref())
+        let digest = crate::cache::file_sha256(path)
             .map_err(|e| BackendError::Failed(format!("cannot read {shown}: {e}")))?;
         let runtime = runtime()?;
 
@@ -441,7 +436,7 @@ impl LlamaBackend {
                 _ => (vec![self.prefix_token], continuation),
             };
         }
-        let kept = context.trim_end_matches(is_python_space).len();
+        let kept = context.trim_end_matches(is_space).len();
         let (context, moved) = context.split_at(kept);
         let whole = self.tokenize(&format!("{context}{moved}{continuation}"), true);
         let context_tokens = contexts
@@ -737,12 +732,6 @@ fn padding(tokens: usize, outputs: usize) -> (usize, usize) {
     (pad_tokens, pad_outputs)
 }
 
-/// Python's `str.isspace`, which `rstrip()` uses: Unicode White_Space plus
-/// the ASCII information separators U+001C..U+001F.
-fn is_python_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
 /// The llama.cpp error lines logged since `log::clear`, or `fallback`.
 fn llama_reason(fallback: &str) -> String {
     let lines = log::recent_problems();
@@ -961,8 +950,8 @@ mod tests {
 
     #[test]
     fn python_whitespace() {
-        assert_eq!("q: \u{1f}\t".trim_end_matches(is_python_space), "q:");
-        assert_eq!("q:\u{a0}".trim_end_matches(is_python_space), "q:");
+        assert_eq!("q: \u{1f}\t".trim_end_matches(is_space), "q:");
+        assert_eq!("q:\u{a0}".trim_end_matches(is_space), "q:");
     }
 
     #[test]

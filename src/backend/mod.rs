@@ -4,7 +4,6 @@
 //! A backend answers batches of requests and says who it is. It never sees a
 //! task, a document or a metric, so any backend can serve any task.
 
-pub(crate) mod http;
 pub mod llama;
 pub mod openai_chat;
 pub mod openai_completions;
@@ -12,10 +11,12 @@ mod server;
 
 use std::collections::BTreeMap;
 
+use crate::error::ErrorKind;
 use crate::request::GenerationOptions;
 
 /// Who answered: part of every cache key and every result.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ModelIdentity {
     /// The backend spec as the user gave it, e.g. `llama:models/x.gguf`.
     pub spec: String,
@@ -33,7 +34,7 @@ impl ModelIdentity {
     /// to cover whatever changes answers), never of the spec's path or URL.
     pub fn cache_key(&self) -> String {
         let details = serde_json::to_string(&self.details).unwrap_or_default();
-        crate::request::sha256_hex(format!("{}\n{details}", self.fingerprint).as_bytes())
+        crate::hash::sha256_hex(format!("{}\n{details}", self.fingerprint).as_bytes())
     }
 }
 
@@ -42,15 +43,7 @@ impl ModelIdentity {
 /// stores answers as they come, so a run stopped midway loses none.
 pub type OnAnswer<'a, T> = &'a mut dyn FnMut(usize, &T);
 
-/// Live counts of a remote backend's transport faults, for progress bars
-/// and the run's request counts.
-#[derive(Debug, Default)]
-pub struct FaultCounters {
-    /// Attempts that failed and were tried again.
-    pub retried: std::sync::atomic::AtomicU64,
-    /// Requests given up on after every retry.
-    pub failed: std::sync::atomic::AtomicU64,
-}
+pub use crate::http::FaultCounters;
 
 /// A chat template as a model ships it: Jinja source and special tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +81,19 @@ pub enum BackendError {
     /// unreadable. Requests answered before it were handed out.
     #[error("request {request}: {message}")]
     Request { request: usize, message: String },
+}
+
+impl BackendError {
+    /// A backend that failed or gave up on a request may answer next time;
+    /// the rest is about what the user gave.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            BackendError::Failed(_) | BackendError::Request { .. } => ErrorKind::NotFinished,
+            BackendError::Unsupported(_)
+            | BackendError::BadInput(_)
+            | BackendError::ContextOverflow { .. } => ErrorKind::Input,
+        }
+    }
 }
 
 /// A language model that answers the three kinds of request, each in
@@ -145,12 +151,6 @@ pub trait Backend {
     fn chat_messages(&self) -> bool {
         false
     }
-}
-
-/// The SHA-256 (hex) of a file, remembered by path, size and modification
-/// time in assay's cache folder.
-pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
-    llama::file_sha256(path)
 }
 
 /// The error a backend returns for a kind of request it cannot answer at all

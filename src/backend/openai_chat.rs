@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::http::Http;
 use super::openai_completions::generation_body;
 use super::server::{all_answered, excerpt, identify, ServerOptions};
 use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
+use crate::http::Http;
 use crate::request::GenerationOptions;
 
 const KIND: &str = "openai-chat";
@@ -36,7 +36,7 @@ impl ChatBackend {
                 "--model-arg batch_size: chat completions take one conversation per request".into(),
             ));
         }
-        let http = Http::new(options.http.clone())?;
+        let http = Http::new(options.http.clone()).map_err(BackendError::Failed)?;
         let details = BTreeMap::from([("seed".to_string(), options.seed.to_string())]);
         let spec = format!("{KIND}:{target}");
         let (model, identity) = identify(&http, KIND, &spec, options.model.as_deref(), details)?;

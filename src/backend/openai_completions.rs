@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::http::{Http, RequestFailure};
 use super::server::{all_answered, excerpt, identify, ServerOptions};
 use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
+use crate::http::{Http, RequestFailure};
 use crate::request::GenerationOptions;
 
 const KIND: &str = "openai-completions";
@@ -49,7 +49,7 @@ impl CompletionsBackend {
                 )))
             }
         };
-        let http = Http::new(options.http.clone())?;
+        let http = Http::new(options.http.clone()).map_err(BackendError::Failed)?;
         let details = BTreeMap::from([
             ("seed".to_string(), options.seed.to_string()),
             (

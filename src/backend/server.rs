@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{Http, HttpOptions};
 use super::{BackendError, ModelIdentity};
+use crate::http::{Http, HttpOptions};
 
 /// `--model-arg` options of a server backend.
 #[derive(Debug, Clone)]
@@ -228,7 +228,7 @@ pub fn identify(
                 .iter()
                 .filter_map(|k| entry.get(*k).map(|v| (k.to_string(), v.clone())))
                 .collect();
-        let digest = crate::request::sha256_hex(json!(stable).to_string().as_bytes());
+        let digest = crate::hash::sha256_hex(json!(stable).to_string().as_bytes());
         fingerprint.push_str(&format!("#models:{}", &digest[..16]));
         for (key, value) in &stable {
             let text = match value {

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Doc;
-use crate::pyrandom::NpRandomState;
+use crate::python::random::NpRandomState;
 
 /// `random_seed` of BIG-bench's `JsonTask`: it formats choices and draws
 /// few-shot examples with `np.random.RandomState(42)` unless told otherwise.

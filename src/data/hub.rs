@@ -32,6 +32,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::ErrorKind;
+
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 const PARQUET_BRANCH: &str = "refs/convert/parquet";
 /// File types assay reads from a dataset repository.
@@ -152,14 +154,44 @@ pub struct Resolved {
     pub splits: BTreeMap<String, Vec<HubFile>>,
 }
 
+/// Why a dataset could not be had from the Hub or the cache: something the
+/// user must fix (access, names, offline without the files), or something a
+/// retry may fix (network, server, disk).
 #[derive(Debug, thiserror::Error)]
-pub enum HubError {
-    #[error("{0}")]
-    Message(String),
+#[error("{message}")]
+pub struct HubError {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+impl HubError {
+    /// The user must change something (a name, a token, HF_HUB_OFFLINE).
+    fn input(message: impl Into<String>) -> HubError {
+        HubError {
+            message: message.into(),
+            kind: ErrorKind::Input,
+        }
+    }
+
+    /// The network, the Hub or the disk failed; running again may work.
+    fn retry(message: impl Into<String>) -> HubError {
+        HubError {
+            message: message.into(),
+            kind: ErrorKind::NotFinished,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
 }
 
 fn fail<T>(message: impl Into<String>) -> Result<T, HubError> {
-    Err(HubError::Message(message.into()))
+    Err(HubError::input(message))
+}
+
+fn fail_retry<T>(message: impl Into<String>) -> Result<T, HubError> {
+    Err(HubError::retry(message))
 }
 
 /// How much of a config the cache holds, without asking the Hub.
@@ -292,7 +324,7 @@ pub fn fetch(settings: &HubSettings, r: &HubRef, splits: &[String]) -> Result<Re
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HubError> {
-    let io = |e: std::io::Error| HubError::Message(format!("cannot write {}: {e}", path.display()));
+    let io = |e: std::io::Error| HubError::retry(format!("cannot write {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -362,11 +394,11 @@ impl<'a> Client<'a> {
             .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| HubError::Message(format!("cannot set up the HTTP client: {e}")))?;
+            .map_err(|e| HubError::retry(format!("cannot set up the HTTP client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| HubError::Message(format!("cannot start the I/O runtime: {e}")))?;
+            .map_err(|e| HubError::retry(format!("cannot start the I/O runtime: {e}")))?;
         Ok(Client {
             settings,
             http,
@@ -393,8 +425,12 @@ impl<'a> Client<'a> {
         } else {
             "it may be gated or private: accept its terms on the dataset's Hub page and set HF_TOKEN to a token with read access"
         };
-        let detail = crate::backend::http::excerpt(body.as_bytes());
-        HubError::Message(match status.as_u16() {
+        let detail = crate::http::excerpt(body.as_bytes());
+        let kind = match status.as_u16() {
+            401 | 403 | 404 => ErrorKind::Input,
+            _ => ErrorKind::NotFinished,
+        };
+        let message = match status.as_u16() {
             401 | 403 => format!(
                 "{what}: the Hub at {} refused access to dataset `{repo}` ({status}); {token_hint}",
                 self.settings.endpoint
@@ -407,14 +443,15 @@ impl<'a> Client<'a> {
                 "{what}: the Hub at {} answered {status}: {detail}",
                 self.settings.endpoint
             ),
-        })
+        };
+        HubError { message, kind }
     }
 
     fn unreachable(&self, what: &str, e: &reqwest::Error) -> HubError {
-        HubError::Message(format!(
+        HubError::retry(format!(
             "{what}: cannot reach the Hub at {} ({}); set HF_HUB_OFFLINE=1 to use only the cache, or HF_ENDPOINT for a mirror",
             self.settings.endpoint,
-            crate::backend::http::describe(e)
+            crate::http::describe(e)
         ))
     }
 
@@ -441,7 +478,7 @@ impl<'a> Client<'a> {
                 return Err(self.refusal(status, &what, repo, &body));
             }
             serde_json::from_str(&body).map_err(|e| {
-                HubError::Message(format!(
+                HubError::retry(format!(
                     "{what}: the Hub's answer is not the expected JSON ({e})"
                 ))
             })
@@ -452,7 +489,7 @@ impl<'a> Client<'a> {
         let info = self.info(&r.repo, &r.revision)?;
         // The commit names a cache folder: it must be a plain name.
         if !is_commit(&info.sha) {
-            return fail(format!(
+            return fail_retry(format!(
                 "{}: the Hub answered the commit id {:?}, which is not a 40-digit hex id",
                 r.describe(),
                 info.sha
@@ -470,14 +507,15 @@ impl<'a> Client<'a> {
             format!("its configs are: {}; check dataset_name", known.join(", "))
         };
         if splits.is_empty() {
-            let converted = self.info(&r.repo, PARQUET_BRANCH).map_err(|e| {
-                HubError::Message(format!(
+            let converted = self.info(&r.repo, PARQUET_BRANCH).map_err(|e| HubError {
+                message: format!(
                     "{}: no data files for this config ({hint}), and no parquet conversion either ({e})",
                     r.describe()
-                ))
+                ),
+                kind: e.kind,
             })?;
             if !is_commit(&converted.sha) {
-                return fail(format!(
+                return fail_retry(format!(
                     "{}: the Hub answered the commit id {:?} for its parquet conversion, which is not a 40-digit hex id",
                     r.describe(),
                     converted.sha
@@ -505,7 +543,7 @@ impl<'a> Client<'a> {
     fn download(&self, repo: &str, file: &HubFile, dest: &Path) -> Result<(), HubError> {
         let part = PathBuf::from(format!("{}.part", dest.display()));
         let io =
-            |e: std::io::Error| HubError::Message(format!("cannot write {}: {e}", part.display()));
+            |e: std::io::Error| HubError::retry(format!("cannot write {}: {e}", part.display()));
         if let Some(dir) = part.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -573,17 +611,17 @@ impl<'a> Client<'a> {
                     Ok(None) => break,
                     Err(e) => {
                         out.flush().map_err(io)?;
-                        return Err(HubError::Message(format!(
+                        return Err(HubError::retry(format!(
                             "{what}: the download stopped after {received} bytes ({}); \
                              run the command again to resume it",
-                            crate::backend::http::describe(&e)
+                            crate::http::describe(&e)
                         )));
                     }
                 }
             }
             out.flush().map_err(io)?;
             if let Some(n) = expected_body.filter(|n| *n != body_bytes) {
-                return fail(format!(
+                return fail_retry(format!(
                     "{what}: the download stopped after {body_bytes} of {n} bytes; run the command again to resume it"
                 ));
             }
@@ -595,15 +633,15 @@ impl<'a> Client<'a> {
             if received > size {
                 let _ = std::fs::remove_file(&part);
             }
-            return fail(format!(
+            return fail_retry(format!(
                 "{what}: got {received} of {size} bytes; run the command again to resume the download"
             ));
         }
         if let Some(expected) = &file.sha256 {
-            let actual = crate::request::sha256_file(&part).map_err(io)?;
+            let actual = crate::hash::sha256_file(&part).map_err(io)?;
             if !actual.eq_ignore_ascii_case(expected) {
                 let _ = std::fs::remove_file(&part);
-                return fail(format!(
+                return fail_retry(format!(
                     "{what}: SHA-256 mismatch (the Hub says {expected}, the download is {actual}); \
                      the download was removed: run the command again, and if this repeats, check HF_ENDPOINT"
                 ));

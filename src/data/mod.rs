@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::request::sha256_hex;
+use crate::error::ErrorKind;
+use crate::hash::sha256_hex;
 
 /// One document: a row of a dataset, by column name.
 pub type Doc = Map<String, Value>;
@@ -31,7 +32,7 @@ pub struct Dataset {
     /// Hub) -> sha256
     pub files: BTreeMap<String, String>,
     /// For a Hub dataset: repo, config, revision asked and commit read.
-    pub source: Option<Value>,
+    pub source: Option<HubSource>,
 }
 
 impl Dataset {
@@ -39,6 +40,18 @@ impl Dataset {
     pub fn split_names(&self) -> String {
         self.splits.keys().cloned().collect::<Vec<_>>().join(", ")
     }
+}
+
+/// The Hub dataset documents came from, pinned to its commit (recorded in
+/// run.json).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct HubSource {
+    pub hub: String,
+    pub repo: String,
+    pub config: String,
+    pub revision: String,
+    pub commit: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +68,22 @@ pub enum DataError {
         field: String,
         message: String,
     },
+    /// The Hub refused or failed to deliver the dataset.
+    #[error("{config}: field `dataset_path`: {source}")]
+    Hub {
+        config: PathBuf,
+        #[source]
+        source: hub::HubError,
+    },
+}
+
+impl DataError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DataError::Hub { source, .. } => source.kind(),
+            DataError::File { .. } | DataError::Config { .. } => ErrorKind::Input,
+        }
+    }
 }
 
 /// Which kind of local file a `dataset_path` names.
@@ -232,19 +261,18 @@ fn load_hub(
         }
     }
     let settings = hub::HubSettings::from_env();
-    let resolved = hub::fetch(&settings, &r, splits).map_err(|e| DataError::Config {
+    let resolved = hub::fetch(&settings, &r, splits).map_err(|source| DataError::Hub {
         config: config_path.to_path_buf(),
-        field: "dataset_path".into(),
-        message: e.to_string(),
+        source,
     })?;
     let mut dataset = Dataset {
-        source: Some(serde_json::json!({
-            "hub": settings.endpoint,
-            "repo": resolved.repo,
-            "config": resolved.config,
-            "revision": resolved.revision,
-            "commit": resolved.commit,
-        })),
+        source: Some(HubSource {
+            hub: settings.endpoint.clone(),
+            repo: resolved.repo.clone(),
+            config: resolved.config.clone(),
+            revision: resolved.revision.clone(),
+            commit: resolved.commit.clone(),
+        }),
         ..Dataset::default()
     };
     for (split, files) in &resolved.splits {
@@ -274,7 +302,7 @@ fn load_hub(
             };
             let sha = match &f.sha256 {
                 Some(sha) => sha.clone(),
-                None => crate::request::sha256_file(&file)
+                None => crate::hash::sha256_file(&file)
                     .map_err(|e| file_err(format!("cannot read ({e})")))?,
             };
             dataset.files.insert(

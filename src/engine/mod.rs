@@ -1,5 +1,5 @@
-//! Running a plan: send every distinct request once, in batches, to a
-//! backend; then score the answers and hand a [`results::Run`] to the caller.
+//! Answering a run's requests: send every distinct request once, in
+//! batches, to a backend.
 //!
 //! Identical requests (the same context and continuation appearing in many
 //! documents, or `repeats` of greedy generation) are sent once, and not at
@@ -7,54 +7,48 @@
 //! stored as it arrives, so an interrupted run resumes where it stopped. The
 //! backend sees only requests; scoring sees only documents and responses.
 
-pub mod merge;
-pub mod plan;
-pub mod score;
-
 use std::collections::HashMap;
 use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use crate::backend::{Backend, BackendError, FaultCounters, OnAnswer};
 use crate::cache::{Cache, CacheError};
-use crate::data::DataError;
-use crate::prompt::PromptError;
+use crate::error::ErrorKind;
 use crate::request::{Request, Response};
-use crate::task::TaskError;
 
-pub use plan::{plan, Limit, Plan, PlannedTask, TaskOptions};
-
-/// Why a run could not be planned or finished.
+/// Why a run's requests could not all be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error(transparent)]
-    Task(#[from] TaskError),
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
+    /// A request the model cannot take (too long, a kind it cannot answer).
     #[error("{0}")]
     Input(String),
     #[error("backend failed: {0}")]
     Backend(#[from] BackendError),
-    #[error("scoring task `{task}`: {message}")]
-    Scoring { task: String, message: String },
     #[error(transparent)]
     Cache(#[from] CacheError),
 }
 
 impl EngineError {
-    /// Bad input (exit 2) as opposed to a failure to finish (exit 4).
-    pub fn is_input(&self) -> bool {
-        !matches!(
-            self,
-            EngineError::Backend(BackendError::Failed(_) | BackendError::Request { .. })
-                | EngineError::Cache(_)
-        )
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Input(_) => ErrorKind::Input,
+            EngineError::Backend(e) => e.kind(),
+            EngineError::Cache(_) => ErrorKind::NotFinished,
+        }
     }
 }
 
+/// One task's requests, as the engine sees them: a name for messages, how
+/// often each generation repeats, and each document's requests by id.
+pub struct TaskRequests<'a> {
+    pub task: &'a str,
+    pub repeats: usize,
+    pub docs: Vec<(usize, &'a [Request])>,
+}
+
 /// Counts of what a run sent.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct RequestCounts {
     /// Requests the tasks asked for, repeats included.
@@ -98,7 +92,7 @@ pub struct OverlongRequest {
 }
 
 /// A document left out of scoring, and why.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SkippedDocument {
     pub task: String,
     pub doc_id: usize,
@@ -117,10 +111,10 @@ pub struct ExecuteOptions<'a> {
     pub cache: Option<&'a Cache>,
 }
 
-/// Sends every distinct request of `plan` that the cache cannot answer to
+/// Sends every distinct request of `tasks` that the cache cannot answer to
 /// `backend`, storing each answer in the cache as it arrives.
 pub fn execute(
-    plan: &Plan,
+    tasks: &[TaskRequests],
     backend: &mut dyn Backend,
     options: &ExecuteOptions,
 ) -> Result<Answers, EngineError> {
@@ -129,13 +123,13 @@ pub fn execute(
     // Where each distinct request first appears, to name it in errors.
     let mut origin: HashMap<String, (&str, usize)> = HashMap::new();
     let mut total = 0;
-    for task in &plan.tasks {
-        for doc in &task.docs {
-            for request in &doc.requests {
-                total += task.config.repeats;
+    for task in tasks {
+        for (doc_id, requests) in &task.docs {
+            for request in *requests {
+                total += task.repeats;
                 let hash = request.hash();
                 if !origin.contains_key(&hash) {
-                    origin.insert(hash.clone(), (task.config.task.as_str(), doc.doc_id));
+                    origin.insert(hash.clone(), (task.task, *doc_id));
                     distinct.push((hash, request));
                 }
             }
@@ -162,17 +156,17 @@ pub fn execute(
     };
     // A kind of request the backend cannot answer fails the run before
     // anything is sent.
-    for task in &plan.tasks {
+    for task in tasks {
         let kinds: std::collections::BTreeSet<&str> = task
             .docs
             .iter()
-            .flat_map(|d| d.requests.iter().map(Request::kind))
+            .flat_map(|(_, requests)| requests.iter().map(Request::kind))
             .collect();
         for kind in kinds {
             if let Some(reason) = backend.cannot_answer(kind) {
                 return Err(EngineError::Input(format!(
                     "task `{}` cannot run on {}: {reason}",
-                    task.config.task,
+                    task.task,
                     backend.identity().spec
                 )));
             }
@@ -183,7 +177,7 @@ pub fn execute(
         None => HashMap::new(),
     };
     let cached = by_hash.len();
-    let bar = plan::progress(options.show_progress, distinct.len() as u64, "requests");
+    let bar = progress(options.show_progress, distinct.len() as u64, "requests");
     bar.inc(cached as u64);
     let mut collector = Collector {
         by_hash: &mut by_hash,
@@ -388,41 +382,6 @@ fn answer_chunk<'h, Q: Copy, A: Clone>(
     }
 }
 
-/// Removes from `plan` the documents with a request that was skipped as too
-/// long, so they are not scored; returns them.
-pub fn drop_overlong(plan: &mut Plan, answers: &Answers) -> Vec<SkippedDocument> {
-    if answers.overlong.is_empty() {
-        return Vec::new();
-    }
-    let why: HashMap<&str, &OverlongRequest> = answers
-        .overlong
-        .iter()
-        .map(|o| (o.hash.as_str(), o))
-        .collect();
-    let mut dropped = Vec::new();
-    for task in &mut plan.tasks {
-        let name = task.config.task.clone();
-        task.docs.retain(|doc| {
-            let hit = doc
-                .requests
-                .iter()
-                .find_map(|r| why.get(r.hash().as_str()).copied());
-            if let Some(o) = hit {
-                dropped.push(SkippedDocument {
-                    task: name.clone(),
-                    doc_id: doc.doc_id,
-                    reason: format!(
-                        "a request needs {} tokens; the context holds {}",
-                        o.tokens, o.n_ctx
-                    ),
-                });
-            }
-            hit.is_none()
-        });
-    }
-    dropped
-}
-
 /// Log-likelihood requests in chunks of about [`BATCH`] that never split the
 /// requests of one context (the options of one document), so a backend can
 /// score them together.
@@ -439,4 +398,19 @@ fn context_chunks<'a, T>(
         }
     }
     chunks
+}
+
+/// A progress bar on a terminal (hidden when `show` is false).
+pub fn progress(show: bool, len: u64, label: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
 }

@@ -9,6 +9,7 @@
 //! verdict on any task of one gate at alpha. Runs that did not see the same
 //! prompts or task configs are refused, not compared.
 
+pub mod command;
 pub mod policy;
 pub mod report;
 
@@ -17,14 +18,34 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::error::ErrorKind;
 use crate::results::{self, MetricKey};
 use crate::stats::paired::{self, PairedDifference};
 pub use policy::{Policy, TaskPolicy, Underpowered};
 
-/// Why two runs cannot be gated.
+/// Why two runs cannot be gated, or a report could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct GateError(pub String);
+pub enum GateError {
+    /// The runs, the policy or a flag is wrong.
+    #[error("{0}")]
+    Input(String),
+    /// A report could not be written.
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GateError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            GateError::Input(_) => ErrorKind::Input,
+            GateError::Write { .. } => ErrorKind::NotFinished,
+        }
+    }
+}
 
 /// A gate's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,21 +73,23 @@ pub type GateRun = results::FoundRun;
 pub fn find_run(spec: &str, runs: &Path) -> Result<GateRun, GateError> {
     let given = PathBuf::from(spec);
     let run = if given.join("run.json").is_file() {
-        results::read_run(&given).map_err(|e| GateError(e.to_string()))?
+        results::read_run(&given).map_err(|e| GateError::Input(e.to_string()))?
     } else {
         let folder = runs.join(spec);
         if !folder.is_dir() {
-            return Err(GateError(format!(
+            return Err(GateError::Input(format!(
                 "{spec}: neither a run folder (with run.json) nor a variant with runs under {}",
                 runs.display()
             )));
         }
         results::latest_complete_run(&folder)
-            .map_err(|e| GateError(e.to_string()))?
-            .ok_or_else(|| GateError(format!("{spec}: no complete run in {}", folder.display())))?
+            .map_err(|e| GateError::Input(e.to_string()))?
+            .ok_or_else(|| {
+                GateError::Input(format!("{spec}: no complete run in {}", folder.display()))
+            })?
     };
     if !run.is_complete() {
-        return Err(GateError(format!(
+        return Err(GateError::Input(format!(
             "{}: the run is not complete or is one shard; finish it (the same command resumes) or `assay merge` its shards first",
             run.dir.join("run.json").display()
         )));
@@ -76,16 +99,17 @@ pub fn find_run(spec: &str, runs: &Path) -> Result<GateRun, GateError> {
 
 /// The tasks the run scored (not its groups).
 fn tasks(run: &GateRun) -> Vec<String> {
-    run.run["assay"]["tasks"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
+    run.run.assay.tasks.keys().cloned().collect()
 }
 
 /// The document field a task's config names as its cluster
 /// (`metadata.cluster`): documents sharing it are not independent.
 fn cluster_field(run: &GateRun, task: &str) -> Option<String> {
-    run.run["configs"][task]["metadata"]["cluster"]
+    run.run
+        .configs
+        .get(task)?
+        .get("metadata")?
+        .get("cluster")?
         .as_str()
         .map(str::to_string)
 }
@@ -93,11 +117,11 @@ fn cluster_field(run: &GateRun, task: &str) -> Option<String> {
 /// The metric and filter the gate compares on for `task`: the policy's,
 /// else the first of acc, exact_match, or whatever the task reports.
 fn metric(run: &GateRun, task: &str, policy: &TaskPolicy) -> Option<(String, String)> {
-    let block = run.run["results"][task].as_object()?;
+    let block = run.run.results.get(task)?;
     let keys: Vec<(&str, &str)> = block
+        .scores
         .keys()
         .filter_map(|k| k.split_once(','))
-        .filter(|(m, _)| !m.ends_with("_stderr"))
         .collect();
     let pick = |metric: &str| {
         keys.iter()
@@ -232,7 +256,7 @@ fn pair_task(
         }
     }
     if !prompt_mismatch.is_empty() {
-        return Err(GateError(format!(
+        return Err(GateError::Input(format!(
             "task {task}: {} document(s) were asked different prompts in the two runs \
              (first: doc {}); score both with the same task options and chat template",
             prompt_mismatch.len(),
@@ -241,7 +265,7 @@ fn pair_task(
     }
     let needed = (base.len().min(cand.len()) as f64 * min_overlap).ceil() as usize;
     if paired.baseline.len() < needed.max(2) {
-        return Err(GateError(format!(
+        return Err(GateError::Input(format!(
             "task {task}: only {} document(s) are in both runs ({} and {}); \
              at least {} are needed; score both on the same documents",
             paired.baseline.len(),
@@ -267,13 +291,13 @@ pub fn gate(
         .collect();
     for required in policy.required_tasks() {
         if !tasks.contains(&required) {
-            return Err(GateError(format!(
+            return Err(GateError::Input(format!(
                 "the policy requires task {required}, but the two runs do not both have it"
             )));
         }
     }
     if tasks.is_empty() {
-        return Err(GateError(
+        return Err(GateError::Input(
             "the two runs have no task in common; gate runs of the same suite".into(),
         ));
     }
@@ -281,7 +305,7 @@ pub fn gate(
     for task in &tasks {
         let rules = policy.task(task);
         if baseline.config_hash(task) != candidate.config_hash(task) {
-            return Err(GateError(format!(
+            return Err(GateError::Input(format!(
                 "task {task}: the task config differs between the runs (config hash {} vs {}); \
                  score both with the same config",
                 baseline.config_hash(task).unwrap_or("none"),
@@ -289,7 +313,7 @@ pub fn gate(
             )));
         }
         let (metric, filter) = metric(baseline, task, &rules).ok_or_else(|| {
-            GateError(format!(
+            GateError::Input(format!(
                 "task {task}: the baseline run reports no {} metric",
                 rules.metric.as_deref().unwrap_or("usable")
             ))
@@ -302,7 +326,7 @@ pub fn gate(
         let read = |run: &GateRun| {
             let path = run.dir.join("samples.parquet");
             results::read_documents(&path, std::slice::from_ref(&key), true)
-                .map_err(|e| GateError(format!("{}: {e}", path.display())))
+                .map_err(|e| GateError::Input(format!("{}: {e}", path.display())))
                 .map(|mut m| m.remove(&key).unwrap_or_default())
         };
         let (b, c) = (read(baseline)?, read(candidate)?);
@@ -311,11 +335,11 @@ pub fn gate(
             Some(field) => {
                 let path = baseline.dir.join("samples.parquet");
                 let labels = results::read_doc_field(&path, task, &field)
-                    .map_err(|e| GateError(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| GateError::Input(format!("{}: {e}", path.display())))?;
                 let aligned: Option<Vec<String>> =
                     paired.keys.iter().map(|k| labels.get(k).cloned()).collect();
                 Some(aligned.ok_or_else(|| {
-                    GateError(format!(
+                    GateError::Input(format!(
                         "task {task}: a document has no cluster field {field:?} (metadata.cluster)"
                     ))
                 })?)
@@ -336,8 +360,8 @@ pub fn gate(
     }
     let judged = judge(pairs, policy)?;
     let label = |r: &GateRun| RunLabel {
-        variant: r.variant.clone().unwrap_or_default(),
-        run_id: r.run_id.clone(),
+        variant: r.variant().unwrap_or_default().to_string(),
+        run_id: r.run_id().to_string(),
         dir: r.dir.display().to_string(),
     };
     Ok(GateReport {
@@ -354,12 +378,7 @@ pub fn gate(
 /// Whether two runs name the same model fingerprint (weights hash or
 /// served model identity).
 fn same_model(a: &GateRun, b: &GateRun) -> bool {
-    let fingerprint = |r: &GateRun| {
-        r.run["assay"]["model"]["fingerprint"]
-            .as_str()
-            .map(str::to_string)
-    };
-    fingerprint(a).is_some() && fingerprint(a) == fingerprint(b)
+    !a.run.fingerprint().is_empty() && a.run.fingerprint() == b.run.fingerprint()
 }
 
 /// One task's paired documents, ready to judge.
@@ -403,7 +422,7 @@ pub fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement, GateEr
         .map(|p| {
             let diff = paired::paired_difference(&p.baseline, &p.candidate, p.clusters.as_deref())
                 .ok_or_else(|| {
-                    GateError(format!("task {}: fewer than two paired documents", p.task))
+                    GateError::Input(format!("task {}: fewer than two paired documents", p.task))
                 })?;
             let margin = p.rules.margin / 100.0;
             let wald = |shift: f64| {
@@ -602,7 +621,7 @@ pub fn plan(
         };
         let path = baseline.dir.join("samples.parquet");
         let rows = results::read_documents(&path, std::slice::from_ref(&key), false)
-            .map_err(|e| GateError(format!("{}: {e}", path.display())))?
+            .map_err(|e| GateError::Input(format!("{}: {e}", path.display())))?
             .remove(&key)
             .unwrap_or_default();
         let values: Vec<f64> = rows.iter().filter_map(|r| r.value).collect();

@@ -104,7 +104,7 @@ pub struct Policy {
 impl Policy {
     /// Reads and checks a policy file.
     pub fn read(path: &Path) -> Result<Policy, GateError> {
-        let at = |m: String| GateError(format!("{}: {m}", path.display()));
+        let at = |m: String| GateError::Input(format!("{}: {m}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| at(e.to_string()))?;
         let policy: Policy = toml::from_str(&text).map_err(|e| at(e.message().to_string()))?;
         policy.check().map_err(at)?;

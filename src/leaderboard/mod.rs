@@ -16,9 +16,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::results::{self, MetricKey};
+use crate::error::ErrorKind;
+use crate::results::{self, MetricKey, Run};
+use crate::task::registry::Node;
+use crate::task::{Registry, TaskError};
 use crate::variant::{self, Variant};
 
 mod site;
@@ -38,11 +40,11 @@ pub struct LeaderboardError {
     pub kind: ErrorKind,
 }
 
-/// Whether the inputs were bad or the outputs could not be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Input,
-    Output,
+impl LeaderboardError {
+    /// Bad inputs, or outputs that could not be written.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
 }
 
 fn error(path: &Path, message: impl std::fmt::Display) -> LeaderboardError {
@@ -55,7 +57,7 @@ fn error(path: &Path, message: impl std::fmt::Display) -> LeaderboardError {
 
 fn write_error(path: &Path, message: impl std::fmt::Display) -> LeaderboardError {
     LeaderboardError {
-        kind: ErrorKind::Output,
+        kind: ErrorKind::NotFinished,
         ..error(path, message)
     }
 }
@@ -124,13 +126,13 @@ fn latest_runs(runs: &Path) -> Result<BTreeMap<String, RunRecord>, LeaderboardEr
     for variant_dir in variants.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
         let found =
             results::latest_complete_run(&variant_dir).map_err(|e| error(&e.path, e.message))?;
-        let Some((name, run)) = found.and_then(|r| Some((r.variant.clone()?, r))) else {
+        let Some((name, run)) = found.and_then(|r| Some((r.variant()?.to_string(), r))) else {
             continue;
         };
         // Two folders may file runs under one name: the newer counts.
         let newer = latest
             .get(&name)
-            .is_none_or(|r| (&run.created, &run.run_id) > (&r.created, &r.run_id));
+            .is_none_or(|r| (run.created(), run.run_id()) > (r.created(), r.run_id()));
         if newer {
             latest.insert(name, run);
         }
@@ -147,10 +149,10 @@ pub struct TaskScore {
     pub normalized_stderr: Option<f64>,
 }
 
-fn task_score(run: &Value, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
-    let block = &run["results"][task];
-    let score = block[format!("{},{}", spec.metric, spec.filter)].as_f64()?;
-    let stderr = block[format!("{}_stderr,{}", spec.metric, spec.filter)].as_f64();
+fn task_score(run: &Run, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
+    let found = run.score(task, &format!("{},{}", spec.metric, spec.filter))?;
+    let score = Some(found.value).filter(|v| !v.is_nan())?;
+    let stderr = found.stderr;
     let scale = 1.0 - spec.baseline;
     Some(TaskScore {
         score,
@@ -260,12 +262,12 @@ pub struct Board {
 
 /// The leaf tasks of `entry` in a run: a group's tasks through its
 /// subgroups (`group_subtasks`), or the entry itself.
-pub fn leaves(run: &Value, entry: &str) -> Vec<String> {
-    fn walk(run: &Value, name: &str, depth: usize, out: &mut Vec<String>) {
-        match run["group_subtasks"][name].as_array() {
+pub fn leaves(run: &Run, entry: &str) -> Vec<String> {
+    fn walk(run: &Run, name: &str, depth: usize, out: &mut Vec<String>) {
+        match run.group_subtasks.get(name) {
             // A task run on its own is listed with no subtasks.
             Some(children) if !children.is_empty() && depth < 16 => {
-                for c in children.iter().filter_map(Value::as_str) {
+                for c in children {
                     walk(run, c, depth + 1, out);
                 }
             }
@@ -288,7 +290,7 @@ pub fn combine_hashes<'a>(hashes: impl IntoIterator<Item = (&'a str, &'a str)>) 
         text.push_str(hash);
         text.push('\n');
     }
-    crate::request::sha256_hex(text.as_bytes())
+    crate::hash::sha256_hex(text.as_bytes())
 }
 
 /// The config hash a run recorded for a suite entry: the task's, or for a
@@ -516,7 +518,7 @@ fn read_runs(
             if entry == Some(k.task.as_str()) {
                 0
             } else {
-                let h = crate::request::sha256_hex(k.task.as_bytes());
+                let h = crate::hash::sha256_hex(k.task.as_bytes());
                 u64::from_str_radix(&h[..16], 16).unwrap_or(0)
             }
         })
@@ -535,8 +537,12 @@ fn read_runs(
         let recorded: Option<Vec<String>> = keys
             .iter()
             .map(|k| {
-                row.run.run["assay"]["tasks"][&k.task]["prompts_hash"]
-                    .as_str()
+                row.run
+                    .run
+                    .assay
+                    .tasks
+                    .get(&k.task)
+                    .and_then(|t| t.prompts_hash.as_deref())
                     .filter(|h| h.len() >= 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
                     .map(str::to_string)
             })
@@ -652,6 +658,79 @@ fn pair_with_bases(board: &mut Board, values: &[Option<Vec<Values>>]) {
         }
         row.task_deltas = task_deltas;
     }
+}
+
+/// Each suite entry's config hash as the task configs are now (runs that
+/// recorded another are stale). The suite's group is found among the
+/// built-in tasks and `include_paths`, else beside the suite file.
+pub fn current_config_hashes(
+    suite: &Path,
+    include_paths: &[PathBuf],
+) -> Result<BTreeMap<String, String>, LeaderboardError> {
+    let entries = read_suite(suite)?;
+    let task_error = |e: TaskError| error(suite, e);
+    // The suite's tasks as the suite runs them (its per-entry overrides,
+    // such as shot counts, are part of each task's config).
+    let group = std::fs::read_to_string(suite)
+        .ok()
+        .and_then(|text| crate::task::yaml::parse(&text, suite).ok())
+        .and_then(|v| v.get("group").and_then(|g| g.as_str()).map(str::to_string));
+    let mut registry = Registry::with_builtin(include_paths).map_err(task_error)?;
+    if let (Some(name), Some(folder)) = (&group, suite.parent()) {
+        if registry.get(name).is_none() {
+            let mut paths = include_paths.to_vec();
+            paths.push(folder.to_path_buf());
+            registry = Registry::with_builtin(&paths).map_err(task_error)?;
+        }
+    }
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(name) = &group {
+        if let Ok(tree) = registry.select(std::slice::from_ref(name)) {
+            fn walk(node: &Node, found: &mut BTreeMap<String, String>) {
+                match node {
+                    Node::Task(t) => {
+                        found.insert(t.task.clone(), t.config_hash());
+                    }
+                    Node::Group { config, children } => {
+                        let hashes: Vec<(String, String)> = node
+                            .tasks()
+                            .iter()
+                            .map(|t| (t.task.clone(), t.config_hash()))
+                            .collect();
+                        found.insert(
+                            config.group.clone(),
+                            combine_hashes(hashes.iter().map(|(a, b)| (a.as_str(), b.as_str()))),
+                        );
+                        children.iter().for_each(|c| walk(c, found));
+                    }
+                    Node::Skipped { .. } => {}
+                }
+            }
+            tree.iter().for_each(|n| walk(n, &mut found));
+        }
+    }
+    let mut hashes = BTreeMap::new();
+    for entry in entries.keys() {
+        if let Some(h) = found.get(entry) {
+            hashes.insert(entry.clone(), h.clone());
+            continue;
+        }
+        // An entry outside the suite's group: its own config.
+        let selection = registry.select(std::slice::from_ref(entry)).map_err(|e| {
+            error(
+                suite,
+                format!("suite task {entry}: {e}; give --include-path for its config"),
+            )
+        })?;
+        if let Some(config) = selection
+            .iter()
+            .flat_map(|n| n.tasks())
+            .find(|c| &c.task == entry)
+        {
+            hashes.insert(entry.clone(), config.config_hash());
+        }
+    }
+    Ok(hashes)
 }
 
 #[cfg(test)]

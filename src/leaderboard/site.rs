@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{error, write_error, Board, LeaderboardError, Row, Z95};
-use crate::request::sha256_hex;
+use crate::hash::sha256_hex;
 use sha2::Digest;
 
 use crate::results::{self, DocumentRow, MetricKey};
@@ -59,7 +59,7 @@ fn run_file(row: &Row) -> String {
     format!(
         "{}/{}.{DOCS_FORMAT}.js",
         file_name(&row.name),
-        file_name(&row.run.run_id)
+        file_name(row.run.run_id())
     )
 }
 
@@ -221,7 +221,7 @@ impl Documents {
         let text = format!(
             "{PROMPTS_LINE} {}\nassay.documents({{\"run_id\":{},\"tasks\":{{{}}}}});\n",
             prompt_files.join(" "),
-            Value::from(row.run.run_id.as_str()),
+            Value::from(row.run.run_id()),
             tasks.join(",")
         );
         write_atomically(&path, &text)?;
@@ -464,7 +464,7 @@ fn row_views(board: &Board) -> Vec<RowView> {
                         cell
                     })
                     .collect(),
-                date: row.run.created.get(..10).unwrap_or_default().to_string(),
+                date: row.run.created().get(..10).unwrap_or_default().to_string(),
                 stale: row.stale_tasks.join(", "),
                 search: [
                     row.name.as_str(),
@@ -714,20 +714,19 @@ fn page_view(
         "chat template",
         m.map(|m| if m.chat_template { "yes" } else { "no" }.to_string()),
     );
-    let assay = &row.run.run["assay"];
-    let text = |v: &Value| match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    };
+    let assay = &row.run.run.assay;
+    let text = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
     let provenance = [
-        ("run id", text(&assay["run_id"])),
-        ("run date", text(&assay["created_at"])),
-        ("model", text(&row.run.run["config"]["model"])),
-        ("model fingerprint", text(&assay["model"]["fingerprint"])),
-        ("assay version", text(&assay["version"])),
-        ("git revision", text(&assay["git_revision"])),
-        ("requests", text(&assay["requests"])),
+        ("run id", text(&assay.run_id)),
+        ("run date", text(&assay.created_at)),
+        ("model", text(&row.run.run.config.model)),
+        (
+            "model fingerprint",
+            assay.model.as_ref().map(|m| m.fingerprint.clone()),
+        ),
+        ("assay version", text(&assay.version)),
+        ("git revision", text(&assay.git_revision)),
+        ("requests", serde_json::to_string(&assay.requests).ok()),
         ("run folder", Some(row.run.dir.display().to_string())),
     ]
     .into_iter()
@@ -778,17 +777,13 @@ fn page_view(
 }
 
 /// The Hub datasets (repo@commit) a suite entry's tasks read, else "local".
-fn data_origin(run: &Value, entry: &str) -> String {
+fn data_origin(run: &crate::results::Run, entry: &str) -> String {
     let mut origins: Vec<String> = super::leaves(run, entry)
         .iter()
         .filter_map(|t| {
-            let d = &run["assay"]["tasks"][t]["dataset"];
-            let commit = d["commit"].as_str()?;
-            Some(format!(
-                "{}@{}",
-                d["repo"].as_str()?,
-                commit.get(..12).unwrap_or(commit)
-            ))
+            let d = run.assay.tasks.get(t)?.dataset.as_ref()?;
+            let commit = d.commit.as_str();
+            Some(format!("{}@{}", d.repo, commit.get(..12).unwrap_or(commit)))
         })
         .collect();
     origins.sort();

@@ -21,13 +21,14 @@ fn leaderboard_table(board: &Board) -> PolarsResult<DataFrame> {
     let manifest = |f: fn(&crate::variant::Variant) -> Option<String>| {
         strings(rows, move |r| r.manifest.as_ref().and_then(f))
     };
-    let run_field = |field: &'static str| {
-        strings(rows, move |r| {
-            r.run.run["assay"]["model"][field]
-                .as_str()
-                .map(str::to_string)
-        })
-    };
+    let fingerprint = strings(rows, |r| {
+        r.run
+            .run
+            .assay
+            .model
+            .as_ref()
+            .map(|m| m.fingerprint.clone())
+    });
     let mut columns = vec![
         Column::new(
             "rank".into(),
@@ -116,28 +117,26 @@ fn leaderboard_table(board: &Board) -> PolarsResult<DataFrame> {
         Column::new(
             "run_id".into(),
             rows.iter()
-                .map(|r| r.run.run_id.clone())
+                .map(|r| r.run.run_id().to_string())
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "run_date".into(),
             rows.iter()
-                .map(|r| r.run.created.clone())
+                .map(|r| r.run.created().to_string())
                 .collect::<Vec<_>>(),
         ),
-        Column::new("model_fingerprint".into(), run_field("fingerprint")),
+        Column::new("model_fingerprint".into(), fingerprint),
         Column::new(
             "assay_version".into(),
             strings(rows, |r| {
-                r.run.run["assay"]["version"].as_str().map(str::to_string)
+                Some(r.run.run.assay.version.clone()).filter(|v| !v.is_empty())
             }),
         ),
         Column::new(
             "git_revision".into(),
             strings(rows, |r| {
-                r.run.run["assay"]["git_revision"]
-                    .as_str()
-                    .map(str::to_string)
+                Some(r.run.run.assay.git_revision.clone()).filter(|v| !v.is_empty())
             }),
         ),
     ]);

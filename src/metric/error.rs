@@ -65,12 +65,8 @@ pub enum MetricError {
     #[error("invalid regular expression {pattern:?}: {reason}")]
     InvalidRegex { pattern: String, reason: String },
 
-    #[error("regular expression {pattern:?} could not be evaluated on a response: {source}")]
-    RegexRuntime {
-        pattern: String,
-        #[source]
-        source: Box<fancy_regex::Error>,
-    },
+    #[error(transparent)]
+    Regex(#[from] crate::python::re::RegexError),
 
     #[error("filter `{filter}`: group_select {group_select} is out of range, the pattern matched only {matches} time(s) in the response {response:?} (lm-eval raises IndexError here too)")]
     GroupSelectOutOfRange {

@@ -10,8 +10,8 @@
 
 use serde_json::{Map, Value};
 
-use super::python_regex::PyRegex;
 use super::MetricError;
+use crate::python::re::PyRegex;
 
 /// `string.punctuation`.
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";

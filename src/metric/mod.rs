@@ -8,7 +8,7 @@
 //! [`exact_match`] and friends for generation tasks), then asks an
 //! [`Aggregation`] for the score and [`stderr`] for its error. Python regex
 //! patterns from task configs are run with Python's semantics (see
-//! `python_regex`), and numeric formulas follow the Python (and numpy,
+//! `python::re`), and numeric formulas follow the Python (and numpy,
 //! sklearn) code they replace closely enough to agree digit for digit.
 
 mod aggregation;
@@ -16,8 +16,6 @@ mod bigbench;
 mod error;
 mod exact_match;
 pub mod filters;
-pub(crate) mod pystr;
-mod python_regex;
 mod registry;
 mod stderr;
 pub mod text_overlap;

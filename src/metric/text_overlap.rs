@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::pystr::is_space;
+use crate::python::text::is_space;
 
 const MAX_ORDER: usize = 4;
 

@@ -9,6 +9,8 @@
 use minijinja::value::Value as MjValue;
 use minijinja::{context, Environment, Error, ErrorKind};
 
+use crate::python::text::is_space;
+
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Message {
@@ -118,23 +120,18 @@ impl ChatTemplate {
         let tag = CONTINUE_TAG.trim_end();
         let at = rendered
             .rfind(tag)
-            .filter(|_| rendered.contains(last.content.trim_matches(py_isspace)))
+            .filter(|_| rendered.contains(last.content.trim_matches(is_space)))
             .ok_or("the chat template dropped the final message, so it cannot be continued")?;
         if rendered[at..].starts_with(CONTINUE_TAG) {
             Ok(rendered[..at].to_string())
         } else {
-            Ok(rendered[..at].trim_end_matches(py_isspace).to_string())
+            Ok(rendered[..at].trim_end_matches(is_space).to_string())
         }
     }
 }
 
 /// What transformers 5 appends to a message it continues.
 const CONTINUE_TAG: &str = "CONTINUE_FINAL_MESSAGE_TAG ";
-
-/// Python's `str.isspace()` on one character.
-fn py_isspace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
 
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False)`, i.e. ", " and
 /// ": " separators (or `indent`) and no HTML escaping, unlike minijinja's.

@@ -12,7 +12,7 @@ use fancy_regex::Regex;
 use minijinja::value::{Value as MjValue, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
 
-use super::pyvalue::py_str;
+use crate::python::value::py_str;
 
 /// A template environment holding every template a task uses, compiled once.
 pub struct Templates {

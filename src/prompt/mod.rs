@@ -9,7 +9,6 @@
 
 pub mod chat;
 pub mod jinja;
-pub mod pyvalue;
 pub mod sampler;
 
 use std::collections::HashSet;
@@ -20,11 +19,12 @@ use minijinja::value::Value as MjValue;
 use serde_json::Value;
 
 use crate::data::Doc;
+use crate::python::text::is_space;
+use crate::python::value::{self as pyvalue, is_digit_string, literal_eval, py_str};
 use crate::request::{GenerationOptions, OutputType, Request};
 use crate::task::{ChoiceSpec, DocSpec, TaskConfig};
 use chat::{ChatTemplate, Message};
 use jinja::Templates;
-use pyvalue::{is_digit_string, literal_eval, py_str};
 use sampler::{Sampler, SamplerKind};
 
 /// A document that cannot be turned into a prompt.
@@ -631,7 +631,7 @@ impl<'c> Prompter<'c> {
                 // Under a chat template the answer follows the assistant
                 // turn directly, unless a gen_prefix needs the delimiter.
                 let chat_delim = match &config.gen_prefix {
-                    Some(g) if !g.is_empty() && !g.chars().last().is_some_and(py_isspace) => {
+                    Some(g) if !g.is_empty() && !g.chars().last().is_some_and(is_space) => {
                         config.target_delimiter.as_str()
                     }
                     _ => "",
@@ -759,11 +759,6 @@ fn join<'a>(turns: impl Iterator<Item = &'a Turn>) -> String {
     s
 }
 
-/// Python's `str.isspace()` on one character.
-fn py_isspace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
 /// Joins prefix and suffix, adding `delimiter` only when neither side has
 /// whitespace at the seam (lm-eval's `maybe_delimit`).
 fn maybe_delimit(prefix: Option<&str>, suffix: &str, delimiter: &str) -> String {
@@ -782,8 +777,8 @@ fn maybe_delimit(prefix: Option<&str>, suffix: &str, delimiter: &str) -> String 
 
 fn requires_delimiter(prefix: &str, suffix: &str) -> bool {
     match (prefix.chars().last(), suffix.chars().next()) {
-        (Some(p), Some(s)) => !(py_isspace(p) || py_isspace(s)),
+        (Some(p), Some(s)) => !(is_space(p) || is_space(s)),
         (None, _) => false,
-        (Some(p), None) => !py_isspace(p),
+        (Some(p), None) => !is_space(p),
     }
 }

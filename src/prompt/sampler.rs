@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::data::bigbench::BIG_BENCH_SEED;
 use crate::data::Doc;
-use crate::pyrandom::{NpRandomState, PyRandom};
+use crate::python::random::{NpRandomState, PyRandom};
 
 /// How few-shot examples are chosen (`fewshot_config.sampler`).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,11 +8,6 @@ use std::path::Path;
 use polars::prelude::*;
 use serde_json::Value;
 
-use super::doc_hashes;
-use crate::engine::score::TaskScores;
-use crate::engine::Plan;
-use crate::prompt::pyvalue::py_str;
-
 /// The option a multiple-choice response chose: the highest
 /// log-likelihood of a filtered `[[logprob, is_greedy], ...]` with several
 /// options (the first of equals, as argmax does).
@@ -50,91 +45,77 @@ pub fn prompts_hash<'a>(documents: impl Iterator<Item = (u32, &'a str)>) -> Stri
     format!("{:x}", hasher.finalize())
 }
 
-/// Writes the samples; returns each task's [`prompts_hash`].
-pub fn write(
-    path: &Path,
-    plan: &Plan,
-    tasks: &[TaskScores],
-) -> PolarsResult<std::collections::BTreeMap<String, String>> {
-    let metric_names: BTreeSet<String> = tasks
-        .iter()
-        .flat_map(|t| t.samples.iter().flat_map(|s| s.metrics.keys().cloned()))
-        .collect();
-    let mut task_col = Vec::new();
-    let mut doc_id = Vec::new();
-    let mut filter = Vec::new();
-    let (mut doc_hash, mut prompt_hash, mut target_hash) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut doc_col, mut target, mut arguments, mut resps, mut filtered) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut chosen, mut shown) = (Vec::new(), Vec::new());
-    let mut metric_cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_names.len()];
-    let mut prompt_sets = std::collections::BTreeMap::new();
-    for (planned, scored) in plan.tasks.iter().zip(tasks) {
-        let hashes: Vec<(u32, String)> = planned
-            .docs
-            .iter()
-            .map(|d| {
-                let id = u32::try_from(d.doc_id).unwrap_or(u32::MAX);
-                (id, crate::request::sha256_hex(d.prompt().as_bytes()))
-            })
-            .collect();
-        prompt_sets.insert(
-            planned.config.task.clone(),
-            prompts_hash(hashes.iter().map(|(id, h)| (*id, h.as_str()))),
-        );
-        // Samples repeat per filter; look documents up by id, not by scan.
-        let by_id: std::collections::HashMap<usize, &crate::prompt::Prepared> =
-            planned.docs.iter().map(|d| (d.doc_id, d)).collect();
-        for sample in &scored.samples {
-            let Some(doc) = by_id.get(&sample.doc_id) else {
-                continue;
-            };
-            let prompt = doc.prompt();
-            let (dh, ph, th) = doc_hashes(&doc.doc, &prompt, &doc.target);
-            task_col.push(planned.config.task.clone());
-            doc_id.push(doc.doc_id as i64);
-            filter.push(sample.filter.clone());
-            doc_hash.push(dh);
-            prompt_hash.push(ph);
-            target_hash.push(th);
-            doc_col.push(Value::Object(doc.doc.clone()).to_string());
-            target.push(py_str(&doc.target));
-            arguments.push(
-                Value::Array(doc.requests.iter().map(|r| r.arguments()).collect()).to_string(),
-            );
-            resps.push(Value::Array(sample.resps.clone()).to_string());
-            filtered.push(sample.filtered.to_string());
-            let option = chosen_option(&sample.filtered);
-            chosen.push(option.map(|i| i as i64));
-            shown.push(option.is_none().then(|| shown_text(&sample.filtered)));
-            for (col, name) in metric_cols.iter_mut().zip(&metric_names) {
-                col.push(sample.metrics.get(name).copied());
-            }
-        }
-    }
+/// One row of samples.parquet: one document of a task under one filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRow {
+    pub task: String,
+    pub doc_id: usize,
+    pub filter: String,
+    pub doc_hash: String,
+    pub prompt_hash: String,
+    pub target_hash: String,
+    /// The document, as JSON.
+    pub doc: String,
+    /// The target as Python's `str()` shows it.
+    pub target: String,
+    /// The requests' arguments, as a JSON list.
+    pub arguments: String,
+    /// The raw responses, as a JSON list.
+    pub resps: String,
+    /// The filtered response(s) the metrics saw.
+    pub filtered: Value,
+    /// Per metric: the value this document contributes.
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// Writes the samples.
+pub fn write(path: &Path, rows: &[SampleRow]) -> PolarsResult<()> {
+    let metric_names: BTreeSet<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
+    let text = |f: fn(&SampleRow) -> &String| rows.iter().map(f).cloned().collect::<Vec<String>>();
+    let chosen: Vec<Option<usize>> = rows.iter().map(|r| chosen_option(&r.filtered)).collect();
     let mut columns = vec![
-        Column::new("task".into(), task_col),
-        Column::new("doc_id".into(), doc_id),
-        Column::new("filter".into(), filter),
-        Column::new("doc_hash".into(), doc_hash),
-        Column::new("prompt_hash".into(), prompt_hash),
-        Column::new("target_hash".into(), target_hash),
-        Column::new("doc".into(), doc_col),
-        Column::new("target".into(), target),
-        Column::new("arguments".into(), arguments),
-        Column::new("resps".into(), resps),
-        Column::new("filtered_resps".into(), filtered),
-        Column::new("chosen".into(), chosen),
-        Column::new("shown".into(), shown),
+        Column::new("task".into(), text(|r| &r.task)),
+        Column::new(
+            "doc_id".into(),
+            rows.iter().map(|r| r.doc_id as i64).collect::<Vec<_>>(),
+        ),
+        Column::new("filter".into(), text(|r| &r.filter)),
+        Column::new("doc_hash".into(), text(|r| &r.doc_hash)),
+        Column::new("prompt_hash".into(), text(|r| &r.prompt_hash)),
+        Column::new("target_hash".into(), text(|r| &r.target_hash)),
+        Column::new("doc".into(), text(|r| &r.doc)),
+        Column::new("target".into(), text(|r| &r.target)),
+        Column::new("arguments".into(), text(|r| &r.arguments)),
+        Column::new("resps".into(), text(|r| &r.resps)),
+        Column::new(
+            "filtered_resps".into(),
+            rows.iter()
+                .map(|r| r.filtered.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "chosen".into(),
+            chosen
+                .iter()
+                .map(|c| c.map(|i| i as i64))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "shown".into(),
+            rows.iter()
+                .zip(&chosen)
+                .map(|(r, c)| c.is_none().then(|| shown_text(&r.filtered)))
+                .collect::<Vec<_>>(),
+        ),
     ];
-    for (name, values) in metric_names.iter().zip(metric_cols) {
+    for name in metric_names {
+        let values: Vec<Option<f64>> = rows.iter().map(|r| r.metrics.get(name).copied()).collect();
         columns.push(Column::new(name.as_str().into(), values));
     }
-    let height = columns.first().map_or(0, |c| c.len());
-    let mut df = DataFrame::new(height, columns)?;
+    let mut df = DataFrame::new(rows.len(), columns)?;
     let file = std::fs::File::create(path)?;
     ParquetWriter::new(file).finish(&mut df)?;
-    Ok(prompt_sets)
+    Ok(())
 }
 
 /// What merging shards needs of one row of a samples.parquet.

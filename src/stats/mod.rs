@@ -12,9 +12,16 @@
 //! itself never reports such values; it writes "N/A", and callers should do
 //! the same when a result is NaN.
 
-use crate::pyrandom::PyRandom;
+use crate::python::random::PyRandom;
 
 pub mod paired;
+
+/// A score with its standard error (None where lm-eval prints N/A).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    pub value: f64,
+    pub stderr: Option<f64>,
+}
 
 /// lm-eval's bootstrap runs in chunks of this many resamples, each chunk with
 /// its own generator seeded by the chunk's index.

@@ -484,7 +484,7 @@ impl TaskConfig {
     /// The hash runs record of this config, to tell later whether a run was
     /// made with the config as it is now.
     pub fn config_hash(&self) -> String {
-        crate::request::sha256_hex(Value::Object(self.raw.clone()).to_string().as_bytes())
+        crate::hash::sha256_hex(Value::Object(self.raw.clone()).to_string().as_bytes())
     }
 
     /// The metadata `version`, as lm-eval reports it in `versions`.

@@ -22,8 +22,8 @@ use serde_json::Value;
 use super::config::Hook;
 use crate::data::Doc;
 use crate::metric::numpy_sum;
-use crate::metric::pystr::strip;
 use crate::metric::ItemValue;
+use crate::python::text::strip;
 
 /// Per-document metric values, by metric name.
 pub type MetricValues = Vec<(String, ItemValue)>;
@@ -254,7 +254,7 @@ pub fn fingerprint(source: &str, functions: &[&str]) -> String {
         text.push_str(&function_source(source, name).unwrap_or_else(|| "missing".into()));
         text.push('\0');
     }
-    crate::request::sha256_hex(text.as_bytes())[..16].to_string()
+    crate::hash::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 fn function_source(source: &str, name: &str) -> Option<String> {

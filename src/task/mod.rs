@@ -56,4 +56,16 @@ pub enum TaskError {
     UnknownName { name: String, hint: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("--include-path {}: no such file or folder", path.display())]
+    MissingIncludePath { path: PathBuf },
+    /// A `--suite` that names no suite.
+    #[error("--suite {name}: {message}")]
+    Suite { name: String, message: String },
+}
+
+impl TaskError {
+    /// Every task error is about what the user wrote or named.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Input
+    }
 }

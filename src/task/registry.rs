@@ -92,6 +92,42 @@ pub fn builtin_tasks_dir() -> Option<PathBuf> {
     source.is_dir().then_some(source)
 }
 
+impl Registry {
+    /// The built-in tasks and suites plus `include_paths` (later ones win on
+    /// name clashes); each include path must exist.
+    pub fn with_builtin(include_paths: &[PathBuf]) -> Result<Registry, TaskError> {
+        let mut roots: Vec<PathBuf> = builtin_tasks_dir().into_iter().collect();
+        for p in include_paths {
+            if !p.exists() {
+                return Err(TaskError::MissingIncludePath { path: p.clone() });
+            }
+            roots.push(p.clone());
+        }
+        Ok(Registry::scan(&roots))
+    }
+}
+
+/// A suite's file: `tasks/suites/<name>.yaml`, or `name` itself when it
+/// names a YAML file.
+pub fn suite_file(name: &str) -> Result<PathBuf, TaskError> {
+    let path = PathBuf::from(name);
+    let err = |message: String| TaskError::Suite {
+        name: name.to_string(),
+        message,
+    };
+    if name.ends_with(".yaml") || name.ends_with(".yml") {
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(err("no such file".into()))
+        };
+    }
+    builtin_tasks_dir()
+        .map(|d| d.join("suites").join(format!("{name}.yaml")))
+        .filter(|p| p.is_file())
+        .ok_or_else(|| err(format!("there is no tasks/suites/{name}.yaml")))
+}
+
 fn yaml_files(root: &Path, out: &mut Vec<PathBuf>) {
     let Ok(read) = std::fs::read_dir(root) else {
         return;

@@ -179,7 +179,7 @@ pub fn check_weights(variant: &Variant) -> WeightsCheck {
     if !path.is_file() {
         return WeightsCheck::Missing(path);
     }
-    match crate::backend::file_sha256(&path) {
+    match crate::cache::file_sha256(&path) {
         Ok(actual) if actual.eq_ignore_ascii_case(expected) => WeightsCheck::Matches,
         Ok(actual) => WeightsCheck::Mismatch { path, actual },
         Err(_) => WeightsCheck::Missing(path),

@@ -1,12 +1,14 @@
-//! Fixture runs for the leaderboard tests: run folders shaped as `assay run`
-//! writes them (run.json with scores and config hashes, samples.parquet
+//! Fixture runs for the leaderboard tests: run folders written by assay's
+//! own run writer (run.json with scores and config hashes, samples.parquet
 //! with per-document values, prompts and responses), and manifests.
 
 #![allow(dead_code)]
 
 use std::path::Path;
 
-use polars::prelude::*;
+use assay::backend::ModelIdentity;
+use assay::results::{MetricBlock, Run, SampleRow, TaskRecord};
+use assay::stats::Score;
 use serde_json::json;
 
 pub const SUITE: &str = "group: s\ntask: [t1, t2]\nmetadata:\n  leaderboard:\n    \
@@ -48,67 +50,71 @@ pub fn write_run_with(
     hashes: [&str; 2],
 ) {
     let dir = root.join("runs").join(variant).join(run_id);
-    std::fs::create_dir_all(&dir).unwrap();
-    let run = json!({
-        "results": {
-            "t1": {"acc,none": scores[0].0, "acc_stderr,none": scores[0].1},
-            "t2": {"exact_match,f": scores[1].0, "exact_match_stderr,f": scores[1].1},
-        },
-        "assay": {"variant": variant, "run_id": run_id, "created_at": created, "complete": true,
-                  "shard": null, "version": "0.1.0", "model": {"fingerprint": format!("sha256:{variant}")},
-                  "tasks": {"t1": {"config_hash": hashes[0]}, "t2": {"config_hash": hashes[1]}}},
+    let mut run = Run::default();
+    for (t, (key, (value, stderr))) in [("acc,none", scores[0]), ("exact_match,f", scores[1])]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("t{}", t + 1);
+        let mut block = MetricBlock {
+            alias: name.clone(),
+            ..MetricBlock::default()
+        };
+        block.scores.insert(
+            key.to_string(),
+            Score {
+                value,
+                stderr: Some(stderr),
+            },
+        );
+        run.results.insert(name.clone(), block);
+        run.assay.tasks.insert(
+            name,
+            TaskRecord {
+                config_hash: hashes[t].to_string(),
+                ..TaskRecord::default()
+            },
+        );
+    }
+    run.assay.variant = Some(variant.to_string());
+    run.assay.run_id = run_id.to_string();
+    run.assay.created_at = created.to_string();
+    run.assay.complete = true;
+    run.assay.version = "0.1.0".to_string();
+    run.assay.model = Some(ModelIdentity {
+        spec: "llama:x.gguf".into(),
+        fingerprint: format!("sha256:{variant}"),
+        details: Default::default(),
     });
-    std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
-    let mut task = Vec::new();
-    let mut filter = Vec::new();
-    let mut hash = Vec::new();
-    let mut acc: Vec<Option<f64>> = Vec::new();
-    let mut em: Vec<Option<f64>> = Vec::new();
-    let (mut prompt_hash, mut target, mut arguments, mut filtered) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rows = Vec::new();
     for (t, values) in docs.iter().enumerate() {
         for (d, v) in values.iter().enumerate() {
-            prompt_hash.push(format!("prompt-{t}-{d}"));
-            target.push("0".to_string());
             // Prompts carry markup, as any text may: the site shows it as text.
             let q = format!("Question {t}.{d}? <img src=x onerror=window.__pwned=4>");
-            arguments.push(json!([[q, " yes"], [q, " no"]]).to_string());
             // The chosen option is right when the value is 1.
-            filtered.push(
-                if *v == 1.0 {
-                    "[[-1.0,true],[-2.0,false]]"
-                } else {
-                    "[[-2.0,false],[-1.0,true]]"
-                }
-                .to_string(),
-            );
-            task.push(format!("t{}", t + 1));
-            filter.push(if t == 0 { "none" } else { "f" }.to_string());
-            hash.push(format!("doc-{t}-{d}"));
-            acc.push((t == 0).then_some(*v));
-            em.push((t == 1).then_some(*v));
+            let filtered = if *v == 1.0 {
+                json!([[-1.0, true], [-2.0, false]])
+            } else {
+                json!([[-2.0, false], [-1.0, true]])
+            };
+            let metric = if t == 0 { "acc" } else { "exact_match" };
+            rows.push(SampleRow {
+                task: format!("t{}", t + 1),
+                doc_id: t * values.len() + d,
+                filter: if t == 0 { "none" } else { "f" }.to_string(),
+                doc_hash: format!("doc-{t}-{d}"),
+                prompt_hash: format!("prompt-{t}-{d}"),
+                target_hash: String::new(),
+                doc: "{}".into(),
+                target: "0".to_string(),
+                arguments: json!([[q, " yes"], [q, " no"]]).to_string(),
+                resps: "[]".into(),
+                filtered,
+                metrics: [(metric.to_string(), *v)].into_iter().collect(),
+            });
         }
     }
-    let n = task.len();
-    let mut df = DataFrame::new(
-        n,
-        vec![
-            Column::new("task".into(), task),
-            Column::new("doc_id".into(), (0..n as i64).collect::<Vec<i64>>()),
-            Column::new("filter".into(), filter),
-            Column::new("doc_hash".into(), hash),
-            Column::new("prompt_hash".into(), prompt_hash),
-            Column::new("target".into(), target),
-            Column::new("arguments".into(), arguments),
-            Column::new("filtered_resps".into(), filtered),
-            Column::new("acc".into(), acc),
-            Column::new("exact_match".into(), em),
-        ],
-    )
-    .unwrap();
-    ParquetWriter::new(std::fs::File::create(dir.join("samples.parquet")).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    assay::results::write_run(&dir, &run, &rows).unwrap();
 }
 
 pub fn manifest(dir: &Path, name: &str, base: Option<&str>) {

@@ -241,7 +241,7 @@ pub(crate) fn count_words(text: &str) -> usize {
     let mut count = 1;
     let mut in_space = false;
     for c in text.chars() {
-        let space = crate::metric::pystr::is_space(c);
+        let space = crate::python::text::is_space(c);
         if space && !in_space {
             count += 1;
         }

@@ -11,8 +11,8 @@
 //! to the backend's `max_gen_toks`.
 
 use super::Kwargs;
-use crate::metric::python_regex::{Found, PyRegex};
 use crate::metric::MetricError;
+use crate::python::re::{Found, PyRegex};
 
 #[derive(Debug, Clone)]
 pub struct PostprocessFilter {

@@ -10,9 +10,9 @@
 use serde_json::Value;
 
 use super::Kwargs;
-use crate::metric::pystr::strip;
-use crate::metric::python_regex::{python_escaped_len, Found, PyRegex};
 use crate::metric::MetricError;
+use crate::python::re::{python_escaped_len, Found, PyRegex};
+use crate::python::text::strip;
 
 const DEFAULT_PATTERN: &str = r"#### (\-?[0-9\.\,]+)";
 const DEFAULT_FALLBACK: &str = "[invalid]";

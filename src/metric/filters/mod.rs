@@ -167,7 +167,10 @@ impl Filter {
                     .collect()
             }
             Filter::RemoveWhitespace => {
-                each_response(responses, |r| Ok(super::pystr::strip(&r).to_string()))
+                each_response(
+                    responses,
+                    |r| Ok(crate::python::text::strip(&r).to_string()),
+                )
             }
             Filter::TakeFirst => selection::take_first(responses),
             Filter::TakeFirstK { k } => selection::take_first_k(responses, *k),

@@ -10,8 +10,8 @@
 use serde_json::Value;
 
 use super::Kwargs;
-use crate::metric::pystr::python_str;
 use crate::metric::MetricError;
+use crate::python::text::python_str;
 
 /// lm-eval's `MapFilter`.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,14 +4,17 @@
 //! Planning needs no model, so `assay requests` and `assay tasks validate`
 //! run exactly this and stop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use super::EngineError;
-use crate::data::{self, Doc};
+use super::Error;
+use crate::data::{self, Doc, HubSource};
+use crate::engine::{Answers, OverlongRequest, SkippedDocument, TaskRequests};
+use crate::invocation::Invocation;
 use crate::metric::{self, Aggregation, FilterPipeline};
+use crate::prompt::chat::ChatTemplate;
 use crate::prompt::{Prepared, PromptOptions, Prompter};
 use crate::request::OutputType;
 use crate::task::config::MetricConfig;
@@ -19,75 +22,25 @@ use crate::task::hooks::Native;
 use crate::task::registry::{Node, Selection};
 use crate::task::{Hook, Registry, TaskConfig, TaskError};
 
-/// How much of each task to run (lm-eval's `--limit`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Limit {
-    /// The first N documents.
-    Count(usize),
-    /// A fraction of the documents, rounded up.
-    Fraction(f64),
+/// How each task is prepared: the invocation's options, with its chat
+/// template compiled once for all tasks.
+pub struct Preparation<'a> {
+    invocation: &'a Invocation,
+    chat_template: Option<Arc<ChatTemplate>>,
+    show_progress: bool,
 }
 
-/// What a run was asked to do, recorded in its run.json so the run can be
-/// planned again (to merge shards): the task selection and every option
-/// that shapes prompts, but not the shard.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct Invocation {
-    pub tasks: Vec<String>,
-    pub include_path: Vec<std::path::PathBuf>,
-    pub num_fewshot: Option<usize>,
-    pub limit: Option<Limit>,
-    pub fewshot_seed: u64,
-    pub system_instruction: Option<String>,
-    /// The chat template prompts were rendered with, if any.
-    pub chat_template: Option<ChatTemplateRecord>,
-    pub fewshot_as_multiturn: bool,
-}
-
-/// A chat template as recorded in a run: its source and special tokens, or
-/// `messages_json` for prompts sent as message lists.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ChatTemplateRecord {
-    pub messages_json: bool,
-    pub source: String,
-    pub bos_token: String,
-    pub eos_token: String,
-}
-
-impl ChatTemplateRecord {
-    pub fn of(template: &crate::prompt::chat::ChatTemplate) -> ChatTemplateRecord {
-        ChatTemplateRecord {
-            messages_json: template.is_messages_json(),
-            source: template.source().to_string(),
-            bos_token: template.bos_token().to_string(),
-            eos_token: template.eos_token().to_string(),
-        }
+impl<'a> Preparation<'a> {
+    pub fn new(invocation: &'a Invocation, show_progress: bool) -> Result<Self, Error> {
+        let chat_template = invocation
+            .compiled_chat_template()
+            .map_err(|e| Error::Input(format!("the chat template: {e}")))?;
+        Ok(Preparation {
+            invocation,
+            chat_template,
+            show_progress,
+        })
     }
-
-    pub fn compile(&self) -> Result<crate::prompt::chat::ChatTemplate, String> {
-        if self.messages_json {
-            Ok(crate::prompt::chat::ChatTemplate::messages_json())
-        } else {
-            crate::prompt::chat::ChatTemplate::new(&self.source, &self.bos_token, &self.eos_token)
-        }
-    }
-}
-
-/// Task options shared by `run` and `requests`.
-#[derive(Debug, Clone, Default)]
-pub struct TaskOptions {
-    pub num_fewshot: Option<usize>,
-    pub limit: Option<Limit>,
-    pub fewshot_seed: u64,
-    pub system_instruction: Option<String>,
-    /// `(k, n)`: run only documents whose id is congruent to k modulo n.
-    pub shard: Option<(usize, usize)>,
-    pub show_progress: bool,
-    /// `--apply-chat-template`: the model's template.
-    pub chat_template: Option<std::sync::Arc<crate::prompt::chat::ChatTemplate>>,
-    pub fewshot_as_multiturn: bool,
 }
 
 /// A metric a task reports, with its aggregation and direction.
@@ -115,7 +68,7 @@ pub struct PlannedTask {
     /// Data file -> SHA-256.
     pub data_files: BTreeMap<String, String>,
     /// Where a Hub dataset came from: repo, config, revision, commit.
-    pub data_source: Option<serde_json::Value>,
+    pub data_source: Option<HubSource>,
 }
 
 /// Everything a run will evaluate.
@@ -141,24 +94,80 @@ impl Plan {
     }
 }
 
-/// Resolves `names` and prepares every document of every task.
+impl Plan {
+    /// Every task's requests, for the engine.
+    pub fn requests(&self) -> Vec<TaskRequests<'_>> {
+        self.tasks
+            .iter()
+            .map(|t| TaskRequests {
+                task: &t.config.task,
+                repeats: t.config.repeats,
+                docs: t
+                    .docs
+                    .iter()
+                    .map(|d| (d.doc_id, d.requests.as_slice()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Removes the documents with a request that was skipped as too long,
+    /// so they are not scored; returns them.
+    pub fn drop_overlong(&mut self, answers: &Answers) -> Vec<SkippedDocument> {
+        if answers.overlong.is_empty() {
+            return Vec::new();
+        }
+        let why: HashMap<&str, &OverlongRequest> = answers
+            .overlong
+            .iter()
+            .map(|o| (o.hash.as_str(), o))
+            .collect();
+        let mut dropped = Vec::new();
+        for task in &mut self.tasks {
+            let name = task.config.task.clone();
+            task.docs.retain(|doc| {
+                let hit = doc
+                    .requests
+                    .iter()
+                    .find_map(|r| why.get(r.hash().as_str()).copied());
+                if let Some(o) = hit {
+                    dropped.push(SkippedDocument {
+                        task: name.clone(),
+                        doc_id: doc.doc_id,
+                        reason: format!(
+                            "a request needs {} tokens; the context holds {}",
+                            o.tokens, o.n_ctx
+                        ),
+                    });
+                }
+                hit.is_none()
+            });
+        }
+        dropped
+    }
+}
+
+/// Resolves the invocation's task names and prepares every document of
+/// every task.
 pub fn plan(
     registry: &Registry,
-    names: &[String],
-    options: &TaskOptions,
-) -> Result<Plan, EngineError> {
+    invocation: &Invocation,
+    show_progress: bool,
+) -> Result<Plan, Error> {
+    let names = &invocation.tasks;
+    let preparation = Preparation::new(invocation, show_progress)?;
     let tree = registry.select(names)?;
     let mut tasks = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for node in &tree {
         for config in node.tasks() {
             if seen.insert(config.task.clone()) {
-                tasks.push(plan_task(config.clone(), options)?);
+                tasks.push(plan_task(config.clone(), &preparation)?);
             }
         }
     }
     if tasks.is_empty() {
-        return Err(EngineError::Input(format!(
+        return Err(Error::Input(format!(
             "nothing to run: every task selected by `{}` was skipped",
             names.join(",")
         )));
@@ -166,8 +175,8 @@ pub fn plan(
     Ok(Plan { tasks, tree })
 }
 
-fn field_error(config: &TaskConfig, field: &str, message: String) -> EngineError {
-    EngineError::Task(TaskError::Field {
+fn field_error(config: &TaskConfig, field: &str, message: String) -> Error {
+    Error::Task(TaskError::Field {
         path: config.source.clone(),
         field: field.to_string(),
         message,
@@ -193,7 +202,8 @@ pub fn needed_splits(config: &TaskConfig) -> Vec<String> {
 }
 
 /// Loads one task's data and prepares its documents.
-pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTask, EngineError> {
+pub fn plan_task(config: TaskConfig, preparation: &Preparation) -> Result<PlannedTask, Error> {
+    let options = preparation.invocation;
     config.require_native()?;
     let metrics = metric_specs(&config)?;
     let filters = match &config.filter_list {
@@ -212,7 +222,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
                     })?;
                 Ok(FilterPipeline::new(f.name.clone(), steps))
             })
-            .collect::<Result<Vec<_>, EngineError>>()?,
+            .collect::<Result<Vec<_>, Error>>()?,
     };
     let dataset = data::load(
         config.dataset_path.as_deref(),
@@ -221,7 +231,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
         &config.source,
         &needed_splits(&config),
     )?;
-    let split_docs_raw = |field: &str, split: &str| -> Result<Vec<Doc>, EngineError> {
+    let split_docs_raw = |field: &str, split: &str| -> Result<Vec<Doc>, Error> {
         dataset.splits.get(split).cloned().ok_or_else(|| {
             field_error(
                 &config,
@@ -251,7 +261,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
             )),
         },
     };
-    let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, EngineError> {
+    let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, Error> {
         let hook = if field == "fewshot_split" {
             config.fewshot_config.process_docs.as_ref()
         } else {
@@ -308,21 +318,17 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
         vec![]
     };
     let total_docs = eval_docs.len();
-    let limit = match options.limit {
-        None => total_docs,
-        Some(Limit::Count(n)) => n.min(total_docs),
-        Some(Limit::Fraction(f)) => ((total_docs as f64 * f).ceil() as usize).min(total_docs),
-    };
+    let limit = options.limit.map_or(total_docs, |l| l.of(total_docs));
     let prompt_options = PromptOptions {
         num_fewshot: options.num_fewshot,
         fewshot_seed: options.fewshot_seed,
         system_instruction: options.system_instruction.clone(),
-        chat_template: options.chat_template.clone(),
+        chat_template: preparation.chat_template.clone(),
         fewshot_as_multiturn: options.fewshot_as_multiturn,
     };
     let mut prompter = Prompter::new(&config, &eval_docs, fewshot_docs, prompt_options)?;
-    let bar = progress(
-        options.show_progress,
+    let bar = crate::engine::progress(
+        preparation.show_progress,
         limit as u64,
         &format!("prompts {}", config.task),
     );
@@ -354,7 +360,7 @@ pub fn plan_task(config: TaskConfig, options: &TaskOptions) -> Result<PlannedTas
     })
 }
 
-fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, EngineError> {
+fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, Error> {
     let entries: Vec<MetricConfig> = match &config.metric_list {
         None => metric::default_metrics(config.output_type)
             .iter()
@@ -435,18 +441,4 @@ pub fn supported_metrics(output_type: OutputType) -> &'static [&'static str] {
         ],
         OutputType::GenerateUntil => &["exact_match", "exact_str_match"],
     }
-}
-
-pub(crate) fn progress(show: bool, len: u64, label: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
 }

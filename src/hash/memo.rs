@@ -25,7 +25,7 @@ struct Entry {
 
 /// Lower-case hex SHA-256 of the file at `path`, looked up in (and added to)
 /// the memo in `memo_dir` when there is one.
-pub(crate) fn file_sha256(path: &Path, memo_dir: Option<&Path>) -> io::Result<String> {
+pub fn file_sha256_remembered(path: &Path, memo_dir: Option<&Path>) -> io::Result<String> {
     let canonical = fs::canonicalize(path)?;
     let meta = fs::metadata(&canonical)?;
     let mtime_ns = meta
@@ -47,7 +47,7 @@ pub(crate) fn file_sha256(path: &Path, memo_dir: Option<&Path>) -> io::Result<St
         }
     }
 
-    let sha256 = crate::request::sha256_file(&canonical)?;
+    let sha256 = super::sha256_file(&canonical)?;
     if let (Some(dir), Some(memo_path)) = (memo_dir, memo_path) {
         // Forget files that are gone (test models in temporary folders).
         memo.retain(|path, _| Path::new(path).exists());
@@ -82,23 +82,26 @@ mod tests {
         fs::write(&model, b"abc").unwrap();
         let memo = dir.path().join("cache");
         let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(file_sha256(&model, Some(&memo)).unwrap(), abc);
-        assert_eq!(crate::request::sha256_hex(b"abc"), abc);
+        assert_eq!(file_sha256_remembered(&model, Some(&memo)).unwrap(), abc);
+        assert_eq!(crate::hash::sha256_hex(b"abc"), abc);
 
         // The memo answers while size and mtime are unchanged...
         let text = fs::read_to_string(memo.join(MEMO_FILE)).unwrap();
         fs::write(memo.join(MEMO_FILE), text.replace(abc, "remembered")).unwrap();
-        assert_eq!(file_sha256(&model, Some(&memo)).unwrap(), "remembered");
+        assert_eq!(
+            file_sha256_remembered(&model, Some(&memo)).unwrap(),
+            "remembered"
+        );
 
         // ...and not once the file changes.
         fs::write(&model, b"abcd").unwrap();
         assert_eq!(
-            file_sha256(&model, Some(&memo)).unwrap(),
-            crate::request::sha256_hex(b"abcd")
+            file_sha256_remembered(&model, Some(&memo)).unwrap(),
+            crate::hash::sha256_hex(b"abcd")
         );
         assert_eq!(
-            file_sha256(&model, None).unwrap(),
-            crate::request::sha256_hex(b"abcd")
+            file_sha256_remembered(&model, None).unwrap(),
+            crate::hash::sha256_hex(b"abcd")
         );
     }
 
@@ -109,8 +112,8 @@ mod tests {
         fs::write(&model, b"abc").unwrap();
         fs::write(dir.path().join(MEMO_FILE), b"not json").unwrap();
         assert_eq!(
-            file_sha256(&model, Some(dir.path())).unwrap(),
-            crate::request::sha256_hex(b"abc")
+            file_sha256_remembered(&model, Some(dir.path())).unwrap(),
+            crate::hash::sha256_hex(b"abc")
         );
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::prompt::pyvalue::float_repr;
+use super::value::float_repr;
 
 pub fn dumps_indent2(value: &Value) -> String {
     let mut out = String::new();

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::plan::{MetricSpec, PlannedTask};
-use super::{Answers, EngineError};
+use super::Error;
+use crate::engine::Answers;
 use crate::metric::{self, ExactMatchOptions, ItemValue};
-use crate::prompt::pyvalue::py_str;
 use crate::prompt::Prepared;
+use crate::python::value::py_str;
 use crate::request::{OutputType, Response};
 use crate::stats;
 use crate::task::config::{AggregateMetric, GroupConfig};
@@ -35,12 +36,7 @@ pub struct Sample {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// A score with its standard error (None where lm-eval prints N/A).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Score {
-    pub value: f64,
-    pub stderr: Option<f64>,
-}
+pub use crate::stats::Score;
 
 /// The scores of one task.
 #[derive(Debug, Clone)]
@@ -64,15 +60,15 @@ pub struct GroupScores {
 
 const BOOTSTRAP_ITERS: usize = 100_000;
 
-fn scoring_error(task: &PlannedTask, message: impl Into<String>) -> EngineError {
-    EngineError::Scoring {
+fn scoring_error(task: &PlannedTask, message: impl Into<String>) -> Error {
+    Error::Scoring {
         task: task.config.task.clone(),
         message: message.into(),
     }
 }
 
 /// Scores one task from the run's answers.
-pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, EngineError> {
+pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, Error> {
     let responses: Vec<Vec<&Response>> = task
         .docs
         .iter()
@@ -230,7 +226,7 @@ fn loglikelihood_values(
     task: &PlannedTask,
     doc: &Prepared,
     rs: &[&Response],
-) -> Result<Vec<(String, ItemValue)>, EngineError> {
+) -> Result<Vec<(String, ItemValue)>, Error> {
     let ll_of = |r: &Response| match r {
         Response::Loglikelihood { logprob, is_greedy } => (*logprob, *is_greedy),
         Response::Rolling { logprob } => (*logprob, false),
@@ -402,7 +398,7 @@ fn hook_values(
     hook: &crate::task::Hook,
     doc: &Prepared,
     input: HookInput,
-) -> Result<Vec<(String, ItemValue)>, EngineError> {
+) -> Result<Vec<(String, ItemValue)>, Error> {
     use crate::task::hooks::Native;
     let port = task
         .config
@@ -437,7 +433,7 @@ fn generation_values(
     task: &PlannedTask,
     doc: &Prepared,
     prediction: &str,
-) -> Result<Vec<(String, ItemValue)>, EngineError> {
+) -> Result<Vec<(String, ItemValue)>, Error> {
     if let Some(hook) = &task.config.process_results {
         let texts = [prediction.to_string()];
         return hook_values(task, hook, doc, HookInput::Generated(&texts));

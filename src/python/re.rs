@@ -14,7 +14,18 @@ use std::sync::OnceLock;
 
 use fancy_regex::{Captures, Regex};
 
-use super::MetricError;
+/// A pattern Python's `re` accepts that cannot be compiled or run here.
+#[derive(Debug, thiserror::Error)]
+pub enum RegexError {
+    #[error("invalid regular expression {pattern:?}: {reason}")]
+    Invalid { pattern: String, reason: String },
+    #[error("regular expression {pattern:?} could not be evaluated on a response: {source}")]
+    Runtime {
+        pattern: String,
+        #[source]
+        source: Box<fancy_regex::Error>,
+    },
+}
 
 /// A compiled Python regular expression.
 #[derive(Debug, Clone)]
@@ -33,13 +44,13 @@ pub(crate) enum Found {
 }
 
 impl PyRegex {
-    pub(crate) fn new(pattern: &str) -> Result<PyRegex, MetricError> {
+    pub fn new(pattern: &str) -> Result<PyRegex, RegexError> {
         PyRegex::compile(pattern, &translate(pattern)?)
     }
 
     /// Matches any of `alternatives` literally, preferring earlier ones:
     /// `"|".join(map(re.escape, alternatives))`.
-    pub(crate) fn literal_alternation(alternatives: &[&str]) -> Result<PyRegex, MetricError> {
+    pub fn literal_alternation(alternatives: &[&str]) -> Result<PyRegex, RegexError> {
         let escaped: Vec<String> = alternatives
             .iter()
             .map(|a| fancy_regex::escape(a).into_owned())
@@ -49,20 +60,20 @@ impl PyRegex {
 
     /// Any character of a Unicode punctuation category (P*): what the
     /// multi-choice filter removes for `ignore_punctuation`.
-    pub(crate) fn unicode_punctuation() -> &'static PyRegex {
+    pub fn unicode_punctuation() -> &'static PyRegex {
         static PUNCTUATION: OnceLock<PyRegex> = OnceLock::new();
         PUNCTUATION
             .get_or_init(|| PyRegex::untranslated(r"\p{P}+").expect("a valid constant pattern"))
     }
 
     /// A pattern already in fancy-regex syntax.
-    fn untranslated(pattern: &str) -> Result<PyRegex, MetricError> {
+    fn untranslated(pattern: &str) -> Result<PyRegex, RegexError> {
         PyRegex::compile(pattern, pattern)
     }
 
     /// Compiles `translated`; errors name `source`, the pattern the user wrote.
-    fn compile(source: &str, translated: &str) -> Result<PyRegex, MetricError> {
-        let regex = Regex::new(translated).map_err(|e| MetricError::InvalidRegex {
+    fn compile(source: &str, translated: &str) -> Result<PyRegex, RegexError> {
+        let regex = Regex::new(translated).map_err(|e| RegexError::Invalid {
             pattern: source.to_string(),
             reason: e.to_string(),
         })?;
@@ -75,12 +86,12 @@ impl PyRegex {
     }
 
     /// The number of capturing groups (`re.compile(pattern).groups`).
-    pub(crate) fn group_count(&self) -> usize {
+    pub fn group_count(&self) -> usize {
         self.groups
     }
 
     /// `re.findall(pattern, text)`.
-    pub(crate) fn findall(&self, text: &str) -> Result<Vec<Found>, MetricError> {
+    pub fn findall(&self, text: &str) -> Result<Vec<Found>, RegexError> {
         let mut found = Vec::new();
         self.each_match(text, |caps| {
             let group = |i: usize| caps.get(i).map_or("", |m| m.as_str()).to_string();
@@ -94,7 +105,7 @@ impl PyRegex {
     }
 
     /// `re.sub(pattern, "", text)`.
-    pub(crate) fn remove_all(&self, text: &str) -> Result<String, MetricError> {
+    pub fn remove_all(&self, text: &str) -> Result<String, RegexError> {
         let mut kept = String::with_capacity(text.len());
         let mut last = 0;
         self.each_match(text, |caps| {
@@ -113,7 +124,7 @@ impl PyRegex {
         &self,
         text: &str,
         mut visit: impl FnMut(&Captures<'_>),
-    ) -> Result<(), MetricError> {
+    ) -> Result<(), RegexError> {
         let mut start = 0;
         let mut must_advance = false;
         while start <= text.len() {
@@ -142,10 +153,10 @@ impl PyRegex {
         &self,
         text: &'t str,
         pos: usize,
-    ) -> Result<Option<Captures<'t>>, MetricError> {
+    ) -> Result<Option<Captures<'t>>, RegexError> {
         self.regex
             .captures_from_pos(text, pos)
-            .map_err(|e| MetricError::RegexRuntime {
+            .map_err(|e| RegexError::Runtime {
                 pattern: self.source.clone(),
                 source: Box::new(e),
             })
@@ -154,7 +165,7 @@ impl PyRegex {
 
 /// `re.escape`'s output length in characters: CPython escapes exactly these
 /// characters. The multi-choice filter orders its alternatives by it.
-pub(crate) fn python_escaped_len(text: &str) -> usize {
+pub fn python_escaped_len(text: &str) -> usize {
     const SPECIAL: &str = "()[]{}?*+-|^$\\.&~# \t\n\r\x0b\x0c";
     text.chars()
         .map(|c| if SPECIAL.contains(c) { 2 } else { 1 })
@@ -170,8 +181,8 @@ const SPACE: &str = r"\s\x1C-\x1F";
 const ASCII_SPACE: &str = r" \t\n\r\x0B\x0C";
 
 /// Rewrites a Python pattern into the fancy-regex dialect.
-fn translate(pattern: &str) -> Result<String, MetricError> {
-    let invalid = |reason: String| MetricError::InvalidRegex {
+fn translate(pattern: &str) -> Result<String, RegexError> {
+    let invalid = |reason: String| RegexError::Invalid {
         pattern: pattern.to_string(),
         reason,
     };

@@ -1,4 +1,5 @@
-//! The transport of the server backends: JSON over HTTP to one or more
+//! The HTTP transport of the server backends (and the helpers the Hub
+//! client shares): JSON over HTTP to one or more
 //! replicas of a model, with bounded concurrency per endpoint, retries and
 //! endpoint health.
 //!
@@ -19,7 +20,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use super::{BackendError, FaultCounters};
+/// Live counts of a remote backend's transport faults, for progress bars
+/// and the run's request counts.
+#[derive(Debug, Default)]
+pub struct FaultCounters {
+    /// Attempts that failed and were tried again.
+    pub retried: AtomicU64,
+    /// Requests given up on after every retry.
+    pub failed: AtomicU64,
+}
 
 /// Consecutive failures after which an endpoint is rested.
 const FAILURES_BEFORE_REST: u32 = 3;
@@ -84,7 +93,8 @@ pub struct RequestFailure {
 }
 
 impl Http {
-    pub fn new(options: HttpOptions) -> Result<Http, BackendError> {
+    /// A client for `options`; the error says what could not be set up.
+    pub fn new(options: HttpOptions) -> Result<Http, String> {
         // reqwest is built without a default TLS crypto provider; ring is
         // installed once for the process (a second install is a no-op).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -94,11 +104,11 @@ impl Http {
             .pool_max_idle_per_host(options.concurrency)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| BackendError::Failed(format!("cannot set up the HTTP client: {e}")))?;
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| BackendError::Failed(format!("cannot start the I/O runtime: {e}")))?;
+            .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)

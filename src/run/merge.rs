@@ -10,23 +10,21 @@
 //! the whole is scored as one run: every mean, standard error and group
 //! score comes out as an unsharded run's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::plan::Invocation;
-use super::{Answers, EngineError, Plan, RequestCounts, SkippedDocument, TaskOptions};
-use crate::backend::ModelIdentity;
+use super::{Error, Plan, Record};
+use crate::engine::{Answers, RequestCounts};
 use crate::request::{Request, Response};
-use crate::results::{self, SampleRecord};
+use crate::results::{self, Run, SampleRecord};
 use crate::task::Registry;
 
 /// One shard as read from its run folder.
 struct Shard {
     dir: PathBuf,
-    run: Value,
-    invocation: Invocation,
+    run: Run,
     index: usize,
     count: usize,
 }
@@ -35,57 +33,46 @@ struct Shard {
 pub struct Merged {
     pub plan: Plan,
     pub answers: Answers,
-    pub variant: String,
-    pub model: ModelIdentity,
-    pub model_args: BTreeMap<String, String>,
-    pub invocation: Invocation,
-    pub skipped_documents: Vec<SkippedDocument>,
-    pub run_ids: Vec<String>,
-    pub seconds_planning: f64,
+    pub record: Record,
 }
 
-fn input(message: String) -> EngineError {
-    EngineError::Input(message)
+fn input(message: String) -> Error {
+    Error::Input(message)
 }
 
-fn read_shard(dir: &Path) -> Result<Shard, EngineError> {
+/// A recorded value as run.json shows it, for messages.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn read_shard(dir: &Path) -> Result<Shard, Error> {
     let path = dir.join("run.json");
     let run = crate::results::read_run(dir)
         .map_err(|e| input(format!("{e}; give the folders of complete shard runs")))?
         .run;
-    let shard = &run["assay"]["shard"];
-    let (Some(index), Some(count)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
+    let Some(shard) = run.assay.shard else {
         return Err(input(format!(
             "{}: not a shard (it was not run with --shard K/N)",
             path.display()
         )));
     };
-    let invocation: Invocation = serde_json::from_value(run["assay"]["invocation"].clone())
-        .ok()
-        .filter(|i: &Invocation| !i.tasks.is_empty())
-        .ok_or_else(|| {
-            input(format!(
-                "{}: records no invocation (written by an older assay); run the shards again",
-                path.display()
-            ))
-        })?;
+    if run.assay.invocation.tasks.is_empty() {
+        return Err(input(format!(
+            "{}: records no invocation (written by an older assay); run the shards again",
+            path.display()
+        )));
+    }
     Ok(Shard {
         dir: dir.to_path_buf(),
         run,
-        invocation,
-        index: index as usize,
-        count: count as usize,
+        index: shard.index,
+        count: shard.count,
     })
 }
 
 /// Reads and checks the shards in `dirs`, plans the whole run with the
-/// registry `registry` builds from the recorded include paths, and fills
-/// its answers from the shards' samples.
-pub fn merge(
-    dirs: &[PathBuf],
-    registry: impl Fn(&[PathBuf]) -> Result<Registry, EngineError>,
-    show_progress: bool,
-) -> Result<Merged, EngineError> {
+/// recorded invocation, and fills its answers from the shards' samples.
+pub fn merge(dirs: &[PathBuf], show_progress: bool) -> Result<Merged, Error> {
     let started = std::time::Instant::now();
     if dirs.is_empty() {
         return Err(input("give the run folders of the shards to merge".into()));
@@ -97,37 +84,31 @@ pub fn merge(
     let first = &shards[0];
     let name = |s: &Shard| s.dir.join("run.json").display().to_string();
     for s in &shards[1..] {
-        for (what, a, b) in [
-            (
-                "variant",
-                &first.run["assay"]["variant"],
-                &s.run["assay"]["variant"],
-            ),
+        let (a, b) = (&first.run.assay, &s.run.assay);
+        let model_details = |r: &Run| json(&r.assay.model.as_ref().map(|m| &m.details));
+        for (what, x, y) in [
+            ("variant", json(&a.variant), json(&b.variant)),
             (
                 "model",
-                &first.run["assay"]["model"]["fingerprint"],
-                &s.run["assay"]["model"]["fingerprint"],
+                json(&first.run.fingerprint()),
+                json(&s.run.fingerprint()),
             ),
             (
                 "model details",
-                &first.run["assay"]["model"]["details"],
-                &s.run["assay"]["model"]["details"],
+                model_details(&first.run),
+                model_details(&s.run),
             ),
-            (
-                "shard count",
-                &first.run["assay"]["shard"]["count"],
-                &s.run["assay"]["shard"]["count"],
-            ),
+            ("shard count", json(&first.count), json(&s.count)),
         ] {
-            if a != b {
+            if x != y {
                 return Err(input(format!(
-                    "{} and {} differ in their {what} ({a} vs {b}); only shards of one run merge",
+                    "{} and {} differ in their {what} ({x} vs {y}); only shards of one run merge",
                     name(first),
                     name(s)
                 )));
             }
         }
-        if s.invocation != first.invocation {
+        if b.invocation != a.invocation {
             return Err(input(format!(
                 "{} and {} were asked for different things (tasks or task options differ); \
                  only shards of one run merge",
@@ -135,13 +116,8 @@ pub fn merge(
                 name(s)
             )));
         }
-        for (task, info) in first.run["assay"]["tasks"]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            let other = &s.run["assay"]["tasks"][task]["config_hash"];
-            if &info["config_hash"] != other {
+        for task in a.tasks.keys() {
+            if first.run.config_hash(task) != s.run.config_hash(task) {
                 return Err(input(format!(
                     "task `{task}`: its config changed between {} and {}",
                     name(first),
@@ -153,7 +129,7 @@ pub fn merge(
     let count = first.count;
     let mut seen = vec![None; count];
     for s in &shards {
-        if let Some(prev) = seen[s.index].replace(name(s)) {
+        if let Some(prev) = seen.get_mut(s.index).and_then(|slot| slot.replace(name(s))) {
             return Err(input(format!(
                 "shard {}/{count} given twice: {prev} and {}",
                 s.index,
@@ -173,25 +149,12 @@ pub fn merge(
         )));
     }
 
-    let invocation = first.invocation.clone();
-    let chat_template = match &invocation.chat_template {
-        Some(record) => Some(std::sync::Arc::new(record.compile().map_err(|e| {
-            input(format!("{}: the recorded chat template: {e}", name(first)))
-        })?)),
-        None => None,
-    };
-    let options = TaskOptions {
-        num_fewshot: invocation.num_fewshot,
-        limit: invocation.limit,
-        fewshot_seed: invocation.fewshot_seed,
-        system_instruction: invocation.system_instruction.clone(),
-        shard: None,
-        show_progress,
-        chat_template,
-        fewshot_as_multiturn: invocation.fewshot_as_multiturn,
-    };
-    let registry = registry(&invocation.include_path)?;
-    let mut plan = super::plan(&registry, &invocation.tasks, &options)?;
+    let invocation = first.run.assay.invocation.clone();
+    let registry = Registry::with_builtin(&invocation.include_path)?;
+    invocation
+        .compiled_chat_template()
+        .map_err(|e| input(format!("{}: the recorded chat template: {e}", name(first))))?;
+    let mut plan = super::plan(&registry, &invocation, show_progress)?;
 
     // Each document's samples, from whichever shard has them.
     let mut samples: HashMap<(String, usize), SampleRecord> = HashMap::new();
@@ -203,13 +166,7 @@ pub fn merge(
         for row in rows {
             samples.entry((row.task.clone(), row.doc_id)).or_insert(row);
         }
-        if let Some(list) = s.run["assay"]["skipped_documents"].as_array() {
-            for doc in list {
-                if let Ok(doc) = serde_json::from_value::<SkippedDocument>(doc.clone()) {
-                    skipped.push(doc);
-                }
-            }
-        }
+        skipped.extend(s.run.assay.skipped_documents.iter().cloned());
     }
     let skipped_ids: std::collections::HashSet<(String, usize)> =
         skipped.iter().map(|d| (d.task.clone(), d.doc_id)).collect();
@@ -231,7 +188,7 @@ pub fn merge(
                 return false;
             };
             let prompt = doc.prompt();
-            if crate::request::sha256_hex(prompt.as_bytes()) != sample.prompt_hash {
+            if crate::hash::sha256_hex(prompt.as_bytes()) != sample.prompt_hash {
                 problem = Some(format!(
                     "task `{name}`, document {}: its prompt is not the one the shard scored; \
                      the task's data or config changed since the shards ran",
@@ -259,47 +216,40 @@ pub fn merge(
     let mut inference = 0.0;
     let mut planning = 0.0;
     for s in &shards {
-        if let Ok(c) = serde_json::from_value::<RequestCounts>(s.run["assay"]["requests"].clone()) {
-            counts.total += c.total;
-            counts.sent += c.sent;
-            counts.cached += c.cached;
-            counts.retried += c.retried;
-            counts.failed += c.failed;
-        }
-        let timings = &s.run["assay"]["timings"];
-        inference += timings["inference_seconds"].as_f64().unwrap_or(0.0);
-        planning += timings["planning_seconds"].as_f64().unwrap_or(0.0);
+        let c = &s.run.assay.requests;
+        counts.total += c.total;
+        counts.sent += c.sent;
+        counts.cached += c.cached;
+        counts.retried += c.retried;
+        counts.failed += c.failed;
+        inference += s.run.assay.timings.inference_seconds;
+        planning += s.run.assay.timings.planning_seconds;
     }
-    let model: ModelIdentity = serde_json::from_value(first.run["assay"]["model"].clone())
-        .map_err(|e| input(format!("{}: the model record: {e}", name(first))))?;
-    let model_args: BTreeMap<String, String> =
-        serde_json::from_value(first.run["config"]["model_args"].clone()).unwrap_or_default();
+    let model = first
+        .run
+        .assay
+        .model
+        .clone()
+        .ok_or_else(|| input(format!("{}: records no model", name(first))))?;
     Ok(Merged {
         plan,
         answers: Answers {
             by_hash,
-            counts,
+            counts: counts.clone(),
             seconds: inference,
             overlong: Vec::new(),
         },
-        variant: first.run["assay"]["variant"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        model,
-        model_args,
-        invocation,
-        skipped_documents: skipped,
-        run_ids: shards
-            .iter()
-            .map(|s| {
-                s.run["assay"]["run_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect(),
-        seconds_planning: planning + started.elapsed().as_secs_f64(),
+        record: Record {
+            variant: first.run.assay.variant.clone().unwrap_or_default(),
+            model,
+            model_args: first.run.config.model_args.clone(),
+            invocation,
+            counts,
+            skipped_documents: skipped,
+            merged_from: shards.iter().map(|s| s.run.assay.run_id.clone()).collect(),
+            seconds_planning: planning + started.elapsed().as_secs_f64(),
+            seconds_inference: inference,
+        },
     })
 }
 

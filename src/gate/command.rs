@@ -1,0 +1,119 @@
+//! `assay gate` as one call: read the policy and the runs, gate (or plan),
+//! write the reports asked for, and say what to print and the exit code.
+
+use std::path::PathBuf;
+
+use super::policy::Inconclusive;
+use super::{find_run, gate, plan, report, GateError, Policy, Verdict};
+use crate::error::exit;
+
+/// What `assay gate` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// A run folder or a variant name (its latest complete run).
+    pub baseline: String,
+    /// The same for the candidate; none with `plan`.
+    pub candidate: Option<String>,
+    pub policy: Option<PathBuf>,
+    /// Overrides the policy's default margin (points).
+    pub margin: Option<f64>,
+    /// Variant names are looked up in `<results>/runs/<name>/`.
+    pub results: PathBuf,
+    pub markdown: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    /// The published leaderboard, for links in the Markdown report.
+    pub site_url: Option<String>,
+    /// Add the Markdown to $GITHUB_STEP_SUMMARY and print annotations.
+    pub github: bool,
+    /// Say how many documents each task needs instead of gating.
+    pub plan: bool,
+}
+
+/// What the command prints and how it exits.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub stdout: String,
+    pub exit_code: i32,
+}
+
+/// Runs `assay gate`.
+pub fn run(request: &Request) -> Result<Outcome, GateError> {
+    let mut policy = match &request.policy {
+        Some(path) => Policy::read(path)?,
+        None => Policy::default(),
+    };
+    if let Some(m) = request.margin {
+        policy = policy.with_margin(m);
+        policy
+            .check()
+            .map_err(|e| GateError::Input(format!("--margin: {e}")))?;
+    }
+    let runs = request.results.join("runs");
+    let baseline = find_run(&request.baseline, &runs)?;
+    if request.plan {
+        let margin = policy.default.margin;
+        let needed = plan(&baseline, &policy, margin)?;
+        let mut stdout = format!(
+            "documents needed to detect a {margin}-point regression (alpha {}, power {}):\n",
+            policy.default.alpha, policy.default.power
+        );
+        for (task, (have, need)) in needed {
+            let verdict = if have as u64 >= need {
+                "enough"
+            } else {
+                "too few"
+            };
+            stdout.push_str(&format!(
+                "  {task}: {need} needed, {have} in the run ({verdict})\n"
+            ));
+        }
+        return Ok(Outcome {
+            stdout,
+            exit_code: exit::OK,
+        });
+    }
+    let candidate = find_run(request.candidate.as_deref().unwrap_or_default(), &runs)?;
+    let result = gate(&baseline, &candidate, &policy)?;
+    let write = |path: &Option<PathBuf>, text: String| -> Result<(), GateError> {
+        match path {
+            Some(p) => std::fs::write(p, text).map_err(|source| GateError::Write {
+                path: p.clone(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    };
+    let markdown = report::markdown(&result, request.site_url.as_deref());
+    write(&request.markdown, markdown.clone())?;
+    write(&request.junit, report::junit(&result))?;
+    write(
+        &request.json,
+        serde_json::to_string_pretty(&result).unwrap_or_default(),
+    )?;
+    let mut stdout = report::summary(&result);
+    if request.github {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write as _;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(markdown.as_bytes()))
+                .map_err(|source| GateError::Write {
+                    path: PathBuf::from(path),
+                    source,
+                })?;
+        }
+        stdout.push_str(&report::github_annotations(&result));
+    }
+    let exit_code = match result.verdict {
+        Verdict::Pass => exit::OK,
+        Verdict::Fail => exit::GATE_FAIL,
+        Verdict::Inconclusive if policy.default.inconclusive == Inconclusive::Fail => {
+            exit::GATE_INCONCLUSIVE
+        }
+        Verdict::Inconclusive => exit::OK,
+    };
+    Ok(Outcome { stdout, exit_code })
+}
