@@ -21,6 +21,7 @@ pub mod http;
 pub mod invocation;
 pub mod leaderboard;
 pub mod metric;
+pub mod ports;
 pub mod prompt;
 pub mod python;
 pub mod request;

@@ -54,6 +54,17 @@ pub struct GenerationOptions {
     pub raw: serde_json::Map<String, serde_json::Value>,
 }
 
+impl GenerationOptions {
+    /// The stop strings a backend sends: `until` without empty strings.
+    pub fn stop_strings(&self) -> Vec<String> {
+        self.until
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
 /// One request to a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["request", "stats"],
     &["cache", "metric"],
     &["data"],
+    &["ports"],
     &["task"],
     &["prompt"],
     &["backend"],

@@ -4,7 +4,7 @@
 
 use assay::metric::text_overlap::{bleu, rouge};
 use assay::metric::ItemValue;
-use assay::task::hooks::{Native, PORTS};
+use assay::ports::{self, Native};
 use serde_json::Value;
 
 fn golden(name: &str) -> Vec<Value> {
@@ -61,8 +61,7 @@ fn bleu_and_rouge_equal_lm_evals() {
 
 #[test]
 fn process_results_gen_equals_lm_evals() {
-    let port = PORTS
-        .iter()
+    let port = ports::all()
         .find(|p| p.canonical == "truthfulqa.process_results_gen")
         .unwrap();
     let Native::Generated(f) = port.native else {

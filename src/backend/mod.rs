@@ -104,20 +104,26 @@ pub trait Backend {
     fn identity(&self) -> &ModelIdentity;
 
     /// `(log P(continuation | context), is_greedy)` for each
-    /// `(context, continuation)` pair.
+    /// `(context, continuation)` pair. A backend without log-likelihoods
+    /// keeps the default, which refuses (see [`Backend::cannot_answer`]).
     fn loglikelihood(
         &mut self,
-        requests: &[(&str, &str)],
-        on_answer: OnAnswer<(f64, bool)>,
-    ) -> Result<Vec<(f64, bool)>, BackendError>;
+        _requests: &[(&str, &str)],
+        _on_answer: OnAnswer<(f64, bool)>,
+    ) -> Result<Vec<(f64, bool)>, BackendError> {
+        Err(refusal(self, "loglikelihood"))
+    }
 
     /// The total log-probability of each text, scored in disjoint windows
-    /// when it exceeds the context (lm-eval's `loglikelihood_rolling`).
+    /// when it exceeds the context (lm-eval's `loglikelihood_rolling`). The
+    /// default refuses, as for [`Backend::loglikelihood`].
     fn loglikelihood_rolling(
         &mut self,
-        texts: &[&str],
-        on_answer: OnAnswer<f64>,
-    ) -> Result<Vec<f64>, BackendError>;
+        _texts: &[&str],
+        _on_answer: OnAnswer<f64>,
+    ) -> Result<Vec<f64>, BackendError> {
+        Err(refusal(self, "loglikelihood_rolling"))
+    }
 
     /// The model's own chat template, if it has one (for
     /// `--apply-chat-template`).
@@ -156,7 +162,7 @@ pub trait Backend {
 /// The error a backend returns for a kind of request it cannot answer at all
 /// (the reason [`Backend::cannot_answer`] gives; the engine checks that
 /// before sending, so this is the backstop).
-pub(crate) fn refusal(backend: &dyn Backend, kind: &str) -> BackendError {
+fn refusal<B: Backend + ?Sized>(backend: &B, kind: &str) -> BackendError {
     BackendError::Unsupported(
         backend
             .cannot_answer(kind)

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::openai_completions::generation_body;
 use super::server::{all_answered, excerpt, identify, ServerOptions};
-use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
+use super::{cut_at_stops, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
 use crate::http::Http;
 use crate::request::GenerationOptions;
 
@@ -86,22 +86,6 @@ impl Backend for ChatBackend {
         })
     }
 
-    fn loglikelihood(
-        &mut self,
-        _: &[(&str, &str)],
-        _: OnAnswer<(f64, bool)>,
-    ) -> Result<Vec<(f64, bool)>, BackendError> {
-        Err(refusal(self, "loglikelihood"))
-    }
-
-    fn loglikelihood_rolling(
-        &mut self,
-        _: &[&str],
-        _: OnAnswer<f64>,
-    ) -> Result<Vec<f64>, BackendError> {
-        Err(refusal(self, "loglikelihood_rolling"))
-    }
-
     fn generate(
         &mut self,
         requests: &[(&str, &GenerationOptions)],
@@ -112,12 +96,7 @@ impl Backend for ChatBackend {
             .iter()
             .map(|(prompt, options)| {
                 let mut body = generation_body(&self.model, self.seed, options);
-                let until: Vec<String> = options
-                    .until
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .cloned()
-                    .collect();
+                let until: Vec<String> = options.stop_strings();
                 if until.is_empty() {
                     body.remove("stop");
                 } else {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::server::{all_answered, excerpt, identify, ServerOptions};
-use super::{cut_at_stops, refusal, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
+use super::{cut_at_stops, Backend, BackendError, FaultCounters, ModelIdentity, OnAnswer};
 use crate::http::{Http, RequestFailure};
 use crate::request::GenerationOptions;
 
@@ -284,14 +284,6 @@ impl Backend for CompletionsBackend {
         )
     }
 
-    fn loglikelihood_rolling(
-        &mut self,
-        _: &[&str],
-        _: OnAnswer<f64>,
-    ) -> Result<Vec<f64>, BackendError> {
-        Err(refusal(self, "loglikelihood_rolling"))
-    }
-
     fn generate(
         &mut self,
         requests: &[(&str, &GenerationOptions)],
@@ -309,12 +301,7 @@ impl Backend for CompletionsBackend {
         for (options, members) in groups {
             let prompts: Vec<String> = members.iter().map(|&i| requests[i].0.to_string()).collect();
             let body = generation_body(&self.model, self.seed, options);
-            let stops: Vec<String> = options
-                .until
-                .iter()
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .collect();
+            let stops: Vec<String> = options.stop_strings();
             let answers = self.complete(
                 &prompts,
                 |prompt| {

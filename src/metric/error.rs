@@ -10,6 +10,11 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum MetricError {
+    /// A metric lacks what it reads (a column, the unconditional
+    /// log-likelihoods).
+    #[error("{0}")]
+    MissingInput(String),
+
     #[error("unknown aggregation `{name}`; known aggregations: {known}")]
     UnknownAggregation { name: String, known: String },
 

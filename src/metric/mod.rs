@@ -13,6 +13,7 @@
 
 mod aggregation;
 mod bigbench;
+pub mod document;
 mod error;
 mod exact_match;
 pub mod filters;
@@ -23,8 +24,11 @@ pub mod text_overlap;
 pub(crate) use aggregation::{count_words, numpy_sum};
 pub use aggregation::{Aggregation, ItemValue};
 pub use bigbench::{exact_str_match, multiple_choice_grade, normalized_log_probs};
+pub use document::{document_value, Evidence, MultipleChoice};
 pub use error::MetricError;
 pub use exact_match::{exact_match, ExactMatchOptions};
 pub use filters::{Filter, FilterPipeline};
-pub use registry::{default_metrics, metric_info, MetricInfo, METRICS};
+pub use registry::{
+    computed_metrics, default_metrics, metric_info, reads_unconditional, MetricInfo, METRICS,
+};
 pub use stderr::{stderr, stderr_method, StderrMethod};

@@ -23,6 +23,13 @@ pub struct MetricInfo {
     /// The output types lm-eval declares the metric for. lm-eval itself does
     /// not enforce this; it documents which requests produce the values.
     pub output_types: &'static [OutputType],
+    /// The output types whose `process_results` gives the metric a value
+    /// ([`document_value`](super::document_value)); none for a metric only a
+    /// task's own `process_results` hook produces.
+    pub computed_for: &'static [OutputType],
+    /// Reads each choice's log-likelihood without the context, which the
+    /// prompt then asks for too (lm-eval's `acc_mutual_info`).
+    pub reads_unconditional: bool,
 }
 
 impl MetricInfo {
@@ -43,40 +50,72 @@ const fn metric(
         aggregation,
         higher_is_better,
         output_types,
+        computed_for: &[],
+        reads_unconditional: false,
     }
+}
+
+impl MetricInfo {
+    /// The same metric, computed by assay for `output_types`.
+    const fn computed(self, output_types: &'static [OutputType]) -> MetricInfo {
+        MetricInfo {
+            computed_for: output_types,
+            ..self
+        }
+    }
+
+    const fn unconditional(self) -> MetricInfo {
+        MetricInfo {
+            reads_unconditional: true,
+            ..self
+        }
+    }
+}
+
+/// Whether the metric called `name` reads the unconditional
+/// log-likelihoods of a multiple-choice document's options.
+pub fn reads_unconditional(name: &str) -> bool {
+    metric_info(name).is_some_and(|m| m.reads_unconditional)
 }
 
 /// lm-eval 0.4's registered metrics, then BIG-bench's.
 pub const METRICS: &[MetricInfo] = &[
-    metric("acc", "mean", true, &[Loglikelihood, MultipleChoice]),
-    metric("acc_norm", "mean", true, &[Loglikelihood, MultipleChoice]),
-    metric("acc_bytes", "mean", true, &[Loglikelihood, MultipleChoice]),
-    metric("acc_mutual_info", "mean", true, &[MultipleChoice]),
+    metric("acc", "mean", true, &[Loglikelihood, MultipleChoice])
+        .computed(&[Loglikelihood, MultipleChoice]),
+    metric("acc_norm", "mean", true, &[Loglikelihood, MultipleChoice]).computed(&[MultipleChoice]),
+    metric("acc_bytes", "mean", true, &[Loglikelihood, MultipleChoice]).computed(&[MultipleChoice]),
+    metric("acc_mutual_info", "mean", true, &[MultipleChoice])
+        .computed(&[MultipleChoice])
+        .unconditional(),
     metric("acc_all", "mean", true, &[Loglikelihood]),
-    metric("exact_match", "mean", true, &[GenerateUntil]),
-    metric("perplexity", "perplexity", false, &[Loglikelihood]),
+    metric("exact_match", "mean", true, &[GenerateUntil])
+        .computed(&[MultipleChoice, GenerateUntil]),
+    metric("perplexity", "perplexity", false, &[Loglikelihood]).computed(&[Loglikelihood]),
     metric("likelihood", "mean", true, &[MultipleChoice]),
     metric(
         "word_perplexity",
         "weighted_perplexity",
         false,
         &[LoglikelihoodRolling],
-    ),
+    )
+    .computed(&[LoglikelihoodRolling]),
     metric(
         "byte_perplexity",
         "weighted_perplexity",
         false,
         &[LoglikelihoodRolling],
-    ),
+    )
+    .computed(&[LoglikelihoodRolling]),
     metric(
         "bits_per_byte",
         "bits_per_byte",
         false,
         &[LoglikelihoodRolling],
-    ),
-    metric("brier_score", "brier_score", false, &[MultipleChoice]),
-    metric("mcc", "matthews_corrcoef", true, &[MultipleChoice]),
-    metric("f1", "f1", true, &[MultipleChoice]),
+    )
+    .computed(&[LoglikelihoodRolling]),
+    metric("brier_score", "brier_score", false, &[MultipleChoice]).computed(&[MultipleChoice]),
+    metric("mcc", "matthews_corrcoef", true, &[MultipleChoice]).computed(&[MultipleChoice]),
+    metric("f1", "f1", true, &[MultipleChoice]).computed(&[MultipleChoice]),
     metric("bleu", "bleu", true, &[GenerateUntil]),
     metric("chrf", "chrf", true, &[GenerateUntil]),
     metric("chrf++", "chrf++", true, &[GenerateUntil]),
@@ -88,13 +127,24 @@ pub const METRICS: &[MetricInfo] = &[
         &[Loglikelihood, MultipleChoice, GenerateUntil],
     ),
     // BIG-bench (bigbench/api/task_metrics.py); both averaged over examples.
-    metric("multiple_choice_grade", "mean", true, &[MultipleChoice]),
-    metric("exact_str_match", "mean", true, &[GenerateUntil]),
+    metric("multiple_choice_grade", "mean", true, &[MultipleChoice]).computed(&[MultipleChoice]),
+    metric("exact_str_match", "mean", true, &[GenerateUntil]).computed(&[GenerateUntil]),
 ];
 
 /// The registered metric called `name`.
 pub fn metric_info(name: &str) -> Option<&'static MetricInfo> {
     METRICS.iter().find(|m| m.name == name)
+}
+
+/// The metrics assay's `process_results` computes for `output_type`: what
+/// a task of that type may list (unless a `process_results` hook of its own
+/// gives other values).
+pub fn computed_metrics(output_type: OutputType) -> Vec<&'static str> {
+    METRICS
+        .iter()
+        .filter(|m| m.computed_for.contains(&output_type))
+        .map(|m| m.name)
+        .collect()
 }
 
 /// The metrics a task of `output_type` gets when its config lists none.
@@ -139,6 +189,11 @@ mod tests {
             for name in default_metrics(ot) {
                 let info = metric_info(name).unwrap();
                 assert!(info.aggregation().is_ok(), "{name}");
+                assert!(
+                    info.computed_for.contains(&ot),
+                    "{name} computed for {}",
+                    ot.name()
+                );
                 assert!(info.output_types.contains(&ot), "{name} for {}", ot.name());
             }
         }

@@ -97,7 +97,7 @@ impl ChatTemplate {
         let Some(env) = &self.env else {
             // The server renders; a trailing assistant message is continued.
             // Written as lm-eval writes its JsonChatStr: `json.dumps`.
-            return py_dumps(&messages);
+            return crate::python::json::dumps(&messages, None);
         };
         let template = env.get_template("chat").map_err(|e| e.to_string())?;
         // transformers 5: mark the end of the continued message with a sentinel.
@@ -136,68 +136,11 @@ const CONTINUE_TAG: &str = "CONTINUE_FINAL_MESSAGE_TAG ";
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False)`, i.e. ", " and
 /// ": " separators (or `indent`) and no HTML escaping, unlike minijinja's.
 fn tojson(value: &MjValue, kwargs: minijinja::value::Kwargs) -> Result<MjValue, Error> {
-    use serde::Serialize;
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
-    let mut out = Vec::new();
-    let result = match indent {
-        Some(n) => {
-            let pad = " ".repeat(n);
-            let f = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
-            value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
-        }
-        None => {
-            let text = py_dumps(value)
-                .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
-            return Ok(MjValue::from_safe_string(text));
-        }
-    };
-    result.map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
-    let text = String::from_utf8(out)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let text = crate::python::json::dumps(value, indent)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
     Ok(MjValue::from_safe_string(text))
-}
-
-/// Python's `json.dumps(x, ensure_ascii=False)`: ", " and ": " separators.
-fn py_dumps<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, String> {
-    let mut out = Vec::new();
-    value
-        .serialize(&mut serde_json::Serializer::with_formatter(
-            &mut out, PyJson,
-        ))
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|e| e.to_string())
-}
-
-/// serde_json output with Python's default separators.
-struct PyJson;
-
-impl serde_json::ser::Formatter for PyJson {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
 }
 
 impl std::fmt::Debug for ChatTemplate {

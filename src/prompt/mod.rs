@@ -22,6 +22,7 @@ use crate::data::Doc;
 use crate::python::text::is_space;
 use crate::python::value::{self as pyvalue, is_digit_string, literal_eval, py_str};
 use crate::request::{GenerationOptions, OutputType, Request};
+use crate::task::ports::TaskPorts;
 use crate::task::{ChoiceSpec, DocSpec, TaskConfig};
 use chat::{ChatTemplate, Message};
 use jinja::Templates;
@@ -95,6 +96,8 @@ struct Turn {
 
 pub struct Prompter<'c> {
     config: &'c TaskConfig,
+    /// The task's `!function` hooks, resolved.
+    ports: &'c TaskPorts,
     templates: Templates,
     features: HashSet<String>,
     multiple_input: bool,
@@ -110,6 +113,7 @@ impl<'c> Prompter<'c> {
     /// examples (already chosen by the split rules).
     pub fn new(
         config: &'c TaskConfig,
+        ports: &'c TaskPorts,
         eval_docs: &[Doc],
         fewshot_docs: Vec<Doc>,
         options: PromptOptions,
@@ -185,12 +189,13 @@ impl<'c> Prompter<'c> {
                 .map_err(|m| err("fewshot_config.fewshot_indices", m))?,
             )
         };
-        let uses_mutual_info = config
-            .metric_list
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|m| m.metric == "acc_mutual_info"));
+        let uses_mutual_info = config.metric_list.as_ref().is_some_and(|l| {
+            l.iter()
+                .any(|m| crate::metric::reads_unconditional(&m.metric))
+        });
         let mut prompter = Prompter {
             config,
+            ports,
             templates,
             features,
             multiple_input: false,
@@ -204,9 +209,20 @@ impl<'c> Prompter<'c> {
         // several inputs (doc_to_text gives an index) or several targets.
         if let Some(first) = eval_docs.first() {
             let first_mj = MjValue::from(minijinja::value::Serde(first));
-            let text = prompter.doc_to_text(first, &first_mj, config.doc_to_text.as_ref(), 0)?;
-            let target =
-                prompter.doc_to_target(first, &first_mj, config.doc_to_target.as_ref(), 0)?;
+            let text = prompter.doc_value(
+                first,
+                &first_mj,
+                config.doc_to_text.as_ref(),
+                0,
+                "doc_to_text",
+            )?;
+            let target = prompter.doc_value(
+                first,
+                &first_mj,
+                config.doc_to_target.as_ref(),
+                0,
+                "doc_to_target",
+            )?;
             prompter.multiple_input = config.doc_to_choice.is_some() && text.is_i64();
             prompter.multiple_target = target.is_array();
         }
@@ -235,23 +251,17 @@ impl<'c> Prompter<'c> {
         doc: &Doc,
         doc_id: usize,
     ) -> Result<Value, PromptError> {
-        let port = self
-            .config
-            .port(field, hook)
-            .map_err(|e| self.error(doc_id, field, e.to_string()))?;
-        match port.native {
-            crate::task::hooks::Native::Value(f) => {
-                f(doc).map_err(|m| self.error(doc_id, field, format!("{}: {m}", hook.function)))
-            }
-            _ => Err(self.error(
+        let port = self.ports.value(hook).ok_or_else(|| {
+            self.error(
                 doc_id,
                 field,
                 format!(
-                    "`{}` is a port of another kind of hook, not of {field}",
+                    "`{}` was not resolved to a port when the task was planned",
                     hook.function
                 ),
-            )),
-        }
+            )
+        })?;
+        (port.run)(doc).map_err(|m| self.error(doc_id, field, format!("{}: {m}", port.name)))
     }
 
     fn render(
@@ -284,65 +294,59 @@ impl<'c> Prompter<'c> {
         }
     }
 
-    fn doc_to_text(
+    /// A `doc_to_*` string: the document's column of that name (`Ok`), or
+    /// the template's rendering (`Err`, text still to interpret); lm-eval
+    /// decides per document.
+    fn column_or_render(
         &self,
         doc: &Doc,
         mj: &MjValue,
-        spec: Option<&DocSpec>,
+        src: &str,
         doc_id: usize,
-    ) -> Result<Value, PromptError> {
-        let field = "doc_to_text";
-        match spec {
-            None => Err(self.error(doc_id, field, "missing: the task needs a doc_to_text")),
-            Some(DocSpec::Int(i)) => Ok(Value::from(*i)),
-            Some(DocSpec::Text(src)) => {
-                if self.features.contains(src) {
-                    return doc.get(src).cloned().ok_or_else(|| {
-                        self.error(doc_id, field, format!("the document has no column `{src}`"))
-                    });
-                }
-                let text = self.render(src, mj, doc_id, field)?;
-                if is_digit_string(&text) && self.config.doc_to_choice.is_some() {
-                    literal_eval(&text).map_err(|m| self.error(doc_id, field, m))
-                } else {
-                    Ok(Value::String(text))
-                }
-            }
-            Some(DocSpec::List(_)) => {
-                Err(self.error(doc_id, field, "a list is not a valid doc_to_text"))
-            }
-            Some(DocSpec::Hook(h)) => self.call_hook(h, field, doc, doc_id),
+        field: &str,
+    ) -> Result<Result<Value, String>, PromptError> {
+        if self.features.contains(src) {
+            return doc.get(src).cloned().map(Ok).ok_or_else(|| {
+                self.error(doc_id, field, format!("the document has no column `{src}`"))
+            });
         }
+        self.render(src, mj, doc_id, field).map(Err)
     }
 
-    fn doc_to_target(
+    /// `doc_to_text` or `doc_to_target` (`field`) of one document.
+    fn doc_value(
         &self,
         doc: &Doc,
         mj: &MjValue,
         spec: Option<&DocSpec>,
         doc_id: usize,
+        field: &'static str,
     ) -> Result<Value, PromptError> {
-        let field = "doc_to_target";
+        let target = field == "doc_to_target";
         match spec {
-            None => Err(self.error(doc_id, field, "missing: the task needs a doc_to_target")),
+            None => Err(self.error(doc_id, field, format!("missing: the task needs a {field}"))),
             Some(DocSpec::Int(i)) => Ok(Value::from(*i)),
-            Some(DocSpec::List(items)) => Ok(Value::Array(items.clone())),
-            Some(DocSpec::Text(src)) => {
-                if self.features.contains(src) {
-                    return doc.get(src).cloned().ok_or_else(|| {
-                        self.error(doc_id, field, format!("the document has no column `{src}`"))
-                    });
-                }
-                let text = self.render(src, mj, doc_id, field)?;
-                if is_digit_string(&text) && self.config.doc_to_choice.is_some() {
-                    literal_eval(&text).map_err(|m| self.error(doc_id, field, m))
-                } else if text.len() >= 2 && text.starts_with('[') && text.ends_with(']') {
-                    Ok(literal_eval(&text).unwrap_or(Value::String(text)))
-                } else {
-                    Ok(Value::String(text))
-                }
+            Some(DocSpec::List(items)) if target => Ok(Value::Array(items.clone())),
+            Some(DocSpec::List(_)) => {
+                Err(self.error(doc_id, field, format!("a list is not a valid {field}")))
             }
             Some(DocSpec::Hook(h)) => self.call_hook(h, field, doc, doc_id),
+            Some(DocSpec::Text(src)) => match self.column_or_render(doc, mj, src, doc_id, field)? {
+                Ok(column) => Ok(column),
+                Err(text) if is_digit_string(&text) && self.config.doc_to_choice.is_some() => {
+                    literal_eval(&text).map_err(|m| self.error(doc_id, field, m))
+                }
+                // A target that reads as a list literal is a list of targets.
+                Err(text)
+                    if target
+                        && text.len() >= 2
+                        && text.starts_with('[')
+                        && text.ends_with(']') =>
+                {
+                    Ok(literal_eval(&text).unwrap_or(Value::String(text)))
+                }
+                Err(text) => Ok(Value::String(text)),
+            },
         }
     }
 
@@ -502,12 +506,19 @@ impl<'c> Prompter<'c> {
                 })?;
             for ex in &examples {
                 let ex_mj = MjValue::from(minijinja::value::Serde(ex));
-                let mut q = self.doc_to_text(ex, &ex_mj, fs.doc_to_text.as_ref(), doc_id)?;
+                let mut q =
+                    self.doc_value(ex, &ex_mj, fs.doc_to_text.as_ref(), doc_id, "doc_to_text")?;
                 let mut c = match &fs.doc_to_choice {
                     Some(spec) => Some(self.doc_to_choice(ex, &ex_mj, Some(spec), doc_id)?),
                     None => None,
                 };
-                let a = self.doc_to_target(ex, &ex_mj, fs.doc_to_target.as_ref(), doc_id)?;
+                let a = self.doc_value(
+                    ex,
+                    &ex_mj,
+                    fs.doc_to_target.as_ref(),
+                    doc_id,
+                    "doc_to_target",
+                )?;
                 let gen_prefix = self.resolve_field(
                     ex,
                     &ex_mj,
@@ -539,12 +550,18 @@ impl<'c> Prompter<'c> {
                 )?);
             }
         }
-        let q = self.doc_to_text(doc, &mj, config.doc_to_text.as_ref(), doc_id)?;
+        let q = self.doc_value(doc, &mj, config.doc_to_text.as_ref(), doc_id, "doc_to_text")?;
         let choices = match &config.doc_to_choice {
             Some(spec) => Some(self.doc_to_choice(doc, &mj, Some(spec), doc_id)?),
             None => None,
         };
-        let target = self.doc_to_target(doc, &mj, config.doc_to_target.as_ref(), doc_id)?;
+        let target = self.doc_value(
+            doc,
+            &mj,
+            config.doc_to_target.as_ref(),
+            doc_id,
+            "doc_to_target",
+        )?;
         let gen_prefix = match &config.gen_prefix {
             None => None,
             Some(g) if self.features.contains(g) => doc.get(g).map(py_str),

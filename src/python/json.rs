@@ -1,10 +1,71 @@
-//! Python's `json.dumps(value, indent=2, ensure_ascii=False)`, byte for byte,
-//! because lm-eval's `doc_hash` is the SHA-256 of exactly that text.
+//! Python's `json.dumps(..., ensure_ascii=False)`: with `indent=2`, byte
+//! for byte, because lm-eval's `doc_hash` is the SHA-256 of exactly that
+//! text; without an indent, with Python's `", "` and `": "` separators, as
+//! chat templates' `tojson` writes it.
 
 use serde_json::Value;
 
 use super::value::float_repr;
 
+/// `json.dumps(value, ensure_ascii=False, indent=indent)` of any
+/// serializable value (a template's value, say).
+pub fn dumps<T: serde::Serialize + ?Sized>(
+    value: &T,
+    indent: Option<usize>,
+) -> Result<String, String> {
+    let mut out = Vec::new();
+    let written = match indent {
+        Some(n) => {
+            let pad = " ".repeat(n);
+            let f = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
+            value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
+        }
+        None => value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            PythonSeparators,
+        )),
+    };
+    written.map_err(|e| e.to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// serde_json output with Python's default separators.
+struct PythonSeparators;
+
+impl PythonSeparators {
+    fn comma<W: ?Sized + std::io::Write>(w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for PythonSeparators {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        Self::comma(w, first)
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        Self::comma(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// `json.dumps(value, indent=2, ensure_ascii=False)` of a JSON value, with
+/// Python's float and escaping rules.
 pub fn dumps_indent2(value: &Value) -> String {
     let mut out = String::new();
     write(value, 0, &mut out);

@@ -425,98 +425,31 @@ mod tests {
 
     /// One generator per seed draws, in order: sample(range(5), 3),
     /// sample(range(1000), 5), sample(range(100), 26), sample(range(7), 7),
-    /// choices(range(10), k=8), choices(range(50), k=6).
+    /// choices(range(10), k=8), choices(range(50), k=6). CPython's draws are
+    /// in tests/fixtures/python_random_draws.json.
     #[test]
     fn sample_and_choices_match_cpython() {
-        struct Expected {
-            s5_3: [usize; 3],
-            s1000_5: [usize; 5],
-            s100_26: [usize; 26],
-            s7_7: [usize; 7],
-            c10_8: [usize; 8],
-            c50_6: [usize; 6],
-        }
-        let expected = [
-            Expected {
-                s5_3: [3, 4, 0],
-                s1000_5: [265, 988, 523, 497, 414],
-                s100_26: [
-                    38, 61, 45, 74, 27, 64, 17, 36, 93, 12, 79, 32, 68, 77, 18, 39, 90, 9, 42, 60,
-                    71, 83, 97, 55, 40, 26,
-                ],
-                s7_7: [4, 3, 5, 2, 0, 6, 1],
-                c10_8: [7, 3, 8, 6, 0, 4, 8, 2],
-                c50_6: [16, 43, 9, 28, 11, 48],
-            },
-            Expected {
-                s5_3: [1, 0, 4],
-                s1000_5: [120, 507, 779, 460, 483],
-                s100_26: [
-                    83, 48, 26, 12, 62, 3, 49, 55, 77, 0, 89, 57, 34, 29, 75, 13, 40, 94, 2, 82,
-                    69, 1, 98, 27, 54, 80,
-                ],
-                s7_7: [4, 1, 3, 6, 2, 0, 5],
-                c10_8: [2, 2, 4, 2, 0, 8, 5, 6],
-                c50_6: [9, 49, 42, 6, 16, 36],
-            },
-            Expected {
-                s5_3: [0, 4, 2],
-                s1000_5: [281, 250, 228, 142, 754],
-                s100_26: [
-                    13, 86, 94, 69, 11, 75, 54, 4, 3, 95, 27, 29, 64, 77, 91, 71, 25, 96, 53, 28,
-                    57, 97, 35, 0, 20, 93,
-                ],
-                s7_7: [2, 6, 1, 4, 3, 0, 5],
-                c10_8: [3, 3, 3, 2, 0, 4, 1, 9],
-                c50_6: [3, 14, 31, 44, 18, 9],
-            },
-            Expected {
-                s5_3: [3, 0, 4],
-                s1000_5: [92, 932, 965, 961, 826],
-                s100_26: [
-                    74, 4, 85, 88, 10, 12, 45, 30, 2, 3, 91, 44, 82, 79, 61, 78, 59, 19, 11, 23,
-                    14, 1, 64, 62, 31, 8,
-                ],
-                s7_7: [5, 4, 3, 0, 2, 6, 1],
-                c10_8: [2, 5, 6, 4, 3, 2, 9, 4],
-                c50_6: [26, 0, 25, 0, 7, 23],
-            },
-            Expected {
-                s5_3: [4, 3, 1],
-                s1000_5: [970, 630, 129, 529, 384],
-                s100_26: [
-                    66, 92, 46, 50, 56, 57, 47, 28, 95, 76, 23, 17, 67, 73, 20, 4, 32, 9, 93, 88,
-                    16, 86, 75, 3, 72, 19,
-                ],
-                s7_7: [0, 2, 5, 3, 6, 1, 4],
-                c10_8: [7, 9, 3, 6, 2, 5, 1, 9],
-                c50_6: [23, 2, 35, 20, 3, 0],
-            },
-        ];
-        for (seed, want) in SEEDS.iter().zip(expected) {
+        let expected: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+            "../../tests/fixtures/python_random_draws.json"
+        ))
+        .unwrap();
+        assert_eq!(expected.len(), SEEDS.len());
+        let list =
+            |v: &serde_json::Value| -> Vec<usize> { serde_json::from_value(v.clone()).unwrap() };
+        for (seed, want) in SEEDS.iter().zip(&expected) {
+            assert_eq!(want["seed"], *seed);
             let mut rng = PyRandom::new(*seed);
-            assert_eq!(rng.sample_indices(5, 3).unwrap(), want.s5_3, "seed {seed}");
-            assert_eq!(
-                rng.sample_indices(1000, 5).unwrap(),
-                want.s1000_5,
-                "seed {seed}"
-            );
-            assert_eq!(
-                rng.sample_indices(100, 26).unwrap(),
-                want.s100_26,
-                "seed {seed}"
-            );
-            assert_eq!(rng.sample_indices(7, 7).unwrap(), want.s7_7, "seed {seed}");
-            assert_eq!(
-                rng.choices_indices(10, 8).unwrap(),
-                want.c10_8,
-                "seed {seed}"
-            );
-            assert_eq!(
-                rng.choices_indices(50, 6).unwrap(),
-                want.c50_6,
-                "seed {seed}"
-            );
+            let draws = [
+                ("s5_3", rng.sample_indices(5, 3)),
+                ("s1000_5", rng.sample_indices(1000, 5)),
+                ("s100_26", rng.sample_indices(100, 26)),
+                ("s7_7", rng.sample_indices(7, 7)),
+                ("c10_8", rng.choices_indices(10, 8)),
+                ("c50_6", rng.choices_indices(50, 6)),
+            ];
+            for (name, drawn) in draws {
+                assert_eq!(drawn.unwrap(), list(&want[name]), "seed {seed}, {name}");
+            }
         }
     }
 

@@ -25,6 +25,25 @@ pub fn python_str(value: &Value) -> Option<String> {
     }
 }
 
+/// Python's `str.capitalize()`: the first character in title case, the
+/// rest in lower case.
+pub fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out = match first {
+        'ǆ' | 'ǅ' | 'Ǆ' => "ǅ".to_string(),
+        'ǉ' | 'ǈ' | 'Ǉ' => "ǈ".to_string(),
+        'ǌ' | 'ǋ' | 'Ǌ' => "ǋ".to_string(),
+        'ǳ' | 'ǲ' | 'Ǳ' => "ǲ".to_string(),
+        'ß' => "Ss".to_string(),
+        c => c.to_uppercase().collect(),
+    };
+    out.push_str(&chars.as_str().to_lowercase());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +76,12 @@ mod tests {
             assert_eq!(python_str(&value).unwrap(), expected, "{value}");
         }
         assert!(python_str(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn python_capitalize_lowers_the_rest() {
+        assert_eq!(capitalize("tHE cAT"), "The cat");
+        assert_eq!(capitalize("ǆungla"), "ǅungla");
+        assert_eq!(capitalize(""), "");
     }
 }

@@ -43,7 +43,7 @@ pub fn list(names: &[String], include_path: &[PathBuf]) -> Result<(String, Vec<S
             format!("{}{}", if inside { "built-in: " } else { "" }, p.display())
         });
         let (hooks, cached, data) = match registry.task_config(&e.name) {
-            Some(Ok(t)) => task_status(&t, &settings),
+            Some(Ok(t)) => task_status(&registry, &t, &settings),
             Some(Err(TaskError::PythonHook { .. })) => ("missing".into(), "-".into(), "-".into()),
             Some(Err(err)) => ("error".into(), "-".into(), first_words(&err.to_string())),
             None if matches!(e.kind, EntryKind::Group) && !names.is_empty() => {
@@ -146,7 +146,7 @@ pub fn validate(paths: &[PathBuf]) -> Result<usize, Vec<String>> {
                 .and_then(|sel| {
                     for c in sel.iter().flat_map(|n| n.tasks()) {
                         if planned.insert((c.task.clone(), c.config_hash())) {
-                            plan_task(c.clone(), &preparation)?;
+                            plan_task(c.clone(), registry.ports(c)?, &preparation)?;
                         }
                     }
                     Ok(())
@@ -167,15 +167,18 @@ pub fn validate(paths: &[PathBuf]) -> Result<usize, Vec<String>> {
 }
 
 /// A task's row in `assay tasks list`: hook ports, cache state, data origin.
-fn task_status(t: &TaskConfig, settings: &HubSettings) -> (String, String, String) {
-    let hooks = t.hooks();
-    let hooks = if hooks.is_empty() {
+fn task_status(
+    registry: &Registry,
+    t: &TaskConfig,
+    settings: &HubSettings,
+) -> (String, String, String) {
+    let hooks = if t.hooks().is_empty() {
         "-".to_string()
     } else {
-        match hooks.iter().find_map(|(f, h)| t.port(f, h).err()) {
-            None => "native".to_string(),
-            Some(TaskError::HookDiffers { .. }) => "differs".to_string(),
-            Some(_) => "missing".to_string(),
+        match registry.ports(t) {
+            Ok(_) => "native".to_string(),
+            Err(TaskError::HookDiffers { .. }) => "differs".to_string(),
+            Err(_) => "missing".to_string(),
         }
     };
     let path = t.dataset_path.as_deref().unwrap_or("");
@@ -232,8 +235,10 @@ fn group_status(
     };
     let tasks: Vec<&TaskConfig> = tree.iter().flat_map(|n| n.tasks()).collect();
     let skipped = tree.iter().map(skipped_count).sum::<usize>();
-    let rows: Vec<(String, String, String)> =
-        tasks.iter().map(|t| task_status(t, settings)).collect();
+    let rows: Vec<(String, String, String)> = tasks
+        .iter()
+        .map(|t| task_status(registry, t, settings))
+        .collect();
     let hooks = if skipped > 0 || rows.iter().any(|r| r.0 == "missing") {
         "missing"
     } else if rows.iter().any(|r| r.0 == "native") {

@@ -16,11 +16,10 @@ use crate::invocation::Invocation;
 use crate::metric::{self, Aggregation, FilterPipeline};
 use crate::prompt::chat::ChatTemplate;
 use crate::prompt::{Prepared, PromptOptions, Prompter};
-use crate::request::OutputType;
 use crate::task::config::MetricConfig;
-use crate::task::hooks::Native;
+use crate::task::ports::{Call, DocsFn, TaskPorts};
 use crate::task::registry::{Node, Selection};
-use crate::task::{Hook, Registry, TaskConfig, TaskError};
+use crate::task::{Registry, TaskConfig, TaskError};
 
 /// How each task is prepared: the invocation's options, with its chat
 /// template compiled once for all tasks.
@@ -56,6 +55,8 @@ pub struct MetricSpec {
 #[derive(Debug)]
 pub struct PlannedTask {
     pub config: TaskConfig,
+    /// Its `!function` hooks, resolved to native ports.
+    pub ports: TaskPorts,
     pub num_fewshot: usize,
     pub docs: Vec<Prepared>,
     /// Documents in the evaluation split before `--limit` and sharding.
@@ -162,7 +163,8 @@ pub fn plan(
     for node in &tree {
         for config in node.tasks() {
             if seen.insert(config.task.clone()) {
-                tasks.push(plan_task(config.clone(), &preparation)?);
+                let ports = registry.ports(config)?;
+                tasks.push(plan_task(config.clone(), ports, &preparation)?);
             }
         }
     }
@@ -202,10 +204,15 @@ pub fn needed_splits(config: &TaskConfig) -> Vec<String> {
 }
 
 /// Loads one task's data and prepares its documents.
-pub fn plan_task(config: TaskConfig, preparation: &Preparation) -> Result<PlannedTask, Error> {
+/// Loads one task's data and prepares its documents; `ports` are its hooks,
+/// resolved.
+pub fn plan_task(
+    config: TaskConfig,
+    ports: TaskPorts,
+    preparation: &Preparation,
+) -> Result<PlannedTask, Error> {
     let options = preparation.invocation;
-    config.require_native()?;
-    let metrics = metric_specs(&config)?;
+    let metrics = metric_specs(&config, &ports)?;
     let filters = match &config.filter_list {
         None => vec![FilterPipeline::lm_eval_default()],
         Some(list) => list
@@ -245,27 +252,17 @@ pub fn plan_task(config: TaskConfig, preparation: &Preparation) -> Result<Planne
     };
     // lm-eval's process_docs applies to every split the task reads; the
     // few-shot split gets fewshot_config's (inherited from the task's).
-    let process = |docs: Vec<Doc>, field: &str, hook: Option<&Hook>| match hook {
+    let process = |docs: Vec<Doc>, field: &str, port: Option<&Call<DocsFn>>| match port {
         None => Ok(docs),
-        Some(h) => match config.port(field, h)?.native {
-            Native::Docs(f) => {
-                f(docs).map_err(|m| field_error(&config, field, format!("{}: {m}", h.function)))
-            }
-            _ => Err(field_error(
-                &config,
-                field,
-                format!(
-                    "`{}` is a port of another kind of hook, not of {field}",
-                    h.function
-                ),
-            )),
-        },
+        Some(p) => {
+            (p.run)(docs).map_err(|m| field_error(&config, field, format!("{}: {m}", p.name)))
+        }
     };
     let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, Error> {
         let hook = if field == "fewshot_split" {
-            config.fewshot_config.process_docs.as_ref()
+            ports.fewshot_process_docs.as_ref()
         } else {
-            config.process_docs.as_ref()
+            ports.process_docs.as_ref()
         };
         let docs = split_docs_raw(field, split)?;
         let hook_field = if field == "fewshot_split" {
@@ -326,7 +323,7 @@ pub fn plan_task(config: TaskConfig, preparation: &Preparation) -> Result<Planne
         chat_template: preparation.chat_template.clone(),
         fewshot_as_multiturn: options.fewshot_as_multiturn,
     };
-    let mut prompter = Prompter::new(&config, &eval_docs, fewshot_docs, prompt_options)?;
+    let mut prompter = Prompter::new(&config, &ports, &eval_docs, fewshot_docs, prompt_options)?;
     let bar = crate::engine::progress(
         preparation.show_progress,
         limit as u64,
@@ -357,10 +354,11 @@ pub fn plan_task(config: TaskConfig, preparation: &Preparation) -> Result<Planne
         data_files: dataset.files,
         data_source: dataset.source,
         config,
+        ports,
     })
 }
 
-fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, Error> {
+fn metric_specs(config: &TaskConfig, ports: &TaskPorts) -> Result<Vec<MetricSpec>, Error> {
     let entries: Vec<MetricConfig> = match &config.metric_list {
         None => metric::default_metrics(config.output_type)
             .iter()
@@ -383,9 +381,9 @@ fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, Error> {
         } = entry;
         let field = format!("metric_list[{i}]");
         let info = metric::metric_info(&name);
-        let supported = match &config.process_results {
-            Some(hook) => config.port("process_results", hook)?.metrics,
-            None => supported_metrics(config.output_type),
+        let supported = match &ports.process_results {
+            Some(port) => port.metrics.to_vec(),
+            None => metric::computed_metrics(config.output_type),
         };
         if !supported.contains(&name.as_str()) {
             return Err(field_error(
@@ -419,26 +417,4 @@ fn metric_specs(config: &TaskConfig) -> Result<Vec<MetricSpec>, Error> {
         });
     }
     Ok(out)
-}
-
-/// The metrics `process_results` produces for each output type.
-pub fn supported_metrics(output_type: OutputType) -> &'static [&'static str] {
-    match output_type {
-        OutputType::Loglikelihood => &["perplexity", "acc"],
-        OutputType::LoglikelihoodRolling => {
-            &["word_perplexity", "byte_perplexity", "bits_per_byte"]
-        }
-        OutputType::MultipleChoice => &[
-            "acc",
-            "acc_norm",
-            "acc_bytes",
-            "acc_mutual_info",
-            "exact_match",
-            "f1",
-            "mcc",
-            "brier_score",
-            "multiple_choice_grade",
-        ],
-        OutputType::GenerateUntil => &["exact_match", "exact_str_match"],
-    }
 }

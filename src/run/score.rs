@@ -9,15 +9,16 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::plan::{MetricSpec, PlannedTask};
+use super::plan::PlannedTask;
 use super::Error;
 use crate::engine::Answers;
-use crate::metric::{self, ExactMatchOptions, ItemValue};
+use crate::metric::{self, Evidence, ItemValue, MultipleChoice};
 use crate::prompt::Prepared;
 use crate::python::value::py_str;
 use crate::request::{OutputType, Response};
 use crate::stats;
 use crate::task::config::{AggregateMetric, GroupConfig};
+use crate::task::ports::{ProcessResults, ResultsPort};
 use crate::task::registry::Node;
 
 /// One document's outcome under one filter.
@@ -208,18 +209,21 @@ fn wants(task: &PlannedTask, name: &str) -> bool {
     task.metrics.iter().any(|m| m.name == name)
 }
 
-fn argmax(xs: impl Iterator<Item = f64>) -> i64 {
-    let mut best = (-1i64, f64::NEG_INFINITY);
-    for (i, x) in xs.enumerate() {
-        // numpy's argmax returns the first NaN if there is one.
-        if x.is_nan() {
-            return i as i64;
-        }
-        if best.0 < 0 || x > best.1 {
-            best = (i as i64, x);
+/// Each listed metric's value from what a document's responses say.
+fn listed_values(
+    task: &PlannedTask,
+    doc: &Prepared,
+    evidence: &Evidence,
+) -> Result<Vec<(String, ItemValue)>, Error> {
+    let mut out = Vec::new();
+    for spec in &task.metrics {
+        let value = metric::document_value(&spec.name, &spec.kwargs, evidence)
+            .map_err(|e| scoring_error(task, format!("document {}: {e}", doc.doc_id)))?;
+        if let Some(v) = value {
+            out.push((spec.name.clone(), v));
         }
     }
-    best.0
+    Ok(out)
 }
 
 fn loglikelihood_values(
@@ -232,157 +236,44 @@ fn loglikelihood_values(
         Response::Rolling { logprob } => (*logprob, false),
         Response::Generate { .. } => (f64::NAN, false),
     };
-    if let Some(hook) = &task.config.process_results {
-        let pairs: Vec<(f64, bool)> = rs.iter().map(|r| ll_of(r)).collect();
-        return hook_values(task, hook, doc, HookInput::Loglikelihoods(&pairs));
+    let pairs: Vec<(f64, bool)> = rs.iter().map(|r| ll_of(r)).collect();
+    if let Some(port) = &task.ports.process_results {
+        return hook_values(task, port, doc, HookInput::Loglikelihoods(&pairs));
     }
-    let mut out = Vec::new();
     match task.config.output_type {
         OutputType::Loglikelihood => {
-            let (ll, greedy) = ll_of(rs[0]);
-            if wants(task, "perplexity") {
-                out.push(("perplexity".into(), ItemValue::Score(ll)));
-            }
-            if wants(task, "acc") {
-                out.push(("acc".into(), ItemValue::Score(f64::from(u8::from(greedy)))));
-            }
+            let (ll, greedy) = pairs[0];
+            listed_values(task, doc, &Evidence::Loglikelihood { ll, greedy })
         }
         OutputType::LoglikelihoodRolling => {
-            let (ll, _) = ll_of(rs[0]);
             let text = py_str(&doc.target);
-            let words = metric::count_words(&text) as f64;
-            let bytes = text.len() as f64;
-            for (name, weight) in [
-                ("word_perplexity", words),
-                ("byte_perplexity", bytes),
-                ("bits_per_byte", bytes),
-            ] {
-                if wants(task, name) {
-                    out.push((
-                        name.into(),
-                        ItemValue::Weighted {
-                            loglikelihood: ll,
-                            weight,
-                        },
-                    ));
-                }
-            }
+            let ll = pairs[0].0;
+            listed_values(task, doc, &Evidence::Rolling { ll, text: &text })
         }
         OutputType::MultipleChoice => {
             let choices = doc.choices.clone().unwrap_or_default();
-            let pairs: Vec<(f64, bool)> = rs.iter().map(|r| ll_of(r)).collect();
             let (mut lls, greedy): (Vec<f64>, Vec<bool>) = pairs.into_iter().unzip();
             let mut unconditional = None;
-            if 2 * choices.len() == lls.len() && wants(task, "acc_mutual_info") {
+            let reads_unconditional = task
+                .metrics
+                .iter()
+                .any(|m| metric::reads_unconditional(&m.name));
+            if 2 * choices.len() == lls.len() && reads_unconditional {
                 unconditional = Some(lls.split_off(choices.len()));
             }
-            let pred = argmax(lls.iter().copied());
-            let pred_norm = argmax(
-                lls.iter()
-                    .zip(&choices)
-                    .map(|(l, c)| l / c.chars().count() as f64),
-            );
-            let pred_byte = argmax(lls.iter().zip(&choices).map(|(l, c)| l / c.len() as f64));
-            let gold_value = doc.gold_input.as_ref().unwrap_or(&doc.target);
-            let n = choices.len() as i64;
-            let to_index = |v: &Value| -> i64 {
-                match v {
-                    Value::Number(x) => x.as_i64().map_or(-100, |i| if i < n { i } else { -100 }),
-                    Value::Bool(b) => i64::from(*b),
-                    Value::String(s) => choices
-                        .iter()
-                        .position(|c| c == s)
-                        .map_or(-100, |i| i as i64),
-                    _ => -100,
-                }
-            };
-            let golds: Vec<i64> = match gold_value {
-                Value::Array(items) if task.multiple_target => items.iter().map(to_index).collect(),
-                other => vec![to_index(other)],
-            };
-            let hit = |p: i64| f64::from(u8::from(golds.contains(&p)));
-            let greedy_at = |g: i64| -> bool {
-                let idx = if g < 0 { greedy.len() as i64 + g } else { g };
-                usize::try_from(idx)
-                    .ok()
-                    .and_then(|i| greedy.get(i))
-                    .copied()
-                    .unwrap_or(false)
-            };
-            let exact = if task.multiple_target {
-                golds.iter().any(|&g| g != -100 && greedy_at(g))
-            } else {
-                golds[0] != -100 && greedy_at(golds[0])
-            };
-            let gold = golds[0];
-            for spec in &task.metrics {
-                let v = match spec.name.as_str() {
-                    "acc" => ItemValue::Score(hit(pred)),
-                    "acc_norm" => ItemValue::Score(hit(pred_norm)),
-                    "acc_bytes" => ItemValue::Score(hit(pred_byte)),
-                    "exact_match" => ItemValue::Score(f64::from(u8::from(exact))),
-                    "f1" | "mcc" => ItemValue::GoldPred { gold, pred },
-                    "brier_score" => ItemValue::GoldProbs {
-                        gold,
-                        probs: softmax(&lls),
-                    },
-                    "acc_mutual_info" => {
-                        let Some(u) = &unconditional else {
-                            return Err(scoring_error(
-                                task,
-                                "acc_mutual_info needs the unconditional log-likelihoods",
-                            ));
-                        };
-                        let mi: Vec<f64> = lls.iter().zip(u).map(|(c, u)| c - u).collect();
-                        ItemValue::Score(f64::from(u8::from(argmax(mi.into_iter()) == gold)))
-                    }
-                    "multiple_choice_grade" => {
-                        let scores = target_scores(&doc.doc, choices.len()).ok_or_else(|| {
-                            scoring_error(task, format!("document {}: multiple_choice_grade needs a `target_scores` column with one score per choice", doc.doc_id))
-                        })?;
-                        // BIG-bench grades its normalised log-probabilities
-                        // unless a task asks for `absolute_normalization`;
-                        // the argmax is the same, its tie-break hash is not.
-                        let absolute = spec
-                            .kwargs
-                            .get("absolute_normalization")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false);
-                        let log_probs = if absolute {
-                            lls.clone()
-                        } else {
-                            metric::normalized_log_probs(&lls)
-                        };
-                        ItemValue::Score(
-                            metric::multiple_choice_grade(&log_probs, &scores)
-                                .map_err(|e| scoring_error(task, e.to_string()))?,
-                        )
-                    }
-                    _ => continue,
-                };
-                out.push((spec.name.clone(), v));
-            }
+            let evidence = Evidence::MultipleChoice(MultipleChoice {
+                choices: &choices,
+                lls: &lls,
+                greedy: &greedy,
+                unconditional: unconditional.as_deref(),
+                target: doc.gold_input.as_ref().unwrap_or(&doc.target),
+                multiple_target: task.multiple_target,
+                doc: &doc.doc,
+            });
+            listed_values(task, doc, &evidence)
         }
         OutputType::GenerateUntil => unreachable!("generation is scored by generation_values"),
     }
-    Ok(out)
-}
-
-fn target_scores(doc: &crate::data::Doc, n: usize) -> Option<Vec<f64>> {
-    let v = doc.get("target_scores")?;
-    let scores: Vec<f64> = match v {
-        Value::Array(items) => items.iter().map(Value::as_f64).collect::<Option<_>>()?,
-        Value::Object(m) => m.values().map(Value::as_f64).collect::<Option<_>>()?,
-        _ => return None,
-    };
-    (scores.len() == n).then_some(scores)
-}
-
-fn softmax(xs: &[f64]) -> Vec<f64> {
-    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exps: Vec<f64> = xs.iter().map(|x| (x - max).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
 }
 
 /// What a `process_results` port is given.
@@ -395,34 +286,22 @@ enum HookInput<'a> {
 /// metrics the task lists).
 fn hook_values(
     task: &PlannedTask,
-    hook: &crate::task::Hook,
+    port: &ProcessResults,
     doc: &Prepared,
     input: HookInput,
 ) -> Result<Vec<(String, ItemValue)>, Error> {
-    use crate::task::hooks::Native;
-    let port = task
-        .config
-        .port("process_results", hook)
-        .map_err(|e| scoring_error(task, e.to_string()))?;
-    let values = match (port.native, input) {
-        (Native::Results(f), HookInput::Loglikelihoods(pairs)) => f(&doc.doc, pairs),
-        (Native::Generated(f), HookInput::Generated(texts)) => f(&doc.doc, texts),
+    let name = &port.call.name;
+    let values = match (port.call.run, input) {
+        (ResultsPort::Loglikelihoods(f), HookInput::Loglikelihoods(pairs)) => f(&doc.doc, pairs),
+        (ResultsPort::Generated(f), HookInput::Generated(texts)) => f(&doc.doc, texts),
         _ => {
             return Err(scoring_error(
                 task,
-                format!(
-                    "`{}` is not a port of this output type's process_results hook",
-                    hook.function
-                ),
+                format!("`{name}` is not a port of this output type's process_results hook"),
             ))
         }
     }
-    .map_err(|m| {
-        scoring_error(
-            task,
-            format!("document {}: {}: {m}", doc.doc_id, hook.function),
-        )
-    })?;
+    .map_err(|m| scoring_error(task, format!("document {}: {name}: {m}", doc.doc_id)))?;
     Ok(values
         .into_iter()
         .filter(|(name, _)| wants(task, name))
@@ -434,9 +313,9 @@ fn generation_values(
     doc: &Prepared,
     prediction: &str,
 ) -> Result<Vec<(String, ItemValue)>, Error> {
-    if let Some(hook) = &task.config.process_results {
+    if let Some(port) = &task.ports.process_results {
         let texts = [prediction.to_string()];
-        return hook_values(task, hook, doc, HookInput::Generated(&texts));
+        return hook_values(task, port, doc, HookInput::Generated(&texts));
     }
     let golds: Vec<String> = if let Some(choices) = &doc.choices {
         let i = doc
@@ -461,21 +340,11 @@ fn generation_values(
     } else {
         vec![py_str(&doc.target)]
     };
-    let mut out = Vec::new();
-    for MetricSpec { name, kwargs, .. } in &task.metrics {
-        let v = match name.as_str() {
-            "exact_match" => {
-                let options = ExactMatchOptions::from_kwargs(kwargs)
-                    .map_err(|e| scoring_error(task, e.to_string()))?;
-                metric::exact_match(&golds, prediction, &options)
-                    .map_err(|e| scoring_error(task, e.to_string()))?
-            }
-            "exact_str_match" => metric::exact_str_match(&golds, prediction),
-            _ => continue,
-        };
-        out.push((name.clone(), ItemValue::Score(v)));
-    }
-    Ok(out)
+    let evidence = Evidence::Generated {
+        golds: &golds,
+        prediction,
+    };
+    listed_values(task, doc, &evidence)
 }
 
 /// Aggregates groups bottom-up from their children's scores, as lm-eval's
@@ -586,15 +455,4 @@ fn aggregate_group(
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn argmax_takes_the_first_maximum() {
-        assert_eq!(argmax([1.0, 3.0, 3.0].into_iter()), 1);
-        assert_eq!(argmax([f64::NEG_INFINITY].into_iter()), 0);
-    }
 }

@@ -525,34 +525,6 @@ impl TaskConfig {
         .filter_map(|(field, h)| h.map(|h| (field, h)))
         .collect()
     }
-
-    /// The native port of the hook in `field`, or the error saying why
-    /// there is none.
-    pub fn port(&self, field: &str, hook: &Hook) -> Result<&'static super::hooks::Port, TaskError> {
-        super::hooks::resolve(hook).map_err(|why| match why {
-            super::hooks::Unresolved::NoPort => TaskError::PythonHook {
-                path: self.source.clone(),
-                field: field.to_string(),
-                function: hook.function.clone(),
-            },
-            super::hooks::Unresolved::Differs { file, fingerprint } => TaskError::HookDiffers {
-                path: self.source.clone(),
-                field: field.to_string(),
-                function: hook.function.clone(),
-                file,
-                fingerprint,
-            },
-        })
-    }
-
-    /// Fails with the `!function` error if a hook of the config has no
-    /// native port.
-    pub fn require_native(&self) -> Result<(), TaskError> {
-        for (field, hook) in self.hooks() {
-            self.port(field, hook)?;
-        }
-        Ok(())
-    }
 }
 
 /// A JSON float that prints as Python prints it (`0.0`, not `0`).

@@ -7,7 +7,7 @@
 
 pub mod bigbench;
 pub mod config;
-pub mod hooks;
+pub mod ports;
 pub mod registry;
 pub mod yaml;
 

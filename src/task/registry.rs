@@ -17,8 +17,10 @@ use serde_json::{Map, Value};
 
 use super::bigbench;
 use super::config::{GroupConfig, TaskConfig};
+use super::ports::TaskPorts;
 use super::yaml::load_with_includes;
 use super::TaskError;
+use crate::ports::Resolver;
 
 /// What a registered name stands for.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +76,8 @@ pub struct Registry {
     entries: BTreeMap<String, Entry>,
     /// Files that could not be read, with why.
     pub broken: Vec<(PathBuf, TaskError)>,
+    /// Resolves the tasks' `!function` hooks, each once.
+    resolver: Resolver,
 }
 
 const IGNORED_DIRS: &[&str] = &["__pycache__", ".ipynb_checkpoints", ".git"];
@@ -196,6 +200,11 @@ impl Registry {
         registry
     }
 
+    /// The native ports of `config`'s hooks, or why one has none.
+    pub fn ports(&self, config: &TaskConfig) -> Result<TaskPorts, TaskError> {
+        TaskPorts::resolve(config, &self.resolver)
+    }
+
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }
@@ -281,7 +290,7 @@ impl Registry {
             }
             EntryKind::Task => match self.build_task(entry, overrides).and_then(|t| {
                 if !direct {
-                    t.require_native()?;
+                    self.ports(&t)?;
                 }
                 Ok(t)
             }) {
@@ -431,7 +440,7 @@ impl Registry {
             let mut cfg = item_overrides;
             cfg.insert("task".into(), Value::String(format!("{group}::{base}")));
             return match task_from_map(cfg, &Map::new(), path)
-                .and_then(|t| t.require_native().map(|()| t))
+                .and_then(|t| self.ports(&t).map(|_| t))
             {
                 Ok(t) => Ok(Node::Task(Box::new(t))),
                 Err(e @ (TaskError::PythonHook { .. } | TaskError::HookDiffers { .. })) => {
