@@ -95,20 +95,12 @@ pub struct RequestFailure {
 impl Http {
     /// A client for `options`; the error says what could not be set up.
     pub fn new(options: HttpOptions) -> Result<Http, String> {
-        // reqwest is built without a default TLS crypto provider; ring is
-        // installed once for the process (a second install is a no-op).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout.min(Duration::from_secs(30)))
-            .pool_max_idle_per_host(options.concurrency)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+        let (client, runtime) = client_and_runtime(|b| {
+            b.timeout(options.timeout)
+                .connect_timeout(options.timeout.min(Duration::from_secs(30)))
+                .pool_max_idle_per_host(options.concurrency)
+                .tcp_nodelay(true)
+        })?;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
@@ -456,6 +448,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A reqwest error in words, without the URL (the caller adds it) and never
 /// with a header.
+/// An HTTP client, configured by `configure`, and the single-threaded
+/// runtime that drives it: the one way assay makes a client (the server
+/// backends and the Hub), with rustls and assay's user agent. reqwest reads
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` itself.
+pub fn client_and_runtime(
+    configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> Result<(reqwest::Client, tokio::runtime::Runtime), String> {
+    // reqwest is built without a default TLS crypto provider; ring is
+    // installed once for the process (a second install is a no-op).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder =
+        reqwest::Client::builder().user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")));
+    let client = configure(builder)
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    Ok((client, runtime))
+}
+
 pub(crate) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"

@@ -5,12 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
+use assay::results::{MetricBlock, Run, SampleRow, TaskRecord};
+use assay::stats::Score;
 use assert_cmd::Command;
-use polars::prelude::*;
 use serde_json::{json, Value};
 
 /// A run of one task `t` whose document `i` scored `values[i]` (acc),
-/// asked the prompt `prompt-i` (or `prompts[i]`), under config hash `config`.
+/// asked the prompt `prompt-i` (or `prompts[i]`), under config hash `config`,
+/// written by assay's run writer.
 fn run(
     root: &Path,
     name: &str,
@@ -18,51 +20,75 @@ fn run(
     prompts: Option<&[String]>,
     config: &str,
 ) -> PathBuf {
+    run_with(root, name, values, prompts, config, |_| {})
+}
+
+/// [`run`], with `edit` applied to its run.json record before it is written.
+fn run_with(
+    root: &Path,
+    name: &str,
+    values: &[f64],
+    prompts: Option<&[String]>,
+    config: &str,
+    edit: impl FnOnce(&mut Run),
+) -> PathBuf {
     let dir = root.join("runs").join(name).join("r1");
-    std::fs::create_dir_all(&dir).unwrap();
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
-    let run = json!({
-        "results": {"t": {"acc,none": mean, "acc_stderr,none": 0.01}},
-        "assay": {"variant": name, "run_id": format!("{name}-r1"), "created_at": "2026-02-01T00:00:00Z",
-                  "complete": true, "shard": null, "tasks": {"t": {"config_hash": config}}},
-    });
-    std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
-    let prompt_hash: Vec<String> = match prompts {
-        Some(p) => p.to_vec(),
-        None => (0..n).map(|i| format!("prompt-{i}")).collect(),
-    };
-    let mut df = DataFrame::new(
-        n,
-        vec![
-            Column::new("task".into(), vec!["t"; n]),
-            Column::new("doc_id".into(), (0..n as i64).collect::<Vec<_>>()),
-            Column::new("filter".into(), vec!["none"; n]),
-            Column::new(
-                "doc_hash".into(),
-                (0..n)
-                    .map(|i| format!("{i:016x}{:048}", 0))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new("prompt_hash".into(), prompt_hash),
-            Column::new(
-                "doc".into(),
-                (0..n)
-                    .map(|i| json!({"passage": format!("p{}", i / 5)}).to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "filtered_resps".into(),
-                vec!["[[-1.0,true],[-2.0,false]]"; n],
-            ),
-            Column::new("acc".into(), values.to_vec()),
-        ],
-    )
-    .unwrap();
-    ParquetWriter::new(std::fs::File::create(dir.join("samples.parquet")).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    let mut record = Run::default();
+    let mut block = MetricBlock::default();
+    block.scores.insert(
+        "acc,none".into(),
+        Score {
+            value: mean,
+            stderr: Some(0.01),
+        },
+    );
+    record.results.insert("t".into(), block);
+    record.assay.variant = Some(name.to_string());
+    record.assay.run_id = format!("{name}-r1");
+    record.assay.created_at = "2026-02-01T00:00:00Z".into();
+    record.assay.complete = true;
+    record.assay.tasks.insert(
+        "t".into(),
+        TaskRecord {
+            config_hash: config.to_string(),
+            ..TaskRecord::default()
+        },
+    );
+    edit(&mut record);
+    let rows: Vec<SampleRow> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| SampleRow {
+            task: "t".into(),
+            doc_id: i,
+            filter: "none".into(),
+            doc_hash: format!("{i:016x}{:048}", 0),
+            prompt_hash: match prompts {
+                Some(p) => p[i].clone(),
+                None => format!("prompt-{i}"),
+            },
+            target_hash: String::new(),
+            doc: json!({"passage": format!("p{}", i / 5)}).to_string(),
+            target: "0".into(),
+            arguments: "[]".into(),
+            resps: "[]".into(),
+            filtered: json!([[-1.0, true], [-2.0, false]]),
+            metrics: [("acc".to_string(), *v)].into_iter().collect(),
+        })
+        .collect();
+    assay::results::write_run(&dir, &record, &rows).unwrap();
     dir
+}
+
+/// A task config that names its cluster field (`metadata.cluster`).
+fn clustered_by(field: &str) -> impl FnOnce(&mut Run) + '_ {
+    move |r: &mut Run| {
+        let config = json!({"metadata": {"cluster": field}});
+        r.configs
+            .insert("t".into(), config.as_object().cloned().unwrap_or_default());
+    }
 }
 
 /// `n` documents, the first `right` of them right.
@@ -311,14 +337,8 @@ fn clustered_documents_widen_the_error() {
 
     // The task declares its cluster: passage sums of (d - mean) are -3.75,
     // 1.25, 1.25, 1.25; sqrt(4/3 * 18.75) / 20 = 0.25.
-    let dir_c = run(root, "clustered", &cand, None, "h");
-    let base_c = run(root, "base-c", &base, None, "h");
-    for d in [dir_c, base_c] {
-        let path = d.join("run.json");
-        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        v["configs"] = json!({"t": {"metadata": {"cluster": "passage"}}});
-        std::fs::write(&path, v.to_string()).unwrap();
-    }
+    run_with(root, "clustered", &cand, None, "h", clustered_by("passage"));
+    run_with(root, "base-c", &base, None, "h", clustered_by("passage"));
     let (_, text, json) = gate(root, "base-c", "clustered", &[]);
     let se = json["tasks"][0]["difference"]["stderr"]
         .as_f64()
@@ -359,11 +379,12 @@ fn the_same_model_against_itself_passes_at_any_size() {
         ("a-again", "sha256:x"),
         ("other", "sha256:y"),
     ] {
-        let run_dir = run(root, name, &small, None, "h");
-        let path = run_dir.join("run.json");
-        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        v["assay"]["model"] = json!({"fingerprint": fingerprint});
-        std::fs::write(&path, v.to_string()).unwrap();
+        run_with(root, name, &small, None, "h", |r| {
+            r.assay.model = Some(assay::backend::ModelIdentity {
+                fingerprint: fingerprint.to_string(),
+                ..Default::default()
+            });
+        });
     }
     // The same weights answered every document alike: no difference.
     let (code, text, _) = gate(root, "a", "a-again", &[]);
@@ -378,20 +399,14 @@ fn bad_margins_and_missing_cluster_fields_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let base = scores(100, 60);
-    run(root, "base", &base, None, "h");
-    let cand = run(root, "cand", &flipped(&base, 2, 1), None, "h");
+    // The task names a cluster field its documents do not have.
+    run_with(root, "base", &base, None, "h", clustered_by("chapter"));
+    let cand = flipped(&base, 2, 1);
+    run_with(root, "cand", &cand, None, "h", clustered_by("chapter"));
     let (code, text, _) = gate(root, "base", "cand", &["--margin", "150"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--margin") && text.contains("150"), "{text}");
 
-    // The task names a cluster field its documents do not have.
-    let base_dir = root.join("runs/base/r1");
-    for d in [base_dir, cand] {
-        let path = d.join("run.json");
-        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        v["configs"] = json!({"t": {"metadata": {"cluster": "chapter"}}});
-        std::fs::write(&path, v.to_string()).unwrap();
-    }
     let (code, text, _) = gate(root, "base", "cand", &[]);
     assert_eq!(code, 2, "{text}");
     assert!(

@@ -8,7 +8,7 @@ mod fixture_runs;
 
 use std::path::Path;
 
-use fixture_runs::{build, manifest, workspace, write_run, write_run_with, SUITE};
+use fixture_runs::{build, manifest, workspace, write_run, write_run_edited, SUITE};
 use polars::prelude::*;
 
 fn column_str(df: &DataFrame, name: &str) -> Vec<Option<String>> {
@@ -196,14 +196,14 @@ fn stale_runs_are_flagged_and_not_ranked() {
         docs,
     );
     // quant's best score, but t1's config has changed since it was scored.
-    write_run_with(
+    write_run_edited(
         &results,
         "quant",
         "r1",
         "2026-02-02T00:00:00Z",
         [(1.0, 0.0), (1.0, 0.0)],
         [[1.0; 4]; 2],
-        ["h1-before", "h2"],
+        |run| run.assay.tasks["t1"].config_hash = "h1-before".into(),
     );
     write_run(
         &results,

@@ -11,7 +11,7 @@ mod fixture_runs;
 use std::path::{Path, PathBuf};
 
 use browser::Browser;
-use fixture_runs::{build, write_run, SUITE};
+use fixture_runs::{build, write_run, write_run_edited, SUITE};
 
 const IMG: &str = r#"<img src=x onerror="window.__pwned=1">"#;
 const SCRIPT: &str = "<script>window.__pwned=2</script>";
@@ -40,19 +40,16 @@ fn site(dir: &Path) -> PathBuf {
         [(0.5, 0.1), (0.5, 0.1)],
         [[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]],
     );
-    write_run(
+    // Filed in a plain folder, but the run names the variant with markup.
+    write_run_edited(
         &results,
         "payload",
         "r1",
         "2026-02-03T00:00:00Z",
         [(0.25, 0.05), (0.0, 0.01)],
         [[0.0; 4]; 2],
+        |run| run.assay.variant = Some(NAME.to_string()),
     );
-    let run = results.join("runs/payload/r1/run.json");
-    let mut value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&run).unwrap()).unwrap();
-    value["assay"]["variant"] = NAME.into();
-    std::fs::write(&run, value.to_string()).unwrap();
 
     let variants = dir.join("variants");
     std::fs::create_dir_all(&variants).unwrap();

@@ -388,17 +388,11 @@ struct Client<'a> {
 
 impl<'a> Client<'a> {
     fn new(settings: &'a HubSettings) -> Result<Client<'a>, HubError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| HubError::retry(format!("cannot set up the HTTP client: {e}")))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| HubError::retry(format!("cannot start the I/O runtime: {e}")))?;
+        let (http, runtime) = crate::http::client_and_runtime(|b| {
+            b.connect_timeout(Duration::from_secs(30))
+                .read_timeout(Duration::from_secs(120))
+        })
+        .map_err(HubError::retry)?;
         Ok(Client {
             settings,
             http,

@@ -37,17 +37,19 @@ pub fn write_run(
     scores: [(f64, f64); 2],
     docs: [[f64; 4]; 2],
 ) {
-    write_run_with(root, variant, run_id, created, scores, docs, HASHES);
+    write_run_edited(root, variant, run_id, created, scores, docs, |_| {});
 }
 
-pub fn write_run_with(
+/// [`write_run`], with `edit` applied to the run.json record before it is
+/// written.
+pub fn write_run_edited(
     root: &Path,
     variant: &str,
     run_id: &str,
     created: &str,
     scores: [(f64, f64); 2],
     docs: [[f64; 4]; 2],
-    hashes: [&str; 2],
+    edit: impl FnOnce(&mut Run),
 ) {
     let dir = root.join("runs").join(variant).join(run_id);
     let mut run = Run::default();
@@ -71,7 +73,7 @@ pub fn write_run_with(
         run.assay.tasks.insert(
             name,
             TaskRecord {
-                config_hash: hashes[t].to_string(),
+                config_hash: HASHES[t].to_string(),
                 ..TaskRecord::default()
             },
         );
@@ -86,6 +88,7 @@ pub fn write_run_with(
         fingerprint: format!("sha256:{variant}"),
         details: Default::default(),
     });
+    edit(&mut run);
     let mut rows = Vec::new();
     for (t, values) in docs.iter().enumerate() {
         for (d, v) in values.iter().enumerate() {
