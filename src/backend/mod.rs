@@ -180,6 +180,9 @@ pub(crate) fn cut_at_stops(mut text: String, stops: &[String]) -> String {
     text
 }
 
+/// The backend kinds a spec may name (`kind:target`).
+pub const KINDS: &[&str] = &["llama", "openai-completions", "openai-chat"];
+
 /// Opens the backend a spec string names: `kind:target`. The one place
 /// backend names are matched.
 pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backend>, BackendError> {
@@ -196,12 +199,13 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
                 options,
             )?))
         }
-        "openai-completions" => Ok(Box::new(
-            openai_completions::CompletionsBackend::open(target, args)?,
-        )),
+        "openai-completions" => Ok(Box::new(openai_completions::CompletionsBackend::open(
+            target, args,
+        )?)),
         "openai-chat" => Ok(Box::new(openai_chat::ChatBackend::open(target, args)?)),
         other => Err(BackendError::Unsupported(format!(
-            "--model {spec}: unknown backend `{other}` (known: llama, openai-completions, openai-chat)"
+            "--model {spec}: unknown backend `{other}` (known: {})",
+            KINDS.join(", ")
         ))),
     }
 }

@@ -188,10 +188,14 @@ fn tasks(cmd: TasksCommand) -> Result<i32, Failure> {
             names,
             include_path,
         } => {
-            let (table, warnings) = run::catalog::list(&names, &include_path)?;
+            let (table, unreadable) = run::catalog::list(&names, &include_path)?;
             // A closed pipe (`| head`) ends the listing quietly.
             let _ = std::io::stdout().lock().write_all(table.as_bytes());
-            warnings.iter().for_each(|w| warn(w));
+            // Files that could not be read are errors, listed after the
+            // table; the listing itself still succeeds.
+            for file in &unreadable {
+                eprintln!("error: {file}");
+            }
         }
         TasksCommand::Fetch {
             names,

@@ -97,6 +97,16 @@ fn multiple_choice(
     mc: &MultipleChoice,
 ) -> Result<Option<ItemValue>, MetricError> {
     let golds = mc.golds();
+    // lm-eval only warns here, then scores the document as wrong; a target
+    // that names no choice is a broken document or config, so it is refused.
+    if golds.is_empty() || golds.contains(&-100) {
+        return Err(MetricError::MissingInput(format!(
+            "the target {} names none of the document's {} choices (give an index from 0 to {}, or a choice's text)",
+            mc.target,
+            mc.choices.len(),
+            mc.choices.len().saturating_sub(1)
+        )));
+    }
     let hit = |p: i64| f64::from(u8::from(golds.contains(&p)));
     let lls = mc.lls;
     let pred = || argmax(lls.iter().copied());
@@ -264,6 +274,18 @@ mod tests {
         assert_eq!(value("acc"), 0.0);
         assert_eq!(value("acc_norm"), 1.0);
         assert_eq!(value("exact_match"), 0.0);
+        let seven = json!(7);
+        let out_of_range = MultipleChoice {
+            target: &seven,
+            ..mc
+        };
+        let err = document_value("acc", &Map::new(), &Evidence::MultipleChoice(out_of_range))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("target 7") && err.contains("2 choices"),
+            "{err}"
+        );
         assert!(matches!(
             document_value(
                 "acc_mutual_info",

@@ -14,7 +14,8 @@ use crate::invocation::Invocation;
 use crate::task::registry::{builtin_tasks_dir, EntryKind, Node};
 use crate::task::{Registry, TaskConfig, TaskError};
 
-/// `assay tasks list`: the table, and a warning for each file not loaded.
+/// `assay tasks list`: the table, and each config file that could not be
+/// read, with why.
 pub fn list(names: &[String], include_path: &[PathBuf]) -> Result<(String, Vec<String>), Error> {
     let registry = Registry::with_builtin(include_path)?;
     let settings = HubSettings::from_env();
@@ -57,12 +58,12 @@ pub fn list(names: &[String], include_path: &[PathBuf]) -> Result<(String, Vec<S
             e.name, kind, hooks, cached, data
         );
     }
-    let warnings = registry
+    let unreadable = registry
         .broken
         .iter()
         .map(|(path, err)| format!("{}: not loaded: {err}", path.display()))
         .collect();
-    Ok((out, warnings))
+    Ok((out, unreadable))
 }
 
 /// `assay tasks fetch`: downloads the Hub datasets of the selected tasks;

@@ -284,10 +284,14 @@ pub fn plan_task(
         ));
     };
     if eval_docs.is_empty() {
+        let files: Vec<&str> = dataset.files.keys().map(String::as_str).collect();
         return Err(field_error(
             &config,
             "test_split",
-            "the evaluation split has no documents".into(),
+            format!(
+                "the evaluation split has no documents (read from {})",
+                files.join(", ")
+            ),
         ));
     }
     let fs = &config.fewshot_config;

@@ -363,6 +363,9 @@ impl TaskConfig {
                 ));
             }
         }
+        // Decontamination is lm-eval's own analysis; assay reads the flag
+        // only to catch a malformed one.
+        f.bool("should_decontaminate")?;
         if f.bool("unsafe_code")? == Some(true) {
             return Err(f.err(
                 "unsafe_code",

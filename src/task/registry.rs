@@ -233,12 +233,15 @@ impl Registry {
                         out.push(Node::Task(Box::new(self.build_task(e, &Map::new())?)));
                     }
                 }
-                _ => out.push(self.build(entry, &Map::new(), true)?),
+                _ => out.push(self.build(entry, &Map::new(), true, &[])?),
             }
         }
         Ok(out)
     }
 
+    /// What may be meant instead of the unknown `name`: near names, and a
+    /// config file that could not be read (the one named like `name` if
+    /// there is one), which may be where it was defined.
     fn hint(&self, name: &str) -> String {
         let lower = name.to_lowercase();
         let near: Vec<&str> = self
@@ -248,18 +251,35 @@ impl Registry {
             .take(3)
             .map(String::as_str)
             .collect();
-        if near.is_empty() {
+        let mut hint = if near.is_empty() {
             String::new()
         } else {
             format!(" (did you mean {}?)", near.join(", "))
+        };
+        let named_so = |p: &PathBuf| p.file_stem().is_some_and(|s| s == name);
+        let unreadable = self
+            .broken
+            .iter()
+            .find(|(p, _)| named_so(p))
+            .or(self.broken.first());
+        if let Some((_, err)) = unreadable {
+            let others = self.broken.len() - 1;
+            hint.push_str(&format!("; a config file could not be read: {err}"));
+            if others > 0 {
+                hint.push_str(&format!(" (and {others} more)"));
+            }
         }
+        hint
     }
 
+    /// `ancestors` are the groups being built around this entry, outermost
+    /// first: a group among them is a cycle.
     fn build(
         &self,
         entry: &Entry,
         overrides: &Map<String, Value>,
         direct: bool,
+        ancestors: &[&str],
     ) -> Result<Node, TaskError> {
         match &entry.kind {
             EntryKind::Group => {
@@ -269,7 +289,21 @@ impl Registry {
                 } else {
                     load_with_includes(path)?
                 };
-                self.build_group(&entry.name, &raw, overrides, path)
+                if let Some(at) = ancestors.iter().position(|a| *a == entry.name) {
+                    let mut cycle = ancestors[at..].to_vec();
+                    cycle.push(&entry.name);
+                    return Err(TaskError::Invalid {
+                        path: path.clone(),
+                        message: format!(
+                            "group `{}` contains itself ({}); take it out of its own task list",
+                            entry.name,
+                            cycle.join(" -> ")
+                        ),
+                    });
+                }
+                let mut inner = ancestors.to_vec();
+                inner.push(&entry.name);
+                self.build_group(&entry.name, &raw, overrides, path, &inner)
             }
             EntryKind::PythonTask => {
                 let err = TaskError::Invalid {
@@ -336,6 +370,7 @@ impl Registry {
         raw: &Map<String, Value>,
         overrides: &Map<String, Value>,
         path: &Path,
+        ancestors: &[&str],
     ) -> Result<Node, TaskError> {
         let mut config = GroupConfig::from_map(raw, path)?;
         config.group = name.to_string();
@@ -351,11 +386,11 @@ impl Registry {
                 for member in members {
                     let mut o = item_overrides.clone();
                     o.insert("task".into(), Value::String(member.clone()));
-                    children.push(self.build(&self.entries[&member], &o, false)?);
+                    children.push(self.build(&self.entries[&member], &o, false, ancestors)?);
                 }
                 continue;
             }
-            children.push(self.build_member(item, name, &merged, path)?);
+            children.push(self.build_member(item, name, &merged, path, ancestors)?);
         }
         Ok(Node::Group {
             config: Box::new(config),
@@ -396,6 +431,7 @@ impl Registry {
         group: &str,
         overrides: &Map<String, Value>,
         path: &Path,
+        ancestors: &[&str],
     ) -> Result<Node, TaskError> {
         let (base, item_overrides) = match item {
             Value::String(s) => (s.clone(), overrides.clone()),
@@ -409,9 +445,15 @@ impl Registry {
                     if let Some(entry) = self.entries.get(sub) {
                         let mut merged = overrides.clone();
                         merged.extend(inline);
-                        return self.build(entry, &merged, false);
+                        return self.build(entry, &merged, false, ancestors);
                     }
-                    return self.build_group(&format!("{group}::{sub}"), m, overrides, path);
+                    return self.build_group(
+                        &format!("{group}::{sub}"),
+                        m,
+                        overrides,
+                        path,
+                        ancestors,
+                    );
                 }
                 let Some(Value::String(base)) = m.get("task") else {
                     return Err(TaskError::Field {
@@ -467,11 +509,11 @@ impl Registry {
                 field: "task".into(),
                 message: format!("`{base}` in group `{group}` is a tag, not a task"),
             }),
-            EntryKind::Group => self.build(entry, &item_overrides, false),
+            EntryKind::Group => self.build(entry, &item_overrides, false, ancestors),
             _ => {
                 let mut o = item_overrides;
                 o.insert("task".into(), Value::String(base));
-                self.build(entry, &o, false)
+                self.build(entry, &o, false, ancestors)
             }
         }
     }

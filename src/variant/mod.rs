@@ -262,11 +262,17 @@ pub fn validate_fields(variants: &[Variant]) -> Vec<Problem> {
             )),
             _ => {}
         }
-        if !v.backend.spec.contains(':') {
-            problem(format!(
+        match v.backend.spec.split_once(':') {
+            None => problem(format!(
                 "backend.spec {:?}: write kind:target, e.g. llama:models/x.gguf",
                 v.backend.spec
-            ));
+            )),
+            Some((kind, _)) if !crate::backend::KINDS.contains(&kind) => problem(format!(
+                "backend.spec {:?}: unknown backend `{kind}` (known: {})",
+                v.backend.spec,
+                crate::backend::KINDS.join(", ")
+            )),
+            Some(_) => {}
         }
         if let Some(hash) = v.weights_sha256.as_ref().filter(|_| !has_hex_hash(v)) {
             problem(format!(
