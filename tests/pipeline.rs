@@ -149,3 +149,52 @@ fn a_malformed_config_exits_2() {
         .code(2)
         .stderr(predicate::str::contains("t.yaml").and(predicate::str::contains("output_type")));
 }
+
+#[test]
+fn without_a_terminal_a_run_logs_plain_progress_lines() {
+    let server = MockServer::start();
+    server.set_delay(std::time::Duration::from_millis(40));
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = task_dir(dir.path(), LOCAL);
+    let docs: String = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"q\": \"{i}+1?\", \"a\": 0, \"c\": [\"{}\", \"x\"]}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    std::fs::write(tasks.join("d.jsonl"), docs).unwrap();
+    let run = |quiet: bool| {
+        let mut cmd = assay(dir.path());
+        cmd.env("ASSAY_PROGRESS_SECONDS", "0.1")
+            .args(["run", "--no-cache", "--tasks", "t", "--model"])
+            .arg(format!("openai-completions:{}", server.base))
+            .arg("--include-path")
+            .arg(&tasks)
+            .arg("--out")
+            .arg(dir.path().join("runs"));
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // stderr is a pipe here, as in CI: plain lines, no bars.
+    let log = run(false);
+    assert!(log.contains("task t: 12 document(s)"), "{log}");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("requests: "))
+        .collect();
+    assert!(lines.len() >= 2, "{log}");
+    assert!(lines[0].contains("0 of 24 (0%)"), "{log}");
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains("24 of 24 (100%)") && last.contains("failed 0") && last.ends_with("done"),
+        "{log}"
+    );
+    assert!(!log.contains('\r'), "no terminal control in a log: {log:?}");
+    assert_eq!(run(true), "", "--quiet prints nothing");
+}

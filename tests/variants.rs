@@ -277,14 +277,93 @@ fn an_unknown_suite_is_named() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("tasks/suites/nope.yaml"));
-    // `assay score` runs suites by name; a file is refused, saying so.
+    // A suite file that is not a group config is named.
     let file = dir.path().join("mine.yaml");
-    std::fs::write(&file, "group: mine\ntask: [assay_arithmetic]\n").unwrap();
+    std::fs::write(&file, "task: [assay_arithmetic]\n").unwrap();
     assay(dir.path())
         .args(["score", "--suite"])
         .arg(&file)
         .arg(dir.path().join("variants/tiny.toml"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("give a suite's name"));
+        .stderr(predicate::str::contains("mine.yaml").and(predicate::str::contains("group")));
+}
+
+#[test]
+fn a_hubs_own_suite_scores_in_shards_that_merge_into_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("models")).unwrap();
+    tiny_gguf::write_tiny_llama(&d.join("models/tiny.gguf"), 4).unwrap();
+    write(d, "tiny", ORIGINAL);
+    // The hub's own task, and its suite of that task and a built-in one.
+    let tasks = d.join("hub-tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("d.jsonl"),
+        (0..6)
+            .map(|i| {
+                format!(
+                    "{{\"q\": \"{i} + 1 =\", \"a\": 0, \"c\": [\" {}\", \" 0\"]}}\n",
+                    i + 1
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(
+        tasks.join("hub_sums.yaml"),
+        "task: hub_sums\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: d.jsonl\n\
+         test_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{q}}\"\ndoc_to_target: a\n\
+         doc_to_choice: c\n",
+    )
+    .unwrap();
+    let suite = d.join("hub.yaml");
+    std::fs::write(&suite, "group: hub\ntask: [hub_sums, assay_arithmetic]\n").unwrap();
+    let score = |out: &str, shard: Option<&str>| {
+        let mut cmd = assay(d);
+        cmd.args(["score", "--quiet", "--limit", "4", "--suite"])
+            .arg(&suite)
+            .arg("--include-path")
+            .arg(&tasks)
+            .arg("--out")
+            .arg(d.join(out));
+        if let Some(s) = shard {
+            cmd.args(["--shard", s]);
+        }
+        cmd.arg(d.join("variants/tiny.toml")).assert().success();
+        std::fs::read_dir(d.join(out).join("tiny"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(score("whole", None).len(), 1);
+    let mut shards = score("shards", Some("0/2"));
+    shards.extend(score("shards", Some("1/2")));
+    shards.sort();
+    shards.dedup();
+    assert_eq!(shards.len(), 2, "{shards:?}");
+    assay(d)
+        .args(["merge", "--quiet", "--out"])
+        .arg(d.join("merged"))
+        .args(&shards)
+        .assert()
+        .success();
+    let read = |dir: &Path| {
+        let run = std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assay::results::read_run(&run).unwrap().run
+    };
+    let (whole, merged) = (read(&d.join("whole/tiny")), read(&d.join("merged/tiny")));
+    for name in ["hub", "hub_sums", "assay_arithmetic"] {
+        assert_eq!(
+            whole.results[name].scores, merged.results[name].scores,
+            "{name}"
+        );
+    }
+    assert_eq!(whole.n_samples["hub_sums"].effective, 4);
 }

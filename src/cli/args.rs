@@ -117,9 +117,18 @@ pub enum VariantsCommand {
 pub struct ScoreArgs {
     /// The variant's manifest, e.g. variants/my-variant.toml.
     pub manifest: PathBuf,
-    /// The suite: a group config in tasks/suites/ (default: `default`).
+    /// The suite: a built-in suite's name (tasks/suites/NAME.yaml) or a
+    /// suite file (a group config).
     #[arg(long, default_value = "default")]
     pub suite: String,
+    /// Folders (or files) of the suite's task configs, beside the built-in
+    /// ones; later ones win on name clashes.
+    #[arg(long = "include-path")]
+    pub include_path: Vec<PathBuf>,
+    /// Score only shard K of N (documents with doc_id % N == K); merge the
+    /// shards' runs with `assay merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
     /// Documents per task (for a quick look; a leaderboard wants all).
     #[arg(long)]
     pub limit: Option<f64>,

@@ -13,6 +13,7 @@ use clap::Parser;
 
 use crate::engine::Overlong;
 use crate::error::{exit, ErrorKind};
+use crate::invocation::{parse_shard, Limit};
 use crate::run::{self, Job, Model};
 use args::{
     Cli, Command, GateArgs, LeaderboardArgs, MergeArgs, RequestsArgs, RunArgs, ScoreArgs,
@@ -128,10 +129,12 @@ fn run_command(args: RunArgs) -> Result<i32, Failure> {
 }
 
 fn score(args: ScoreArgs) -> Result<i32, Failure> {
-    let mut job = run::variant_job(&args.manifest, &args.suite, args.out)?;
+    let mut job = run::variant_job(&args.manifest, &args.suite, &args.include_path, args.out)?;
     if let Some(limit) = args.limit {
-        job.invocation.limit =
-            Some(crate::invocation::Limit::from_arg(limit).map_err(Failure::input)?);
+        job.invocation.limit = Some(Limit::from_arg(limit).map_err(Failure::input)?);
+    }
+    if let Some(shard) = &args.shard {
+        job.invocation.shard = Some(parse_shard(shard).map_err(Failure::input)?);
     }
     job.cache = args.cache.place();
     job.show_progress = !args.quiet;

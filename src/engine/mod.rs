@@ -179,10 +179,12 @@ pub fn execute(
     let cached = by_hash.len();
     let bar = progress(options.show_progress, distinct.len() as u64, "requests");
     bar.inc(cached as u64);
+    let lines = LogLines::new(options.show_progress, "requests", distinct.len() as u64);
     let mut collector = Collector {
         by_hash: &mut by_hash,
         cache: options.cache,
         bar: &bar,
+        lines,
         faults: backend.faults(),
         cached,
         error: None,
@@ -264,6 +266,8 @@ struct Collector<'a> {
     by_hash: &'a mut HashMap<String, Response>,
     cache: Option<&'a Cache>,
     bar: &'a indicatif::ProgressBar,
+    /// Plain progress lines, when stderr is not a terminal.
+    lines: Option<LogLines>,
     faults: Option<std::sync::Arc<FaultCounters>>,
     cached: usize,
     error: Option<CacheError>,
@@ -281,6 +285,18 @@ impl Collector<'_> {
         if self.faults.is_some() || self.bar.position() % 64 == 0 {
             self.show();
         }
+        if self.lines.is_some() {
+            self.log();
+        }
+    }
+
+    /// A progress line, if one is due.
+    fn log(&mut self) {
+        let (retried, failed) = self.fault_counts();
+        let (done, cached) = (self.bar.position(), self.cached);
+        if let Some(lines) = &mut self.lines {
+            lines.update(done, cached, retried, failed);
+        }
     }
 
     fn fault_counts(&self) -> (usize, usize) {
@@ -293,7 +309,10 @@ impl Collector<'_> {
         })
     }
 
-    fn show(&self) {
+    fn show(&mut self) {
+        if self.lines.is_some() {
+            self.log();
+        }
         if self.bar.is_hidden() {
             return;
         }
@@ -398,6 +417,92 @@ fn context_chunks<'a, T>(
         }
     }
     chunks
+}
+
+/// Progress for logs (CI, `| tee`): when stderr is not a terminal, a plain
+/// line when the work starts, then at most every `ASSAY_PROGRESS_SECONDS`
+/// (default 30) and when it is done.
+struct LogLines {
+    label: String,
+    total: u64,
+    started: Instant,
+    last: Option<Instant>,
+    interval: std::time::Duration,
+    finished: bool,
+}
+
+impl LogLines {
+    fn new(show: bool, label: &str, total: u64) -> Option<LogLines> {
+        use std::io::IsTerminal;
+        if !show || std::io::stderr().is_terminal() {
+            return None;
+        }
+        let seconds = std::env::var("ASSAY_PROGRESS_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(30.0);
+        Some(LogLines {
+            label: label.to_string(),
+            total,
+            started: Instant::now(),
+            last: None,
+            interval: std::time::Duration::from_secs_f64(seconds),
+            finished: false,
+        })
+    }
+
+    fn update(&mut self, done: u64, cached: usize, retried: usize, failed: usize) {
+        let now = Instant::now();
+        let at_end = done >= self.total;
+        let due = self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= self.interval);
+        if self.finished || !(due || at_end) {
+            return;
+        }
+        self.last = Some(now);
+        self.finished = at_end;
+        let elapsed = now.duration_since(self.started).as_secs_f64();
+        let answered = done.saturating_sub(cached as u64) as f64;
+        let rate = if elapsed > 0.0 {
+            answered / elapsed
+        } else {
+            0.0
+        };
+        let eta = match (at_end, rate > 0.0) {
+            (true, _) => "done".to_string(),
+            (false, true) => format!("ETA {}", clock((self.total - done) as f64 / rate)),
+            (false, false) => "ETA -".to_string(),
+        };
+        let percent = if self.total == 0 {
+            100.0
+        } else {
+            100.0 * done as f64 / self.total as f64
+        };
+        eprintln!(
+            "{}: {done} of {} ({percent:.0}%) · cached {cached} · retried {retried} · failed {failed} · {rate:.1}/s · {eta}",
+            self.label, self.total
+        );
+    }
+}
+
+/// Seconds as `1h02m`, `3m05s` or `42s`.
+fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
+/// A line for logs, when stderr is not a terminal (a terminal has bars).
+pub fn log_line(show: bool, line: &str) {
+    use std::io::IsTerminal;
+    if show && !std::io::stderr().is_terminal() {
+        eprintln!("{line}");
+    }
 }
 
 /// A progress bar on a terminal (hidden when `show` is false).

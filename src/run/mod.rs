@@ -313,8 +313,15 @@ pub fn merge_shards(dirs: &[PathBuf], out: &Path, show_progress: bool) -> Result
 
 /// A variant's run on a suite (`assay score`): checks its manifest (and its
 /// lineage among the manifests beside it) and its weights, and builds the
-/// job that scores it, filed under the variant's name.
-pub fn variant_job(manifest: &Path, suite: &str, out: PathBuf) -> Result<Job, Error> {
+/// job that scores it, filed under the variant's name. `suite` is a built-in
+/// suite's name or a suite file (a group config, found with its tasks in
+/// `include_paths`).
+pub fn variant_job(
+    manifest: &Path,
+    suite: &str,
+    include_paths: &[PathBuf],
+    out: PathBuf,
+) -> Result<Job, Error> {
     let folder = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
     let variant = variant::read(manifest).map_err(|p| Error::Input(p.to_string()))?;
     let (all, _) = variant::read_all(&[folder]);
@@ -350,12 +357,19 @@ pub fn variant_job(manifest: &Path, suite: &str, out: PathBuf) -> Result<Job, Er
         Some(path) => format!("llama:{}", path.display()),
         None => variant.backend.spec.clone(),
     };
-    if crate::task::registry::suite_file(suite)?.as_path() == Path::new(suite) {
-        return Err(Error::Input(format!(
-            "--suite {suite}: give a suite's name (tasks/suites/NAME.yaml), not a file"
-        )));
-    }
-    let mut invocation = Invocation::new(vec![suite.to_string()]);
+    let file = crate::task::registry::suite_file(suite)?;
+    let mut invocation = if file.as_path() == Path::new(suite) {
+        // A hub's own suite: its group, found in the file itself.
+        let group = crate::task::registry::group_name(&file)?;
+        let mut invocation = Invocation::new(vec![group]);
+        invocation.include_path = include_paths.to_vec();
+        invocation.include_path.push(file);
+        invocation
+    } else {
+        let mut invocation = Invocation::new(vec![suite.to_string()]);
+        invocation.include_path = include_paths.to_vec();
+        invocation
+    };
     invocation.apply_chat_template = variant.chat_template;
     invocation.fewshot_as_multiturn = variant.chat_template;
     let mut job = Job::new(

@@ -328,6 +328,10 @@ pub fn plan_task(
         fewshot_as_multiturn: options.fewshot_as_multiturn,
     };
     let mut prompter = Prompter::new(&config, &ports, &eval_docs, fewshot_docs, prompt_options)?;
+    crate::engine::log_line(
+        preparation.show_progress,
+        &format!("task {}: {limit} document(s)", config.task),
+    );
     let bar = crate::engine::progress(
         preparation.show_progress,
         limit as u64,

@@ -132,6 +132,19 @@ pub fn suite_file(name: &str) -> Result<PathBuf, TaskError> {
         .ok_or_else(|| err(format!("there is no tasks/suites/{name}.yaml")))
 }
 
+/// The group a suite file defines (its `group:` name).
+pub fn group_name(file: &Path) -> Result<String, TaskError> {
+    let raw = load_with_includes(file)?;
+    match raw.get("group") {
+        Some(Value::String(name)) if !name.is_empty() => Ok(name.clone()),
+        _ => Err(TaskError::Field {
+            path: file.to_path_buf(),
+            field: "group".into(),
+            message: "a suite file is a group config: give it a `group:` name".into(),
+        }),
+    }
+}
+
 fn yaml_files(root: &Path, out: &mut Vec<PathBuf>) {
     let Ok(read) = std::fs::read_dir(root) else {
         return;
