@@ -6,6 +6,7 @@
 //! field, because a task config is something users write by hand.
 
 pub mod bigbench;
+pub mod builtin;
 pub mod config;
 pub mod ports;
 pub mod registry;

@@ -82,25 +82,22 @@ pub struct Registry {
 
 const IGNORED_DIRS: &[&str] = &["__pycache__", ".ipynb_checkpoints", ".git"];
 
-/// The folder of task configs that ships with assay: `$ASSAY_TASKS_DIR`, else
-/// `./tasks`, else the source tree's `tasks/`.
+/// The folder of the built-in task configs and suites (see
+/// [`builtin`](super::builtin)).
 pub fn builtin_tasks_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("ASSAY_TASKS_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    let local = PathBuf::from("tasks");
-    if local.is_dir() {
-        return Some(local);
-    }
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks");
-    source.is_dir().then_some(source)
+    super::builtin::dir()
 }
 
 impl Registry {
-    /// The built-in tasks and suites plus `include_paths` (later ones win on
-    /// name clashes); each include path must exist.
+    /// The built-in tasks and suites, then `./tasks` if there is one, then
+    /// `include_paths`: later ones add to earlier ones and win on name
+    /// clashes. Each include path must exist.
     pub fn with_builtin(include_paths: &[PathBuf]) -> Result<Registry, TaskError> {
         let mut roots: Vec<PathBuf> = builtin_tasks_dir().into_iter().collect();
+        let local = PathBuf::from("tasks");
+        if local.is_dir() && std::env::var_os("ASSAY_TASKS_DIR").is_none() {
+            roots.push(local);
+        }
         for p in include_paths {
             if !p.exists() {
                 return Err(TaskError::MissingIncludePath { path: p.clone() });
@@ -126,9 +123,14 @@ pub fn suite_file(name: &str) -> Result<PathBuf, TaskError> {
             Err(err("no such file".into()))
         };
     }
-    builtin_tasks_dir()
+    // A hub's own `./tasks/suites/` first, as its tasks win over built-in ones.
+    let local =
+        Some(PathBuf::from("tasks")).filter(|_| std::env::var_os("ASSAY_TASKS_DIR").is_none());
+    local
+        .into_iter()
+        .chain(builtin_tasks_dir())
         .map(|d| d.join("suites").join(format!("{name}.yaml")))
-        .filter(|p| p.is_file())
+        .find(|p| p.is_file())
         .ok_or_else(|| err(format!("there is no tasks/suites/{name}.yaml")))
 }
 
