@@ -27,6 +27,7 @@ pub mod python;
 pub mod request;
 pub mod results;
 pub mod run;
+pub mod scaffold;
 pub mod stats;
 pub mod task;
 pub mod variant;

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["run"],
     &["leaderboard"],
     &["gate"],
+    &["scaffold"],
     &["cli"],
 ];
 

@@ -38,6 +38,13 @@ pub enum Command {
     Variants(VariantsCommand),
     /// Rebuild the leaderboard tables from every variant's latest run.
     Leaderboard(LeaderboardArgs),
+    /// Start a hub: variants/, tasks/, suites/hub.yaml, gate.toml, CI
+    /// workflows and a README (files already there are kept).
+    Init {
+        /// Where the hub goes (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Gate a candidate run against a baseline, paired per document (exit 0
     /// pass, 1 fail, 3 inconclusive when the policy counts that as failure).
     Gate(GateArgs),

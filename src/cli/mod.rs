@@ -64,7 +64,8 @@ failure_from!(
     run::Error,
     crate::task::TaskError,
     crate::gate::GateError,
-    crate::leaderboard::LeaderboardError
+    crate::leaderboard::LeaderboardError,
+    crate::scaffold::InitError
 );
 
 pub fn main() -> i32 {
@@ -89,6 +90,7 @@ pub fn main() -> i32 {
         Command::Variants(VariantsCommand::Validate { paths }) => validate_variants(paths),
         Command::Leaderboard(args) => leaderboard(args),
         Command::Gate(args) => gate(args),
+        Command::Init { dir } => init(&dir),
     };
     match outcome {
         Ok(code) => code,
@@ -238,6 +240,20 @@ fn gate(args: GateArgs) -> Result<i32, Failure> {
     })?;
     print!("{}", outcome.stdout);
     Ok(outcome.exit_code)
+}
+
+fn init(dir: &std::path::Path) -> Result<i32, Failure> {
+    use crate::scaffold::Outcome;
+    for outcome in crate::scaffold::init(dir)? {
+        match outcome {
+            Outcome::Written(path) => println!("wrote {}", path.display()),
+            Outcome::Kept(path) => println!("kept  {} (already there)", path.display()),
+        }
+    }
+    println!(
+        "next: add a variant's manifest under variants/, then `assay variants validate variants/`"
+    );
+    Ok(exit::OK)
 }
 
 fn leaderboard(args: LeaderboardArgs) -> Result<i32, Failure> {
