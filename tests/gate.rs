@@ -414,3 +414,40 @@ fn bad_margins_and_missing_cluster_fields_are_named() {
         "{text}"
     );
 }
+
+#[test]
+fn a_suite_gates_its_own_tasks_on_the_metric_it_ranks_them_by() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = scores(200, 120);
+    run(root, "base", &base, None, "h");
+    run(root, "worse", &flipped(&base, 60, 10), None, "h");
+    let suite = |name: &str, text: &str| {
+        let path = root.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    // The suite ranks t by acc: the regression fails the gate, as without it.
+    let ranked = suite(
+        "ranked.yaml",
+        "group: s\ntask: [t]\nmetadata:\n  leaderboard:\n    t: {metric: acc, filter: none, baseline: 0.5}\n",
+    );
+    let (code, text, _) = gate(root, "base", "worse", &["--suite", &ranked]);
+    assert_eq!(code, 1, "{text}");
+    // A suite that ranks t by another metric gates on that one.
+    let other = suite(
+        "other.yaml",
+        "group: s\ntask: [t]\nmetadata:\n  leaderboard:\n    t: {metric: exact_match, filter: none, baseline: 0}\n",
+    );
+    let (code, text, _) = gate(root, "base", "worse", &["--suite", &other]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("exact_match"), "{text}");
+    // Tasks outside the suite are not gated.
+    let elsewhere = suite(
+        "elsewhere.yaml",
+        "group: s\ntask: [u]\nmetadata:\n  leaderboard:\n    u: {metric: acc, filter: none, baseline: 0.5}\n",
+    );
+    let (code, text, _) = gate(root, "base", "worse", &["--suite", &elsewhere]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no task in common"), "{text}");
+}

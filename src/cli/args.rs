@@ -67,6 +67,10 @@ pub struct GateArgs {
     /// Where variant names are looked up: `<results>/runs/<name>/`.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// Gate only a suite's tasks, each on the metric the suite ranks it by:
+    /// a suite's name (tasks/suites/NAME.yaml) or a suite file.
+    #[arg(long)]
+    pub suite: Option<String>,
     /// Write a Markdown report (a pull-request comment) here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,

@@ -231,6 +231,11 @@ fn gate(args: GateArgs) -> Result<i32, Failure> {
         policy: args.policy,
         margin: args.margin,
         results: args.results,
+        suite: args
+            .suite
+            .as_deref()
+            .map(crate::task::registry::suite_file)
+            .transpose()?,
         markdown: args.markdown,
         junit: args.junit,
         json: args.json,

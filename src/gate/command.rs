@@ -19,6 +19,9 @@ pub struct Request {
     pub margin: Option<f64>,
     /// Variant names are looked up in `<results>/runs/<name>/`.
     pub results: PathBuf,
+    /// Gate only this suite's tasks, each on the metric the suite ranks it
+    /// by (a suite file, as the leaderboard reads it).
+    pub suite: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
@@ -51,6 +54,17 @@ pub fn run(request: &Request) -> Result<Outcome, GateError> {
     }
     let runs = request.results.join("runs");
     let baseline = find_run(&request.baseline, &runs)?;
+    if let Some(suite) = &request.suite {
+        let entries =
+            crate::leaderboard::read_suite(suite).map_err(|e| GateError::Input(e.to_string()))?;
+        let mut ranked = std::collections::BTreeMap::new();
+        for (entry, spec) in &entries {
+            for task in crate::leaderboard::leaves(&baseline.run, entry) {
+                ranked.insert(task, (spec.metric.clone(), spec.filter.clone()));
+            }
+        }
+        policy = policy.for_suite(&ranked, baseline.run.assay.tasks.keys());
+    }
     if request.plan {
         let margin = policy.default.margin;
         let needed = plan(&baseline, &policy, margin)?;

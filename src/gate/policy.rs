@@ -158,6 +158,31 @@ impl Policy {
         }
     }
 
+    /// The policy for a suite (`assay gate --suite`): each of `suite`'s tasks
+    /// is gated on the metric and filter the suite ranks it by, unless the
+    /// policy names others; the other `tasks` are left out unless the
+    /// policy includes them.
+    pub fn for_suite<'a>(
+        mut self,
+        suite: &BTreeMap<String, (String, String)>,
+        tasks: impl Iterator<Item = &'a String>,
+    ) -> Policy {
+        for task in tasks {
+            let rules = self.tasks.entry(task.clone()).or_default();
+            match suite.get(task) {
+                Some((metric, filter)) if rules.metric.is_none() => {
+                    rules.metric = Some(metric.clone());
+                    rules.filter.get_or_insert_with(|| filter.clone());
+                }
+                Some(_) => {}
+                None => {
+                    rules.include.get_or_insert(false);
+                }
+            }
+        }
+        self
+    }
+
     /// Tasks the policy names as required: both runs must have them.
     pub fn required_tasks(&self) -> Vec<String> {
         self.tasks
