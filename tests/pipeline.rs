@@ -192,7 +192,9 @@ fn without_a_terminal_a_run_logs_plain_progress_lines() {
     assert!(lines[0].contains("0 of 24 (0%)"), "{log}");
     let last = lines.last().unwrap();
     assert!(
-        last.contains("24 of 24 (100%)") && last.contains("failed 0") && last.ends_with("done"),
+        last.contains("24 of 24 (100%) · task t")
+            && last.contains("failed 0")
+            && last.ends_with("done"),
         "{log}"
     );
     assert!(!log.contains('\r'), "no terminal control in a log: {log:?}");

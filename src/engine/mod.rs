@@ -185,6 +185,8 @@ pub fn execute(
         cache: options.cache,
         bar: &bar,
         lines,
+        origin: &origin,
+        task: "",
         faults: backend.faults(),
         cached,
         error: None,
@@ -268,6 +270,10 @@ struct Collector<'a> {
     bar: &'a indicatif::ProgressBar,
     /// Plain progress lines, when stderr is not a terminal.
     lines: Option<LogLines>,
+    /// The task each request was first asked by, and the task of the
+    /// latest answer (for progress lines).
+    origin: &'a HashMap<String, (&'a str, usize)>,
+    task: &'a str,
     faults: Option<std::sync::Arc<FaultCounters>>,
     cached: usize,
     error: Option<CacheError>,
@@ -279,6 +285,9 @@ impl Collector<'_> {
             if let Err(e) = cache.put(hash, &response) {
                 self.error = Some(e);
             }
+        }
+        if let Some((task, _)) = self.origin.get(hash) {
+            self.task = task;
         }
         self.by_hash.insert(hash.to_string(), response);
         self.bar.inc(1);
@@ -294,8 +303,9 @@ impl Collector<'_> {
     fn log(&mut self) {
         let (retried, failed) = self.fault_counts();
         let (done, cached) = (self.bar.position(), self.cached);
+        let task = self.task;
         if let Some(lines) = &mut self.lines {
-            lines.update(done, cached, retried, failed);
+            lines.update(done, task, cached, retried, failed);
         }
     }
 
@@ -452,7 +462,8 @@ impl LogLines {
         })
     }
 
-    fn update(&mut self, done: u64, cached: usize, retried: usize, failed: usize) {
+    /// `task` asked the latest request answered (empty before the first).
+    fn update(&mut self, done: u64, task: &str, cached: usize, retried: usize, failed: usize) {
         let now = Instant::now();
         let at_end = done >= self.total;
         let due = self
@@ -480,8 +491,13 @@ impl LogLines {
         } else {
             100.0 * done as f64 / self.total as f64
         };
+        let task = if task.is_empty() {
+            String::new()
+        } else {
+            format!(" · task {task}")
+        };
         eprintln!(
-            "{}: {done} of {} ({percent:.0}%) · cached {cached} · retried {retried} · failed {failed} · {rate:.1}/s · {eta}",
+            "{}: {done} of {} ({percent:.0}%){task} · cached {cached} · retried {retried} · failed {failed} · {rate:.1}/s · {eta}",
             self.label, self.total
         );
     }
