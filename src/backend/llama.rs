@@ -210,6 +210,16 @@ impl LlamaBackend {
     /// a missing, unreadable or malformed file and bad options,
     /// [`BackendError::Unsupported`] for an architecture llama.cpp does not
     /// know.
+    /// Records where the weights came from (a Hub repository at a commit):
+    /// the spec as the user gave it, and `source.*` details, which describe
+    /// the origin, not the weights, and so do not key the response cache.
+    pub fn record_source(&mut self, spec: &str, source: BTreeMap<String, String>) {
+        self.identity.spec = spec.to_string();
+        for (key, value) in source {
+            self.identity.details.insert(format!("source.{key}"), value);
+        }
+    }
+
     pub fn open(path: &Path, options: LlamaOptions) -> Result<LlamaBackend, BackendError> {
         let shown = path.display().to_string();
         check_gguf(path)?;

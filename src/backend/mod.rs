@@ -33,7 +33,14 @@ impl ModelIdentity {
     /// the fingerprint and every detail (which are chosen to be stable and
     /// to cover whatever changes answers), never of the spec's path or URL.
     pub fn cache_key(&self) -> String {
-        let details = serde_json::to_string(&self.details).unwrap_or_default();
+        // `source.*` details say where the weights came from, not what they
+        // are: the same file keys the same answers wherever it was read.
+        let details: BTreeMap<&String, &String> = self
+            .details
+            .iter()
+            .filter(|(k, _)| !k.starts_with("source."))
+            .collect();
+        let details = serde_json::to_string(&details).unwrap_or_default();
         crate::hash::sha256_hex(format!("{}\n{details}", self.fingerprint).as_bytes())
     }
 }
@@ -194,10 +201,19 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
     match kind {
         "llama" => {
             let options = llama::LlamaOptions::from_args(args)?;
-            Ok(Box::new(llama::LlamaBackend::open(
-                std::path::Path::new(target),
-                options,
-            )?))
+            match crate::data::hub::ModelRef::parse(target) {
+                None => Ok(Box::new(llama::LlamaBackend::open(
+                    std::path::Path::new(target),
+                    options,
+                )?)),
+                Some(r) => {
+                    let r = r.map_err(BackendError::BadInput)?;
+                    let (path, source) = fetch_weights(&r)?;
+                    let mut backend = llama::LlamaBackend::open(&path, options)?;
+                    backend.record_source(spec, source);
+                    Ok(Box::new(backend))
+                }
+            }
         }
         "openai-completions" => Ok(Box::new(openai_completions::CompletionsBackend::open(
             target, args,
@@ -208,6 +224,33 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
             KINDS.join(", ")
         ))),
     }
+}
+
+/// Fetches a Hub model file (and a split file's other parts) into the cache:
+/// the local path of the file to load, and where it came from.
+fn fetch_weights(
+    r: &crate::data::hub::ModelRef,
+) -> Result<(std::path::PathBuf, BTreeMap<String, String>), BackendError> {
+    use crate::data::hub;
+    let settings = hub::model_settings();
+    let files = hub::fetch_model(&settings, r).map_err(|e| match e.kind() {
+        ErrorKind::Input => BackendError::BadInput(e.to_string()),
+        ErrorKind::NotFinished => BackendError::Failed(e.to_string()),
+    })?;
+    let first = files
+        .files
+        .first()
+        .ok_or_else(|| BackendError::BadInput(format!("{}: no file to load", r.path)))?;
+    let mut source = BTreeMap::new();
+    source.insert("hub".to_string(), settings.endpoint.clone());
+    source.insert("repo".to_string(), files.repo.clone());
+    source.insert("revision".to_string(), files.revision.clone());
+    source.insert("commit".to_string(), files.commit.clone());
+    for file in &files.files {
+        let sha = file.sha256.clone().unwrap_or_else(|| "unknown".into());
+        source.insert(format!("file.{}", file.path), sha);
+    }
+    Ok((hub::local_path(&settings, &files.repo, first), source))
 }
 
 /// The variant name a run is filed under when none is given: the model

@@ -303,7 +303,7 @@ pub fn fetch(settings: &HubSettings, r: &HubRef, splits: &[String]) -> Result<Re
             }
         }
     }
-    let client = Client::new(settings)?;
+    let client = Client::new(settings, RepoKind::Dataset)?;
     let resolved = client.resolve(r)?;
     let manifest = manifest_file(settings, &r.repo, &resolved.commit, &resolved.config);
     write_atomic(
@@ -319,6 +319,204 @@ pub fn fetch(settings: &HubSettings, r: &HubRef, splits: &[String]) -> Result<Re
             continue;
         }
         client.download(&r.repo, file, &dest)?;
+    }
+    Ok(resolved)
+}
+
+/// A file of a model repository: `hf://OWNER/NAME@REVISION/PATH` (the
+/// revision defaults to `main`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRef {
+    pub repo: String,
+    pub revision: String,
+    pub path: String,
+}
+
+impl ModelRef {
+    /// None when `uri` is not an `hf://` address; an error saying what is
+    /// wrong with a malformed one.
+    pub fn parse(uri: &str) -> Option<Result<ModelRef, String>> {
+        let rest = uri.strip_prefix("hf://")?;
+        let malformed = || {
+            format!("{uri}: write hf://OWNER/NAME@REVISION/PATH, e.g. hf://org/model@0123abcd.../model.gguf")
+        };
+        let mut parts = rest.splitn(3, '/');
+        let (Some(owner), Some(name_rev), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Some(Err(malformed()));
+        };
+        let (name, revision) = name_rev.split_once('@').unwrap_or((name_rev, "main"));
+        let bad_path = path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+        if owner.is_empty() || name.is_empty() || revision.is_empty() || bad_path {
+            return Some(Err(malformed()));
+        }
+        Some(Ok(ModelRef {
+            repo: format!("{owner}/{name}"),
+            revision: revision.to_string(),
+            path: path.to_string(),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "model `{}` file `{}` (revision `{}`)",
+            self.repo, self.path, self.revision
+        )
+    }
+}
+
+/// A model file in the cache, with every part of a split GGUF: what
+/// `models/<owner>--<name>/resolved/` remembers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelFiles {
+    pub repo: String,
+    pub revision: String,
+    pub commit: String,
+    /// The file asked for first, then the other parts of a split file.
+    pub files: Vec<HubFile>,
+}
+
+/// `$ASSAY_MODELS_CACHE`, else `models/` in assay's cache folder.
+pub fn default_models_cache() -> PathBuf {
+    env("ASSAY_MODELS_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| crate::cache::cache_dir().map(|d| d.join("models")))
+        .unwrap_or_else(|| PathBuf::from(".assay-models"))
+}
+
+/// The Hub settings for model files: the same environment, the models cache.
+pub fn model_settings() -> HubSettings {
+    HubSettings {
+        cache: default_models_cache(),
+        ..HubSettings::from_env()
+    }
+}
+
+fn model_manifest(settings: &HubSettings, r: &ModelRef, commit: &str) -> PathBuf {
+    repo_dir(settings, &r.repo)
+        .join("resolved")
+        .join(commit)
+        .join(format!("{}.json", r.path.replace('/', "%2F")))
+}
+
+fn model_ref_file(settings: &HubSettings, r: &ModelRef) -> PathBuf {
+    repo_dir(settings, &r.repo)
+        .join("refs")
+        .join(r.revision.replace('/', "%2F"))
+}
+
+fn cached_model(settings: &HubSettings, r: &ModelRef) -> Option<ModelFiles> {
+    let commit = if is_commit(&r.revision) {
+        r.revision.to_ascii_lowercase()
+    } else {
+        std::fs::read_to_string(model_ref_file(settings, r))
+            .ok()?
+            .trim()
+            .to_string()
+    };
+    let text = std::fs::read_to_string(model_manifest(settings, r, &commit)).ok()?;
+    let files: ModelFiles = serde_json::from_str(&text).ok()?;
+    files
+        .files
+        .iter()
+        .all(|f| is_whole(&local_path(settings, &files.repo, f), f))
+        .then_some(files)
+}
+
+/// The parts of a split GGUF (`NAME-00001-of-00003.gguf`) that `path` names,
+/// in order, or just `path`.
+fn model_parts(path: &str) -> Vec<String> {
+    let split = path.strip_suffix(".gguf").and_then(|stem| {
+        let (head, of) = stem.rsplit_once("-of-")?;
+        let (name, index) = head.rsplit_once('-')?;
+        let digits = |t: &str| t.len() == 5 && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(index) || !digits(of) {
+            return None;
+        }
+        Some((name.to_string(), of.parse::<usize>().ok()?))
+    });
+    match split {
+        Some((name, count)) if count > 0 => (1..=count)
+            .map(|i| format!("{name}-{i:05}-of-{count:05}.gguf"))
+            .collect(),
+        _ => vec![path.to_string()],
+    }
+}
+
+/// Resolves `r` to a commit and makes sure its file (and every part of a
+/// split file) is in the cache, downloading what is missing with the same
+/// guarantees as dataset files. The path to load is [`local_path`] of the
+/// first file.
+pub fn fetch_model(settings: &HubSettings, r: &ModelRef) -> Result<ModelFiles, HubError> {
+    if let Some(files) = cached_model(settings, r) {
+        if settings.offline || is_commit(&r.revision) {
+            return Ok(files);
+        }
+    }
+    if settings.offline {
+        return fail(format!(
+            "{} is not in the cache ({}) and HF_HUB_OFFLINE=1 forbids downloading it: \
+             run `assay run` (or `assay score`) once with network access",
+            r.describe(),
+            settings.cache.display()
+        ));
+    }
+    let client = Client::new(settings, RepoKind::Model)?;
+    let info = client.info(&r.repo, &r.revision)?;
+    if !is_commit(&info.sha) {
+        return fail_retry(format!(
+            "{}: the Hub answered the commit id {:?}, which is not a 40-digit hex id",
+            r.describe(),
+            info.sha
+        ));
+    }
+    let mut files = Vec::new();
+    for part in model_parts(&r.path) {
+        let Some(sibling) = info.siblings.iter().find(|s| s.rfilename == part) else {
+            let mut names: Vec<&str> = info
+                .siblings
+                .iter()
+                .map(|s| s.rfilename.as_str())
+                .filter(|n| n.ends_with(".gguf"))
+                .take(8)
+                .collect();
+            if names.is_empty() {
+                names.push("no .gguf file");
+            }
+            return fail(format!(
+                "{}: the repository at commit {} has no file `{part}` (it has: {})",
+                r.describe(),
+                info.sha,
+                names.join(", ")
+            ));
+        };
+        files.push(HubFile {
+            path: part,
+            commit: info.sha.clone(),
+            size: sibling.lfs.as_ref().and_then(|l| l.size).or(sibling.size),
+            sha256: sibling.lfs.as_ref().and_then(|l| l.sha256.clone()),
+        });
+    }
+    let resolved = ModelFiles {
+        repo: r.repo.clone(),
+        revision: r.revision.clone(),
+        commit: info.sha.clone(),
+        files,
+    };
+    write_atomic(
+        &model_manifest(settings, r, &resolved.commit),
+        serde_json::to_string_pretty(&resolved)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_atomic(&model_ref_file(settings, r), resolved.commit.as_bytes())?;
+    for file in &resolved.files {
+        let dest = local_path(settings, &r.repo, file);
+        if !is_whole(&dest, file) {
+            client.download(&r.repo, file, &dest)?;
+        }
     }
     Ok(resolved)
 }
@@ -380,14 +578,55 @@ struct Lfs {
     size: Option<u64>,
 }
 
+/// Which kind of repository a client reads: they differ in their routes and
+/// in how they are named in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    Dataset,
+    Model,
+}
+
+impl RepoKind {
+    fn word(self) -> &'static str {
+        match self {
+            RepoKind::Dataset => "dataset",
+            RepoKind::Model => "model",
+        }
+    }
+
+    /// `/api/{segment}/...`
+    fn api_segment(self) -> &'static str {
+        match self {
+            RepoKind::Dataset => "datasets",
+            RepoKind::Model => "models",
+        }
+    }
+
+    /// Files download from `{endpoint}{prefix}/{repo}/resolve/...`.
+    fn resolve_prefix(self) -> &'static str {
+        match self {
+            RepoKind::Dataset => "/datasets",
+            RepoKind::Model => "",
+        }
+    }
+
+    fn not_found_hint(self) -> &'static str {
+        match self {
+            RepoKind::Dataset => "check dataset_path, dataset_name and dataset_kwargs.revision",
+            RepoKind::Model => "check the hf:// address: owner/name, revision and file path",
+        }
+    }
+}
+
 struct Client<'a> {
     settings: &'a HubSettings,
+    kind: RepoKind,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
 }
 
 impl<'a> Client<'a> {
-    fn new(settings: &'a HubSettings) -> Result<Client<'a>, HubError> {
+    fn new(settings: &'a HubSettings, kind: RepoKind) -> Result<Client<'a>, HubError> {
         let (http, runtime) = crate::http::client_and_runtime(|b| {
             b.connect_timeout(Duration::from_secs(30))
                 .read_timeout(Duration::from_secs(120))
@@ -395,6 +634,7 @@ impl<'a> Client<'a> {
         .map_err(HubError::retry)?;
         Ok(Client {
             settings,
+            kind,
             http,
             runtime,
         })
@@ -415,9 +655,9 @@ impl<'a> Client<'a> {
     /// to do. The token itself is never part of it.
     fn refusal(&self, status: reqwest::StatusCode, what: &str, repo: &str, body: &str) -> HubError {
         let token_hint = if self.settings.token.is_some() {
-            "the token in HF_TOKEN was refused or has no access: check it can read this dataset and that its terms are accepted on the dataset's page"
+            "the token in HF_TOKEN was refused or has no access: check it can read this repository and that its terms are accepted on its Hub page"
         } else {
-            "it may be gated or private: accept its terms on the dataset's Hub page and set HF_TOKEN to a token with read access"
+            "it may be gated or private: accept its terms on its Hub page and set HF_TOKEN to a token with read access"
         };
         let detail = crate::http::excerpt(body.as_bytes());
         let kind = match status.as_u16() {
@@ -426,12 +666,14 @@ impl<'a> Client<'a> {
         };
         let message = match status.as_u16() {
             401 | 403 => format!(
-                "{what}: the Hub at {} refused access to dataset `{repo}` ({status}); {token_hint}",
-                self.settings.endpoint
+                "{what}: the Hub at {} refused access to {} `{repo}` ({status}); {token_hint}",
+                self.settings.endpoint,
+                self.kind.word()
             ),
             404 => format!(
-                "{what}: not found at {} ({status}: {detail}); check dataset_path, dataset_name and dataset_kwargs.revision",
-                self.settings.endpoint
+                "{what}: not found at {} ({status}: {detail}); {}",
+                self.settings.endpoint,
+                self.kind.not_found_hint()
             ),
             _ => format!(
                 "{what}: the Hub at {} answered {status}: {detail}",
@@ -451,12 +693,13 @@ impl<'a> Client<'a> {
 
     fn info(&self, repo: &str, revision: &str) -> Result<RepoInfo, HubError> {
         let url = format!(
-            "{}/api/datasets/{}/revision/{}?blobs=true",
+            "{}/api/{}/{}/revision/{}?blobs=true",
             self.settings.endpoint,
+            self.kind.api_segment(),
             encode_path(repo),
             encode_segment(revision)
         );
-        let what = format!("dataset `{repo}` at revision `{revision}`");
+        let what = format!("{} `{repo}` at revision `{revision}`", self.kind.word());
         self.runtime.block_on(async {
             let response = self
                 .get(&url, 0)
@@ -542,13 +785,14 @@ impl<'a> Client<'a> {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let url = format!(
-            "{}/datasets/{}/resolve/{}/{}",
+            "{}{}/{}/resolve/{}/{}",
             self.settings.endpoint,
+            self.kind.resolve_prefix(),
             encode_path(repo),
             encode_segment(&file.commit),
             encode_path(&file.path)
         );
-        let what = format!("dataset `{repo}` file `{}`", file.path);
+        let what = format!("{} `{repo}` file `{}`", self.kind.word(), file.path);
         // One process downloads a file at a time (shards of a run started
         // together share the cache); the others wait, then find it done.
         let mut out = std::fs::OpenOptions::new()
@@ -902,6 +1146,38 @@ impl Glob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_addresses_and_split_files_read_as_the_hub_names_them() {
+        let r = ModelRef::parse("hf://org/model@abc/sub/m.gguf")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.repo.as_str(), r.revision.as_str(), r.path.as_str()),
+            ("org/model", "abc", "sub/m.gguf")
+        );
+        assert_eq!(
+            ModelRef::parse("hf://org/model/m.gguf")
+                .unwrap()
+                .unwrap()
+                .revision,
+            "main"
+        );
+        assert!(ModelRef::parse("hf://org/model").unwrap().is_err());
+        assert!(ModelRef::parse("hf://org/model@x/../m.gguf")
+            .unwrap()
+            .is_err());
+        assert!(ModelRef::parse("models/m.gguf").is_none());
+        assert_eq!(
+            model_parts("q/m-00001-of-00003.gguf"),
+            [
+                "q/m-00001-of-00003.gguf",
+                "q/m-00002-of-00003.gguf",
+                "q/m-00003-of-00003.gguf"
+            ]
+        );
+        assert_eq!(model_parts("m-1-of-3.gguf"), ["m-1-of-3.gguf"]);
+    }
 
     #[test]
     fn globs_follow_fsspec() {

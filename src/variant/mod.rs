@@ -137,7 +137,8 @@ pub fn read(path: &Path) -> Result<Variant, Problem> {
 /// The weights file a variant's backend reads, if it is a local file.
 pub fn weights_file(variant: &Variant) -> Option<PathBuf> {
     let (kind, target) = variant.backend.spec.split_once(':')?;
-    if kind != "llama" {
+    // Hub files are fetched when the backend opens them.
+    if kind != "llama" || target.starts_with("hf://") {
         return None;
     }
     Some(resolve(&variant.path, target))

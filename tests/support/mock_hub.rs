@@ -1,6 +1,7 @@
-//! A mock of the Hugging Face Hub's dataset routes, served on localhost for
-//! tests: the revision API (`/api/datasets/{repo}/revision/{rev}`) and file
-//! downloads (`/datasets/{repo}/resolve/{commit}/{path}`, with ranges).
+//! A mock of the Hugging Face Hub's dataset and model routes, served on
+//! localhost for tests: the revision API (`/api/datasets/{repo}/revision/{rev}`,
+//! `/api/models/...`) and file downloads (`/datasets/{repo}/resolve/{commit}/{path}`,
+//! `/{repo}/resolve/...`, with ranges).
 //! Repositories hold parquet files the tests make with polars. Faults:
 //! gated repositories, a download cut short once, a file whose bytes do not
 //! match the SHA-256 the API reports.
@@ -103,7 +104,7 @@ impl MockHub {
     pub fn downloads(&self) -> Vec<Hit> {
         self.hits()
             .into_iter()
-            .filter(|h| h.path.starts_with("/datasets/"))
+            .filter(|h| h.path.contains("/resolve/"))
             .collect()
     }
 
@@ -263,7 +264,7 @@ fn serve(
 ) -> u16 {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
-        ["api", "datasets", owner, name, "revision", rev] => {
+        ["api", "datasets" | "models", owner, name, "revision", rev] => {
             let id = format!("{owner}/{name}");
             let repos = state.repos.lock().unwrap();
             let Some(repo) = repos.get(&(id.clone(), decode(rev))) else {
@@ -279,7 +280,7 @@ fn serve(
                         digest = sha256(b"what the file should have been");
                         size = bytes.len();
                     }
-                    if p.ends_with(".parquet") {
+                    if p.ends_with(".parquet") || p.ends_with(".gguf") {
                         json!({"rfilename": p, "size": size, "lfs": {"sha256": digest, "size": size}})
                     } else {
                         json!({"rfilename": p, "size": size})
@@ -298,7 +299,8 @@ fn serve(
             respond(stream, 200, &[], info.to_string().as_bytes());
             200
         }
-        ["datasets", owner, name, "resolve", commit, rest @ ..] => {
+        ["datasets", owner, name, "resolve", commit, rest @ ..]
+        | [owner, name, "resolve", commit, rest @ ..] => {
             let id = format!("{owner}/{name}");
             let file = decode(&rest.join("/"));
             let repo = {

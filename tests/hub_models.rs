@@ -1,0 +1,217 @@
+//! Model files from the Hub: `llama:hf://OWNER/NAME@REVISION/PATH.gguf`
+//! downloads once into the cache, verified, and works offline afterwards;
+//! a split file's parts all come; a cut-off download resumes; a missing file
+//! is one line naming it.
+
+#[path = "support/mock_hub.rs"]
+mod mock_hub;
+#[path = "support/tiny_gguf.rs"]
+mod tiny_gguf;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use mock_hub::{MockHub, Repo};
+
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn tiny_model() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    tiny_gguf::write_tiny_llama(&path, 4).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+fn hub_with(files: &[(&str, Vec<u8>)]) -> MockHub {
+    let hub = MockHub::start();
+    let repo = Repo {
+        commit: COMMIT.into(),
+        files: files
+            .iter()
+            .map(|(p, b)| (p.to_string(), b.clone()))
+            .collect(),
+        ..Repo::default()
+    };
+    hub.add("org/tiny", &["main"], repo);
+    hub
+}
+
+/// A task folder with one small multiple-choice task.
+fn tasks(dir: &Path) -> std::path::PathBuf {
+    let tasks = dir.join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("d.jsonl"),
+        "{\"q\": \"1 + 1 =\", \"a\": 0, \"c\": [\" 2\", \" 3\"]}\n{\"q\": \"2 + 2 =\", \"a\": 1, \"c\": [\" 3\", \" 4\"]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tasks.join("t.yaml"),
+        "task: t\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: d.jsonl\n\
+         test_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{q}}\"\n\
+         doc_to_target: a\ndoc_to_choice: c\n",
+    )
+    .unwrap();
+    tasks
+}
+
+fn run(dir: &Path, hub: &MockHub, model: &str, offline: bool, out: &str) -> std::process::Output {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.current_dir(dir)
+        .env("HF_ENDPOINT", &hub.url)
+        .env("ASSAY_CACHE_DIR", dir.join("cache"))
+        .env("ASSAY_MODELS_CACHE", dir.join("models"))
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_DATASETS_OFFLINE")
+        .args([
+            "run",
+            "--quiet",
+            "--no-cache",
+            "--tasks",
+            "t",
+            "--model",
+            model,
+            "--include-path",
+        ])
+        .arg(tasks(dir))
+        .arg("--out")
+        .arg(dir.join(out));
+    if offline {
+        cmd.env("HF_HUB_OFFLINE", "1");
+    } else {
+        cmd.env_remove("HF_HUB_OFFLINE");
+    }
+    cmd.output().unwrap()
+}
+
+fn only_run(dir: &Path) -> assay::results::Run {
+    let variant = std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let run = std::fs::read_dir(variant)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assay::results::read_run(&run).unwrap().run
+}
+
+#[test]
+fn a_hub_model_downloads_once_verifies_and_then_works_offline() {
+    let hub = hub_with(&[
+        ("tiny.gguf", tiny_model()),
+        ("README.md", b"# tiny".to_vec()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let model = "llama:hf://org/tiny@main/tiny.gguf";
+    let out = run(dir.path(), &hub, model, false, "online");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hub.downloads().len(), 1, "{:?}", hub.downloads());
+    let online = only_run(&dir.path().join("online"));
+    let identity = online.assay.model.clone().unwrap();
+    assert_eq!(identity.spec, model);
+    assert_eq!(identity.details["source.commit"], COMMIT);
+    assert_eq!(identity.details["source.repo"], "org/tiny");
+    assert!(identity.details["source.file.tiny.gguf"].len() == 64);
+
+    // Offline, from the cache alone: the same answers.
+    hub.clear_log();
+    let out = run(dir.path(), &hub, model, true, "offline");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(hub.hits().is_empty(), "{:?}", hub.hits());
+    let offline = only_run(&dir.path().join("offline"));
+    assert_eq!(online.results["t"].scores, offline.results["t"].scores);
+    assert_eq!(online.fingerprint(), offline.fingerprint());
+}
+
+#[test]
+fn a_cut_off_download_resumes_and_a_missing_file_is_named() {
+    let hub = hub_with(&[("tiny.gguf", tiny_model())]);
+    let dir = tempfile::tempdir().unwrap();
+    hub.truncate_next_download("tiny.gguf");
+    let model = "llama:hf://org/tiny@main/tiny.gguf";
+    let out = run(dir.path(), &hub, model, false, "runs");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(dir.path(), &hub, model, false, "runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        hub.downloads().iter().any(|h| h.range.is_some()),
+        "the second download resumed: {:?}",
+        hub.downloads()
+    );
+
+    let out = run(
+        dir.path(),
+        &hub,
+        "llama:hf://org/tiny@main/other.gguf",
+        false,
+        "runs",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("other.gguf") && stderr.contains("tiny.gguf"),
+        "{stderr}"
+    );
+
+    // Offline and not cached: what to do.
+    let out = run(
+        dir.path(),
+        &hub,
+        "llama:hf://org/tiny@main/never.gguf",
+        true,
+        "runs",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("HF_HUB_OFFLINE"), "{stderr}");
+}
+
+#[test]
+fn every_part_of_a_split_file_is_fetched() {
+    let hub = hub_with(&[
+        ("q/m-00001-of-00002.gguf", b"part one".to_vec()),
+        ("q/m-00002-of-00002.gguf", b"part two".to_vec()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let settings = assay::data::hub::HubSettings {
+        endpoint: hub.url.clone(),
+        token: None,
+        offline: false,
+        cache: dir.path().to_path_buf(),
+        progress: false,
+    };
+    let r = assay::data::hub::ModelRef::parse("hf://org/tiny@main/q/m-00001-of-00002.gguf")
+        .unwrap()
+        .unwrap();
+    let files = assay::data::hub::fetch_model(&settings, &r).unwrap();
+    assert_eq!(files.commit, COMMIT);
+    assert_eq!(files.files.len(), 2);
+    for (file, bytes) in files.files.iter().zip([&b"part one"[..], &b"part two"[..]]) {
+        let local = assay::data::hub::local_path(&settings, "org/tiny", file);
+        assert_eq!(std::fs::read(local).unwrap(), bytes);
+    }
+    assert_eq!(hub.downloads().len(), 2);
+}
