@@ -215,3 +215,99 @@ fn every_part_of_a_split_file_is_fetched() {
     }
     assert_eq!(hub.downloads().len(), 2);
 }
+
+#[test]
+fn variants_fetch_gets_a_manifests_hub_weights_and_checks_their_hash() {
+    let model = tiny_model();
+    let hub = hub_with(&[("tiny.gguf", model.clone())]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifest = |sha: &str| {
+        std::fs::create_dir_all(d.join("variants")).unwrap();
+        std::fs::write(
+            d.join("variants/tiny.toml"),
+            format!(
+                "name = \"tiny\"\nrelation = \"original\"\nweights_sha256 = \"{sha}\"\n[backend]\n\
+                 spec = \"llama:hf://org/tiny@main/tiny.gguf\"\nargs = {{ n_ctx = \"512\" }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let assay = |args: &[&str], offline: bool| {
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.current_dir(d)
+            .env("HF_ENDPOINT", &hub.url)
+            .env("ASSAY_CACHE_DIR", d.join("cache"))
+            .env("ASSAY_MODELS_CACHE", d.join("models"))
+            .env_remove("HF_TOKEN")
+            .args(args);
+        if offline {
+            cmd.env("HF_HUB_OFFLINE", "1");
+        } else {
+            cmd.env_remove("HF_HUB_OFFLINE");
+        }
+        cmd.output().unwrap()
+    };
+    manifest(&"0".repeat(64));
+    // A branch, not a commit: allowed, with a warning.
+    let out = assay(&["variants", "validate", "variants/"], false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains("`main`"),
+        "{stderr}"
+    );
+    // The wrong hash is refused once the file is there.
+    let out = assay(&["variants", "fetch", "tiny"], false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tiny.toml") && stderr.contains("SHA-256"),
+        "{stderr}"
+    );
+    // The right one: fetched (already cached: no second download).
+    manifest(&assay::hash::sha256_hex(&model));
+    let out = assay(&["variants", "fetch"], false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("org/tiny@{COMMIT}")));
+    assert_eq!(hub.downloads().len(), 1);
+    // Scored offline from the cache (once its suite file exists).
+    tasks(d);
+    let out = assay(
+        &[
+            "score",
+            "--quiet",
+            "--no-cache",
+            "--suite",
+            "t-suite.yaml",
+            "--include-path",
+            "tasks",
+            "variants/tiny.toml",
+        ],
+        true,
+    );
+    assert_eq!(out.status.code(), Some(2), "no suite file yet");
+    std::fs::write(d.join("t-suite.yaml"), "group: ts\ntask: [t]\n").unwrap();
+    let out = assay(
+        &[
+            "score",
+            "--quiet",
+            "--no-cache",
+            "--suite",
+            "t-suite.yaml",
+            "--include-path",
+            "tasks",
+            "variants/tiny.toml",
+        ],
+        true,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

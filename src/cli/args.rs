@@ -116,6 +116,15 @@ pub struct LeaderboardArgs {
 
 #[derive(Subcommand)]
 pub enum VariantsCommand {
+    /// Fetch the weights of variants (all in --variants, or these names)
+    /// into the cache ahead of scoring: Hub files download, local files
+    /// must be there and match their weights_sha256.
+    Fetch {
+        names: Vec<String>,
+        /// The folder of manifests.
+        #[arg(long, default_value = "variants")]
+        variants: PathBuf,
+    },
     /// Check manifests (files or folders; default `variants/`): every field,
     /// names, bases, lineage cycles and weights hashes. One line per problem.
     Validate {

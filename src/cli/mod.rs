@@ -88,6 +88,9 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge(args),
         Command::Score(args) => score(args),
         Command::Variants(VariantsCommand::Validate { paths }) => validate_variants(paths),
+        Command::Variants(VariantsCommand::Fetch { names, variants }) => {
+            fetch_variants(&names, &variants)
+        }
         Command::Leaderboard(args) => leaderboard(args),
         Command::Gate(args) => gate(args),
         Command::Init { dir } => init(&dir),
@@ -285,6 +288,44 @@ fn leaderboard(args: LeaderboardArgs) -> Result<i32, Failure> {
     Ok(exit::OK)
 }
 
+fn fetch_variants(names: &[String], folder: &std::path::Path) -> Result<i32, Failure> {
+    let (variants, problems) = crate::variant::read_all(&[folder.to_path_buf()]);
+    if let Some(p) = problems.first() {
+        return Err(Failure::input(p.to_string()));
+    }
+    for name in names {
+        if !variants.iter().any(|v| &v.name == name) {
+            return Err(Failure::input(format!(
+                "no manifest named `{name}` in {}",
+                folder.display()
+            )));
+        }
+    }
+    let mut worst: Option<Failure> = None;
+    for v in variants
+        .iter()
+        .filter(|v| names.is_empty() || names.contains(&v.name))
+    {
+        match crate::variant::fetch_weights(v) {
+            Ok(place) => println!("{}: {place}", v.name),
+            Err(e) => {
+                eprintln!("error: {e}");
+                // A failure a retry may fix outranks one of input.
+                if worst.as_ref().is_none_or(|w| w.kind == ErrorKind::Input) {
+                    worst = Some(Failure {
+                        message: format!("the weights of `{}` are not at hand", v.name),
+                        kind: e.kind(),
+                    });
+                }
+            }
+        }
+    }
+    match worst {
+        Some(failure) => Err(failure),
+        None => Ok(exit::OK),
+    }
+}
+
 fn validate_variants(paths: Vec<std::path::PathBuf>) -> Result<i32, Failure> {
     let paths = if paths.is_empty() {
         vec![std::path::PathBuf::from("variants")]
@@ -293,6 +334,9 @@ fn validate_variants(paths: Vec<std::path::PathBuf>) -> Result<i32, Failure> {
     };
     let (variants, mut problems) = crate::variant::read_all(&paths);
     problems.extend(crate::variant::validate(&variants));
+    for w in crate::variant::warnings(&variants) {
+        warn(&w.to_string());
+    }
     if problems.is_empty() {
         println!("{} manifest(s) valid", variants.len());
         return Ok(exit::OK);

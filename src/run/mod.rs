@@ -50,6 +50,8 @@ pub enum Error {
     Results(#[from] ResultsError),
     #[error("scoring task `{task}`: {message}")]
     Scoring { task: String, message: String },
+    #[error(transparent)]
+    Weights(#[from] crate::variant::WeightsError),
     /// What the user gave is wrong (a flag, a manifest, shards to merge).
     #[error("{0}")]
     Input(String),
@@ -66,6 +68,7 @@ impl Error {
             Error::Backend(e) => e.kind(),
             Error::Engine(e) => e.kind(),
             Error::Results(e) => e.kind(),
+            Error::Weights(e) => e.kind(),
             Error::Prompt(_) | Error::Scoring { .. } | Error::Input(_) => ErrorKind::Input,
             Error::Output(_) => ErrorKind::NotFinished,
         }
@@ -352,6 +355,10 @@ pub fn variant_job(
             )))
         }
         WeightsCheck::Matches | WeightsCheck::Unchecked => {}
+    }
+    // Weights from the Hub come now (checked against weights_sha256).
+    if variant::hub_weights(&variant).is_some() {
+        variant::fetch_weights(&variant)?;
     }
     let spec = match variant::weights_file(&variant) {
         Some(path) => format!("llama:{}", path.display()),

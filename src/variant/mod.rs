@@ -187,6 +187,101 @@ pub fn check_weights(variant: &Variant) -> WeightsCheck {
     }
 }
 
+/// The Hub file a variant's backend reads, if its spec names one.
+pub fn hub_weights(variant: &Variant) -> Option<Result<crate::data::hub::ModelRef, String>> {
+    let (kind, target) = variant.backend.spec.split_once(':')?;
+    (kind == "llama")
+        .then(|| crate::data::hub::ModelRef::parse(target))
+        .flatten()
+}
+
+/// Why a variant's weights are not at hand: the manifest's path, what is
+/// wrong, and whether the user must fix it or a retry may.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct WeightsError {
+    pub path: PathBuf,
+    pub message: String,
+    pub kind: crate::error::ErrorKind,
+}
+
+impl WeightsError {
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        self.kind
+    }
+}
+
+/// Makes sure a variant's weights are at hand: a Hub file is fetched into
+/// the cache (and checked against `weights_sha256`), a local file must be
+/// there and match. Says where they are.
+pub fn fetch_weights(variant: &Variant) -> Result<String, WeightsError> {
+    let problem = |message: String| WeightsError {
+        path: variant.path.clone(),
+        message,
+        kind: crate::error::ErrorKind::Input,
+    };
+    if let Some(r) = hub_weights(variant) {
+        let r = r.map_err(|e| problem(format!("backend.spec: {e}")))?;
+        let settings = crate::data::hub::model_settings();
+        let files = crate::data::hub::fetch_model(&settings, &r).map_err(|e| WeightsError {
+            kind: e.kind(),
+            ..problem(e.to_string())
+        })?;
+        let first = &files.files[0];
+        let local = crate::data::hub::local_path(&settings, &files.repo, first);
+        if let Some(expected) = &variant.weights_sha256 {
+            let actual = crate::cache::file_sha256(&local)
+                .map_err(|e| problem(format!("{}: {e}", local.display())))?;
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(problem(format!(
+                    "the weights {} have SHA-256 {actual}, not the manifest's weights_sha256",
+                    r.path
+                )));
+            }
+        }
+        return Ok(format!(
+            "{}@{}: {} file(s) in {}",
+            files.repo,
+            files.commit,
+            files.files.len(),
+            local.parent().unwrap_or(&local).display()
+        ));
+    }
+    match check_weights(variant) {
+        WeightsCheck::Missing(path) => Err(problem(format!(
+            "the weights file {} is not there; put it there, or name a Hub file (llama:hf://OWNER/NAME@COMMIT/FILE.gguf)",
+            path.display()
+        ))),
+        WeightsCheck::Mismatch { path, actual } => Err(problem(format!(
+            "the weights {} have SHA-256 {actual}, not the manifest's",
+            path.display()
+        ))),
+        WeightsCheck::Matches | WeightsCheck::Unchecked => Ok(match weights_file(variant) {
+            Some(path) => format!("local file {}", path.display()),
+            None => format!("served by {}", variant.backend.spec),
+        }),
+    }
+}
+
+/// What is allowed but worth saying: a Hub revision that is a branch or tag
+/// (its scores can move when the branch does).
+pub fn warnings(variants: &[Variant]) -> Vec<Problem> {
+    variants
+        .iter()
+        .filter_map(|v| {
+            let r = hub_weights(v)?.ok()?;
+            let pinned = r.revision.len() == 40 && r.revision.bytes().all(|b| b.is_ascii_hexdigit());
+            (!pinned).then(|| Problem {
+                path: v.path.clone(),
+                message: format!(
+                    "backend.spec names revision `{}` of {}, not a commit: pin a 40-digit commit id so the variant's scores cannot move",
+                    r.revision, r.repo
+                ),
+            })
+        })
+        .collect()
+}
+
 /// Validates `variants` together (bases are looked up among them): every
 /// problem, in file order. Missing weights files are not problems (they may
 /// not be downloaded yet); a hash that does not match is.
