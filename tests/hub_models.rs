@@ -277,34 +277,24 @@ fn variants_fetch_gets_a_manifests_hub_weights_and_checks_their_hash() {
     assert_eq!(hub.downloads().len(), 1);
     // Scored offline from the cache (once its suite file exists).
     tasks(d);
-    let out = assay(
-        &[
-            "score",
-            "--quiet",
-            "--no-cache",
-            "--suite",
-            "t-suite.yaml",
-            "--include-path",
-            "tasks",
-            "variants/tiny.toml",
-        ],
-        true,
-    );
-    assert_eq!(out.status.code(), Some(2), "no suite file yet");
+    let score = || {
+        assay(
+            &[
+                "score",
+                "--quiet",
+                "--no-cache",
+                "--suite",
+                "t-suite.yaml",
+                "--include-path",
+                "tasks",
+                "variants/tiny.toml",
+            ],
+            true,
+        )
+    };
+    assert_eq!(score().status.code(), Some(2), "no suite file yet");
     std::fs::write(d.join("t-suite.yaml"), "group: ts\ntask: [t]\n").unwrap();
-    let out = assay(
-        &[
-            "score",
-            "--quiet",
-            "--no-cache",
-            "--suite",
-            "t-suite.yaml",
-            "--include-path",
-            "tasks",
-            "variants/tiny.toml",
-        ],
-        true,
-    );
+    let out = score();
     assert!(
         out.status.success(),
         "{}",
