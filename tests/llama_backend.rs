@@ -46,7 +46,7 @@ fn open_with(path: &Path, n_ctx: u32, n_batch: u32, pack: bool) -> LlamaBackend 
         threads: Some(1),
         chat_template: false,
         pack,
-        alone: false,
+        ..LlamaOptions::default()
     };
     LlamaBackend::open(path, options).unwrap()
 }

@@ -82,7 +82,23 @@ pub struct LlamaOptions {
     /// on Gemma 3), so this reproduces llama-cpp-python's numbers, at the
     /// cost of evaluating the context once per option.
     pub alone: bool,
+    /// Layers offloaded to the GPU. Default: all of them in a build with a
+    /// GPU backend (`--features cuda|vulkan|metal`), none otherwise.
+    pub n_gpu_layers: Option<u32>,
+    /// The GPU that holds the model when there are several.
+    pub main_gpu: Option<u32>,
 }
+
+/// The GPU backends this binary was built with ("" for a CPU build).
+pub const GPU_BUILD: &str = if cfg!(feature = "cuda") {
+    "cuda"
+} else if cfg!(feature = "vulkan") {
+    "vulkan"
+} else if cfg!(feature = "metal") {
+    "metal"
+} else {
+    ""
+};
 
 impl LlamaOptions {
     const KEYS: &'static [&'static str] = &[
@@ -92,7 +108,15 @@ impl LlamaOptions {
         "chat_template",
         "pack",
         "alone",
+        "n_gpu_layers",
+        "main_gpu",
     ];
+
+    /// The layers to offload: as asked, else all in a GPU build.
+    fn gpu_layers(&self) -> u32 {
+        self.n_gpu_layers
+            .unwrap_or(if GPU_BUILD.is_empty() { 0 } else { 999 })
+    }
 
     /// Reads `--model-arg key=value` pairs; an unknown key or a bad value is
     /// an error that names it.
@@ -106,6 +130,8 @@ impl LlamaOptions {
                 "chat_template" => options.chat_template = boolean(key, value)?,
                 "pack" => options.pack = boolean(key, value)?,
                 "alone" => options.alone = boolean(key, value)?,
+                "n_gpu_layers" => options.n_gpu_layers = Some(whole(key, value)?),
+                "main_gpu" => options.main_gpu = Some(whole(key, value)?),
                 _ => {
                     return Err(BackendError::BadInput(format!(
                         "unknown --model-arg {key:?} for the llama backend; it takes {}",
@@ -116,6 +142,14 @@ impl LlamaOptions {
         }
         Ok(options)
     }
+}
+
+fn whole(key: &str, value: &str) -> Result<u32, BackendError> {
+    value.trim().parse::<u32>().map_err(|_| {
+        BackendError::BadInput(format!(
+            "--model-arg {key}={value}: expected a whole number (0 or more)"
+        ))
+    })
 }
 
 fn positive(key: &str, value: &str) -> Result<u32, BackendError> {
@@ -228,18 +262,22 @@ impl LlamaBackend {
         let runtime = runtime()?;
 
         log::clear();
-        let model = LlamaModel::load_from_file(runtime, path, &LlamaModelParams::default())
-            .map_err(|e| {
-                let reason = llama_reason(&e.to_string());
-                if reason.contains("unknown model architecture") {
-                    BackendError::Unsupported(format!(
-                        "{shown}: llama.cpp (llama-cpp-2 {LLAMA_CPP_2_VERSION}) cannot run this \
+        let gpu_layers = options.gpu_layers();
+        let mut params = LlamaModelParams::default().with_n_gpu_layers(gpu_layers);
+        if let Some(gpu) = options.main_gpu {
+            params = params.with_main_gpu(gpu as i32);
+        }
+        let model = LlamaModel::load_from_file(runtime, path, &params).map_err(|e| {
+            let reason = llama_reason(&e.to_string());
+            if reason.contains("unknown model architecture") {
+                BackendError::Unsupported(format!(
+                    "{shown}: llama.cpp (llama-cpp-2 {LLAMA_CPP_2_VERSION}) cannot run this \
                          model: {reason}"
-                    ))
-                } else {
-                    BackendError::BadInput(format!("cannot load {shown}: {reason}"))
-                }
-            })?;
+                ))
+            } else {
+                BackendError::BadInput(format!("cannot load {shown}: {reason}"))
+            }
+        })?;
 
         let n_ctx_train = model.n_ctx_train().max(1);
         let n_ctx = options.n_ctx.unwrap_or(DEFAULT_N_CTX.min(n_ctx_train));
@@ -337,6 +375,15 @@ impl LlamaBackend {
             ("llama_cpp_2", LLAMA_CPP_2_VERSION.to_string()),
         ] {
             details.insert(name.to_string(), value);
+        }
+        // A GPU's kernels round differently: its answers are its own (a CPU
+        // build's identity, and so its cache key, is unchanged).
+        if !GPU_BUILD.is_empty() && gpu_layers > 0 {
+            details.insert("gpu_backend".to_string(), GPU_BUILD.to_string());
+            details.insert("gpu_layers".to_string(), gpu_layers.to_string());
+            if let Some(gpu) = options.main_gpu {
+                details.insert("main_gpu".to_string(), gpu.to_string());
+            }
         }
         let identity = ModelIdentity {
             spec: format!("llama:{shown}"),
@@ -979,6 +1026,8 @@ mod tests {
             ("chat_template", "true"),
             ("pack", "yes"),
             ("alone", "false"),
+            ("n_gpu_layers", "0"),
+            ("main_gpu", "1"),
         ]))
         .unwrap();
         assert_eq!(
@@ -990,10 +1039,16 @@ mod tests {
                 chat_template: true,
                 pack: true,
                 alone: false,
+                n_gpu_layers: Some(0),
+                main_gpu: Some(1),
             }
         );
-        let unknown = LlamaOptions::from_args(&args(&[("n_gpu_layers", "1")])).unwrap_err();
-        assert!(unknown.to_string().contains("n_gpu_layers"), "{unknown}");
+        assert_eq!(options.gpu_layers(), 0);
+        // Without the option: every layer in a GPU build, none on the CPU.
+        let default = LlamaOptions::default().gpu_layers();
+        assert_eq!(default == 0, GPU_BUILD.is_empty(), "{default}");
+        let unknown = LlamaOptions::from_args(&args(&[("n_gpu", "1")])).unwrap_err();
+        assert!(unknown.to_string().contains("n_gpu"), "{unknown}");
         assert!(unknown.to_string().contains("n_ctx, n_batch"), "{unknown}");
         let bad = LlamaOptions::from_args(&args(&[("n_ctx", "0")])).unwrap_err();
         assert!(bad.to_string().contains("n_ctx=0"), "{bad}");
