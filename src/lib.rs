@@ -16,6 +16,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod gguf;
 pub mod hash;
 pub mod http;
 pub mod invocation;

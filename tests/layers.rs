@@ -9,6 +9,7 @@ use std::path::Path;
 /// other.
 const LAYERS: &[&[&str]] = &[
     &["error", "hash", "python", "http"],
+    &["gguf"],
     &["request", "stats"],
     &["cache", "metric"],
     &["data"],

@@ -367,3 +367,50 @@ fn a_hubs_own_suite_scores_in_shards_that_merge_into_the_whole_run() {
     }
     assert_eq!(whole.n_samples["hub_sums"].effective, 4);
 }
+
+#[test]
+fn lineage_is_checked_against_the_weights_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let models = d.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    tiny_gguf::write_tiny_llama(&models.join("tiny.gguf"), 4).unwrap();
+    // Another architecture's file, and the tiny model with one token changed.
+    tiny_gguf::write_tiny_model(&models.join("other-arch.gguf"), 4, "gemma3").unwrap();
+    let mut bytes = std::fs::read(models.join("tiny.gguf")).unwrap();
+    let token = "\u{2581}mat".as_bytes();
+    let at = bytes
+        .windows(token.len())
+        .position(|w| w == token)
+        .expect("the vocabulary has the token");
+    bytes[at + token.len() - 2] = b'o';
+    std::fs::write(models.join("other-vocab.gguf"), bytes).unwrap();
+    let derived = |name: &str, file: &str| {
+        format!(
+            "name = \"{name}\"\nbase = \"tiny\"\nrelation = \"quantization\"\n\
+             [backend]\nspec = \"llama:models/{file}\"\n"
+        )
+    };
+    write(d, "tiny", &ORIGINAL.replace("parameters = 100000\n", ""));
+    write(d, "same", &derived("same", "tiny.gguf"));
+    validate(d).success();
+    write(d, "arch", &derived("arch", "other-arch.gguf"));
+    write(d, "vocab", &derived("vocab", "other-vocab.gguf"));
+    write(
+        d,
+        "count",
+        &derived("count", "tiny.gguf").replace("[backend]", "parameters = 7\n[backend]"),
+    );
+    validate(d).code(2).stderr(
+        predicate::str::contains(
+            "arch.toml: its base `tiny` is a `llama` model, but its weights are `gemma3`",
+        )
+        .and(predicate::str::contains(
+            "vocab.toml: its weights have another vocabulary",
+        ))
+        .and(predicate::str::contains(
+            "count.toml: parameters = 7, but the weights file has",
+        ))
+        .and(predicate::str::contains("same.toml").not()),
+    );
+}

@@ -282,11 +282,120 @@ pub fn warnings(variants: &[Variant]) -> Vec<Problem> {
         .collect()
 }
 
+/// The weights file at hand for a variant: its local file if it is there,
+/// or its Hub file if the cache holds it (validation downloads nothing).
+fn weights_at_hand(variant: &Variant) -> Option<PathBuf> {
+    if let Some(r) = hub_weights(variant) {
+        let r = r.ok()?;
+        let settings = crate::data::hub::HubSettings {
+            offline: true,
+            ..crate::data::hub::model_settings()
+        };
+        let files = crate::data::hub::fetch_model(&settings, &r).ok()?;
+        return Some(crate::data::hub::local_path(
+            &settings,
+            &files.repo,
+            &files.files[0],
+        ));
+    }
+    weights_file(variant).filter(|p| p.is_file())
+}
+
+/// What the weights files say against what the manifests declare, one
+/// problem each: a derived variant whose base has another architecture or
+/// vocabulary; a quantization whose tensors are not its base's (names and
+/// shapes); a parameter count, precision or bits per weight the file
+/// contradicts. Only files at hand are read.
+pub fn check_files(variants: &[Variant]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut meta: HashMap<&str, crate::gguf::Metadata> = HashMap::new();
+    for v in variants {
+        let Some(path) = weights_at_hand(v) else {
+            continue;
+        };
+        match crate::gguf::read(&path) {
+            Ok(m) => {
+                meta.insert(v.name.as_str(), m);
+            }
+            Err(why) => problems.push(Problem {
+                path: v.path.clone(),
+                message: format!(
+                    "the weights {} cannot be read as GGUF: {why}",
+                    path.display()
+                ),
+            }),
+        }
+    }
+    for v in variants {
+        let Some(m) = meta.get(v.name.as_str()) else {
+            continue;
+        };
+        let mut problem = |message: String| {
+            problems.push(Problem {
+                path: v.path.clone(),
+                message,
+            })
+        };
+        if let Some(declared) = v.parameters.filter(|p| *p != m.parameters()) {
+            problem(format!(
+                "parameters = {declared}, but the weights file has {} parameters",
+                m.parameters()
+            ));
+        }
+        if let (Some(declared), Some(actual)) = (&v.precision, m.precision()) {
+            if !declared.eq_ignore_ascii_case(actual) {
+                problem(format!(
+                    "precision = {declared:?}, but the weights file is {actual}"
+                ));
+            }
+        }
+        if let Some(declared) = v.bits_per_weight {
+            let actual = m.bits_per_weight();
+            if (declared - actual).abs() > 0.02 {
+                problem(format!(
+                    "bits_per_weight = {declared}, but the weights file has {actual:.2}"
+                ));
+            }
+        }
+        let Some(base) = v.base.as_deref().and_then(|b| meta.get(b).map(|m| (b, m))) else {
+            continue;
+        };
+        let (base_name, base_meta) = base;
+        if m.architecture != base_meta.architecture {
+            problem(format!(
+                "its base `{base_name}` is a `{}` model, but its weights are `{}`",
+                base_meta.architecture, m.architecture
+            ));
+        } else if m.vocabulary.is_some()
+            && base_meta.vocabulary.is_some()
+            && m.vocabulary != base_meta.vocabulary
+        {
+            problem(format!(
+                "its weights have another vocabulary than its base `{base_name}`'s"
+            ));
+        } else if v.relation == Relation::Quantization {
+            let shapes = |m: &crate::gguf::Metadata| -> Vec<(String, Vec<u64>)> {
+                m.tensors
+                    .iter()
+                    .map(|(n, (d, _))| (n.clone(), d.clone()))
+                    .collect()
+            };
+            if shapes(m) != shapes(base_meta) {
+                problem(format!(
+                    "a quantization of `{base_name}`, but its tensors (names and shapes) are not its base's"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Validates `variants` together (bases are looked up among them): every
 /// problem, in file order. Missing weights files are not problems (they may
 /// not be downloaded yet); a hash that does not match is.
 pub fn validate(variants: &[Variant]) -> Vec<Problem> {
     let mut problems = validate_fields(variants);
+    problems.extend(check_files(variants));
     for v in variants {
         if let (true, WeightsCheck::Mismatch { path, actual }) = (has_hex_hash(v), check_weights(v))
         {
