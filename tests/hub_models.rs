@@ -301,3 +301,71 @@ fn variants_fetch_gets_a_manifests_hub_weights_and_checks_their_hash() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_gated_model_needs_a_token_the_hub_accepts() {
+    let hub = MockHub::start();
+    hub.add(
+        "org/gated",
+        &["main"],
+        Repo {
+            commit: COMMIT.into(),
+            files: [("tiny.gguf".to_string(), tiny_model())]
+                .into_iter()
+                .collect(),
+            gated: true,
+            ..Repo::default()
+        },
+    );
+    hub.set_token("hf_right");
+    let dir = tempfile::tempdir().unwrap();
+    let model = "llama:hf://org/gated@main/tiny.gguf";
+    let attempt = |token: Option<&str>| {
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.current_dir(dir.path())
+            .env("HF_ENDPOINT", &hub.url)
+            .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
+            .env("ASSAY_MODELS_CACHE", dir.path().join("models"))
+            .env("HF_HOME", dir.path().join("hf-home"))
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HUGGING_FACE_HUB_TOKEN")
+            .args([
+                "run",
+                "--quiet",
+                "--no-cache",
+                "--tasks",
+                "t",
+                "--model",
+                model,
+                "--include-path",
+            ])
+            .arg(tasks(dir.path()))
+            .arg("--out")
+            .arg(dir.path().join("runs"));
+        match token {
+            Some(t) => cmd.env("HF_TOKEN", t),
+            None => cmd.env_remove("HF_TOKEN"),
+        };
+        cmd.output().unwrap()
+    };
+    for (token, says) in [(None, "set HF_TOKEN"), (Some("hf_wrong"), "was refused")] {
+        let out = attempt(token);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("model `org/gated`") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("hf_wrong"),
+            "the token is never printed: {stderr}"
+        );
+    }
+    let out = attempt(Some("hf_right"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
