@@ -55,14 +55,19 @@ fn tasks(dir: &Path) -> std::path::PathBuf {
     tasks
 }
 
-fn run(dir: &Path, hub: &MockHub, model: &str, offline: bool, out: &str) -> std::process::Output {
+/// `assay run` of the task folder on `model`, with the mock Hub and
+/// private caches, online, without a token.
+fn command(dir: &Path, hub: &MockHub, model: &str, out: &str) -> Command {
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.current_dir(dir)
         .env("HF_ENDPOINT", &hub.url)
         .env("ASSAY_CACHE_DIR", dir.join("cache"))
         .env("ASSAY_MODELS_CACHE", dir.join("models"))
+        .env("HF_HOME", dir.join("hf-home"))
         .env_remove("HF_TOKEN")
+        .env_remove("HUGGING_FACE_HUB_TOKEN")
         .env_remove("HF_DATASETS_OFFLINE")
+        .env_remove("HF_HUB_OFFLINE")
         .args([
             "run",
             "--quiet",
@@ -71,15 +76,18 @@ fn run(dir: &Path, hub: &MockHub, model: &str, offline: bool, out: &str) -> std:
             "t",
             "--model",
             model,
-            "--include-path",
         ])
+        .arg("--include-path")
         .arg(tasks(dir))
         .arg("--out")
         .arg(dir.join(out));
+    cmd
+}
+
+fn run(dir: &Path, hub: &MockHub, model: &str, offline: bool, out: &str) -> std::process::Output {
+    let mut cmd = command(dir, hub, model, out);
     if offline {
         cmd.env("HF_HUB_OFFLINE", "1");
-    } else {
-        cmd.env_remove("HF_HUB_OFFLINE");
     }
     cmd.output().unwrap()
 }
@@ -321,31 +329,10 @@ fn a_gated_model_needs_a_token_the_hub_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let model = "llama:hf://org/gated@main/tiny.gguf";
     let attempt = |token: Option<&str>| {
-        let mut cmd = Command::cargo_bin("assay").unwrap();
-        cmd.current_dir(dir.path())
-            .env("HF_ENDPOINT", &hub.url)
-            .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
-            .env("ASSAY_MODELS_CACHE", dir.path().join("models"))
-            .env("HF_HOME", dir.path().join("hf-home"))
-            .env_remove("HF_HUB_OFFLINE")
-            .env_remove("HUGGING_FACE_HUB_TOKEN")
-            .args([
-                "run",
-                "--quiet",
-                "--no-cache",
-                "--tasks",
-                "t",
-                "--model",
-                model,
-                "--include-path",
-            ])
-            .arg(tasks(dir.path()))
-            .arg("--out")
-            .arg(dir.path().join("runs"));
-        match token {
-            Some(t) => cmd.env("HF_TOKEN", t),
-            None => cmd.env_remove("HF_TOKEN"),
-        };
+        let mut cmd = command(dir.path(), &hub, model, "runs");
+        if let Some(t) = token {
+            cmd.env("HF_TOKEN", t);
+        }
         cmd.output().unwrap()
     };
     for (token, says) in [(None, "set HF_TOKEN"), (Some("hf_wrong"), "was refused")] {
