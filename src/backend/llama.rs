@@ -56,7 +56,7 @@ const MAX_SEQUENCES: usize = 64;
 const LOGITS_BUDGET_BYTES: usize = 128 << 20;
 
 /// `--model-arg` options of the llama backend.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LlamaOptions {
     /// Tokens of KV cache, which is also lm-eval's `max_length`: the longest
     /// request and the rolling-window length. Default: 2048, or the model's
@@ -87,6 +87,9 @@ pub struct LlamaOptions {
     pub n_gpu_layers: Option<u32>,
     /// The GPU that holds the model when there are several.
     pub main_gpu: Option<u32>,
+    /// A LoRA adapter (a GGUF file) applied over the model, with its scale:
+    /// `--model-arg lora=PATH[:SCALE]`.
+    pub lora: Option<(String, f32)>,
 }
 
 /// The GPU backends this binary was built with ("" for a CPU build).
@@ -110,6 +113,7 @@ impl LlamaOptions {
         "alone",
         "n_gpu_layers",
         "main_gpu",
+        "lora",
     ];
 
     /// The layers to offload: as asked, else all in a GPU build.
@@ -132,6 +136,7 @@ impl LlamaOptions {
                 "alone" => options.alone = boolean(key, value)?,
                 "n_gpu_layers" => options.n_gpu_layers = Some(whole(key, value)?),
                 "main_gpu" => options.main_gpu = Some(whole(key, value)?),
+                "lora" => options.lora = Some(lora(value)?),
                 _ => {
                     return Err(BackendError::BadInput(format!(
                         "unknown --model-arg {key:?} for the llama backend; it takes {}",
@@ -142,6 +147,33 @@ impl LlamaOptions {
         }
         Ok(options)
     }
+}
+
+/// `PATH[:SCALE]` (scale 1 when not given); one adapter.
+fn lora(value: &str) -> Result<(String, f32), BackendError> {
+    if value.contains('|') {
+        return Err(BackendError::BadInput(format!(
+            "--model-arg lora={value}: assay applies one adapter at a time; merge the others into a GGUF"
+        )));
+    }
+    let (path, scale) = match value.rsplit_once(':') {
+        Some((path, scale)) if !path.is_empty() => match scale.trim().parse::<f32>() {
+            Ok(s) if s.is_finite() => (path, s),
+            Ok(_) | Err(_) if scale.starts_with("//") => (value, 1.0),
+            _ => {
+                return Err(BackendError::BadInput(format!(
+                    "--model-arg lora={value}: write PATH or PATH:SCALE, with a number as the scale"
+                )))
+            }
+        },
+        _ => (value, 1.0),
+    };
+    if path.trim().is_empty() {
+        return Err(BackendError::BadInput(
+            "--model-arg lora: give the adapter's GGUF file".into(),
+        ));
+    }
+    Ok((path.trim().to_string(), scale))
 }
 
 fn whole(key: &str, value: &str) -> Result<u32, BackendError> {
@@ -267,7 +299,7 @@ impl LlamaBackend {
         if let Some(gpu) = options.main_gpu {
             params = params.with_main_gpu(gpu as i32);
         }
-        let model = LlamaModel::load_from_file(runtime, path, &params).map_err(|e| {
+        let mut model = LlamaModel::load_from_file(runtime, path, &params).map_err(|e| {
             let reason = llama_reason(&e.to_string());
             if reason.contains("unknown model architecture") {
                 BackendError::Unsupported(format!(
@@ -305,8 +337,25 @@ impl LlamaBackend {
             .with_n_threads_batch(threads)
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED)
             .with_kv_unified(true);
+        // The adapter loads against the model, before a context exists.
+        let mut adapter = match &options.lora {
+            None => None,
+            Some((file, scale)) => {
+                check_gguf(Path::new(file))?;
+                let digest = crate::cache::file_sha256(Path::new(file))
+                    .map_err(|e| BackendError::Failed(format!("cannot read {file}: {e}")))?;
+                log::clear();
+                let adapter = model.lora_adapter_init(file).map_err(|e| {
+                    BackendError::BadInput(format!(
+                        "--model-arg lora={file}: llama.cpp cannot apply it to {shown}: {}",
+                        llama_reason(&e.to_string())
+                    ))
+                })?;
+                Some((adapter, *scale, digest))
+            }
+        };
         log::clear();
-        let context = model.new_context(runtime, params).map_err(|e| {
+        let mut context = model.new_context(runtime, params).map_err(|e| {
             BackendError::Failed(format!(
                 "cannot create a llama.cpp context (n_ctx={n_ctx}, n_batch={n_batch}) for \
                  {shown}: {}",
@@ -317,6 +366,11 @@ impl LlamaBackend {
         // lifetime parameter is a PhantomData). Both move into the returned
         // struct, the model is never replaced, and `context` is declared
         // before `model` so it is dropped first.
+        if let Some((adapter, scale, _)) = &mut adapter {
+            context
+                .lora_adapter_set(adapter, *scale)
+                .map_err(|e| BackendError::Failed(format!("cannot apply the LoRA adapter: {e}")))?;
+        }
         let context =
             unsafe { std::mem::transmute::<LlamaContext<'_>, LlamaContext<'static>>(context) };
 
@@ -375,6 +429,10 @@ impl LlamaBackend {
             ("llama_cpp_2", LLAMA_CPP_2_VERSION.to_string()),
         ] {
             details.insert(name.to_string(), value);
+        }
+        // The adapter and its scale are part of the answers' identity.
+        if let Some((_, scale, digest)) = &adapter {
+            details.insert("lora".to_string(), format!("sha256:{digest}@{scale}"));
         }
         // A GPU's kernels round differently: its answers are its own (a CPU
         // build's identity, and so its cache key, is unchanged).
@@ -1028,6 +1086,7 @@ mod tests {
             ("alone", "false"),
             ("n_gpu_layers", "0"),
             ("main_gpu", "1"),
+            ("lora", "hf://org/a@abc/lora.gguf:0.5"),
         ]))
         .unwrap();
         assert_eq!(
@@ -1041,6 +1100,7 @@ mod tests {
                 alone: false,
                 n_gpu_layers: Some(0),
                 main_gpu: Some(1),
+                lora: Some(("hf://org/a@abc/lora.gguf".into(), 0.5)),
             }
         );
         assert_eq!(options.gpu_layers(), 0);

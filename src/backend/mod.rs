@@ -200,20 +200,30 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
     })?;
     match kind {
         "llama" => {
-            let options = llama::LlamaOptions::from_args(args)?;
-            match crate::data::hub::ModelRef::parse(target) {
-                None => Ok(Box::new(llama::LlamaBackend::open(
-                    std::path::Path::new(target),
-                    options,
-                )?)),
-                Some(r) => {
-                    let r = r.map_err(BackendError::BadInput)?;
-                    let (path, source) = fetch_weights(&r)?;
-                    let mut backend = llama::LlamaBackend::open(&path, options)?;
-                    backend.record_source(spec, source);
-                    Ok(Box::new(backend))
+            use crate::data::hub::ModelRef;
+            let mut options = llama::LlamaOptions::from_args(args)?;
+            let mut source = BTreeMap::new();
+            // An adapter from the Hub comes into the cache first.
+            if let Some((file, scale)) = options.lora.clone() {
+                if let Some(r) = ModelRef::parse(&file) {
+                    let (path, from) = fetch_weights(&r.map_err(BackendError::BadInput)?)?;
+                    options.lora = Some((path.display().to_string(), scale));
+                    source.extend(from.into_iter().map(|(k, v)| (format!("lora.{k}"), v)));
                 }
             }
+            let path = match ModelRef::parse(target) {
+                None => std::path::PathBuf::from(target),
+                Some(r) => {
+                    let (path, from) = fetch_weights(&r.map_err(BackendError::BadInput)?)?;
+                    source.extend(from);
+                    path
+                }
+            };
+            let mut backend = llama::LlamaBackend::open(&path, options)?;
+            if !source.is_empty() {
+                backend.record_source(spec, source);
+            }
+            Ok(Box::new(backend))
         }
         "openai-completions" => Ok(Box::new(openai_completions::CompletionsBackend::open(
             target, args,

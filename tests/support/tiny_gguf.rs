@@ -42,10 +42,19 @@ pub fn write_tiny_llama(path: &Path, seed: u64) -> io::Result<()> {
 /// does not know, loading must fail cleanly.
 pub fn write_tiny_model(path: &Path, seed: u64, architecture: &str) -> io::Result<()> {
     let vocab = vocabulary();
-    let n_vocab = vocab.len();
-    let mut rng = SplitMix64(seed);
+    write_gguf(
+        path,
+        &metadata(&vocab, architecture),
+        &tiny_tensors(seed, vocab.len()),
+    )
+}
 
-    let mut tensors: Vec<(String, Vec<u64>, Vec<f32>)> = Vec::new();
+/// The tiny model's tensors: (name, dimensions as GGUF lists them, F32 data).
+type Tensors = Vec<(String, Vec<u64>, Vec<f32>)>;
+
+fn tiny_tensors(seed: u64, n_vocab: usize) -> Tensors {
+    let mut rng = SplitMix64(seed);
+    let mut tensors: Tensors = Vec::new();
     let mut matrix = |name: &str, cols: usize, rows: usize, scale: f32| {
         let data = (0..cols * rows).map(|_| rng.uniform() * scale).collect();
         (name.to_string(), vec![cols as u64, rows as u64], data)
@@ -70,21 +79,105 @@ pub fn write_tiny_model(path: &Path, seed: u64, architecture: &str) -> io::Resul
         vec![1.0; N_EMBD],
     ));
     tensors.push(matrix("output.weight", N_EMBD, n_vocab, 0.25));
+    tensors
+}
 
+/// The rank of the tiny LoRA adapter, and its alpha (llama.cpp scales the
+/// adapter by alpha / rank, times the scale a run asks for).
+pub const LORA_RANK: usize = 2;
+pub const LORA_ALPHA: f32 = 4.0;
+
+/// A LoRA adapter for the tiny model (seed `seed`): F32 A and B matrices of
+/// rank 2 on every layer's `attn_q` and `ffn_up`, as llama.cpp reads them
+/// (`NAME.lora_a` with dimensions [in, rank], `NAME.lora_b` [rank, out]).
+pub fn write_tiny_lora(path: &Path, seed: u64) -> io::Result<()> {
+    use Value::*;
+    let metadata = vec![
+        ("general.architecture".to_string(), Str("llama".into())),
+        ("general.type".to_string(), Str("adapter".into())),
+        ("adapter.type".to_string(), Str("lora".into())),
+        ("adapter.lora.alpha".to_string(), F32(LORA_ALPHA)),
+    ];
+    let mut tensors: Tensors = Vec::new();
+    for (name, a, b) in lora_pairs(seed) {
+        let (cols, rows) = lora_target(&name);
+        tensors.push((
+            format!("{name}.lora_a"),
+            vec![cols as u64, LORA_RANK as u64],
+            a,
+        ));
+        tensors.push((
+            format!("{name}.lora_b"),
+            vec![LORA_RANK as u64, rows as u64],
+            b,
+        ));
+    }
+    write_gguf(path, &metadata, &tensors)
+}
+
+/// The tiny model (seed `seed`) with the adapter (seed `lora_seed`) merged
+/// in at `scale`: W + scale * alpha / rank * B A.
+pub fn write_tiny_merged(path: &Path, seed: u64, lora_seed: u64, scale: f32) -> io::Result<()> {
+    let vocab = vocabulary();
+    let mut tensors = tiny_tensors(seed, vocab.len());
+    let factor = scale * LORA_ALPHA / LORA_RANK as f32;
+    for (name, a, b) in lora_pairs(lora_seed) {
+        let (cols, rows) = lora_target(&name);
+        let (_, _, w) = tensors
+            .iter_mut()
+            .find(|(n, _, _)| *n == name)
+            .expect("a target");
+        for o in 0..rows {
+            for i in 0..cols {
+                let delta: f32 = (0..LORA_RANK)
+                    .map(|k| b[o * LORA_RANK + k] * a[k * cols + i])
+                    .sum();
+                w[o * cols + i] += factor * delta;
+            }
+        }
+    }
+    write_gguf(path, &metadata(&vocab, "llama"), &tensors)
+}
+
+/// (in, out) of a weight the adapter targets.
+fn lora_target(name: &str) -> (usize, usize) {
+    if name.contains("ffn_up") {
+        (N_EMBD, N_FF)
+    } else {
+        (N_EMBD, N_EMBD)
+    }
+}
+
+/// The adapter's (target, A, B): A is rank x in, B is out x rank, row-major.
+fn lora_pairs(seed: u64) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+    let mut rng = SplitMix64(seed);
+    let mut out = Vec::new();
+    for layer in 0..N_LAYER {
+        for part in ["attn_q", "ffn_up"] {
+            let name = format!("blk.{layer}.{part}.weight");
+            let (cols, rows) = lora_target(&name);
+            let a = (0..LORA_RANK * cols).map(|_| rng.uniform() * 0.5).collect();
+            let b = (0..rows * LORA_RANK).map(|_| rng.uniform() * 0.5).collect();
+            out.push((name, a, b));
+        }
+    }
+    out
+}
+
+fn write_gguf(path: &Path, metadata: &[(String, Value)], tensors: &Tensors) -> io::Result<()> {
     let mut out = Vec::new();
     out.extend_from_slice(b"GGUF");
     put_u32(&mut out, 3);
     put_u64(&mut out, tensors.len() as u64);
-    let metadata = metadata(&vocab, architecture);
     put_u64(&mut out, metadata.len() as u64);
-    for (key, value) in &metadata {
+    for (key, value) in metadata {
         put_str(&mut out, key);
         value.write(&mut out);
     }
 
     const ALIGN: usize = 32;
     let mut offset = 0usize;
-    for (name, dims, data) in &tensors {
+    for (name, dims, data) in tensors {
         put_str(&mut out, name);
         put_u32(&mut out, dims.len() as u32);
         for d in dims {
@@ -95,7 +188,7 @@ pub fn write_tiny_model(path: &Path, seed: u64, architecture: &str) -> io::Resul
         offset += (data.len() * 4).next_multiple_of(ALIGN);
     }
     out.resize(out.len().next_multiple_of(ALIGN), 0);
-    for (_, _, data) in &tensors {
+    for (_, _, data) in tensors {
         for x in data {
             out.extend_from_slice(&x.to_le_bytes());
         }
