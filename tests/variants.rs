@@ -401,6 +401,14 @@ fn lineage_is_checked_against_the_weights_files() {
         "count",
         &derived("count", "tiny.gguf").replace("[backend]", "parameters = 7\n[backend]"),
     );
+    // An adapter over other weights than its base variant's.
+    tiny_gguf::write_tiny_llama(&models.join("other-seed.gguf"), 5).unwrap();
+    write(
+        d,
+        "adapted",
+        "name = \"adapted\"\nbase = \"tiny\"\nrelation = \"adapter\"\n[backend]\n\
+         spec = \"llama:models/other-seed.gguf\"\nargs = { lora = \"models/lora.gguf\" }\n",
+    );
     validate(d).code(2).stderr(
         predicate::str::contains(
             "arch.toml: its base `tiny` is a `llama` model, but its weights are `gemma3`",
@@ -410,6 +418,9 @@ fn lineage_is_checked_against_the_weights_files() {
         ))
         .and(predicate::str::contains(
             "count.toml: parameters = 7, but the weights file has",
+        ))
+        .and(predicate::str::contains(
+            "adapted.toml: an adapter of `tiny`, but the weights it applies over are not `tiny`'s",
         ))
         .and(predicate::str::contains("same.toml").not()),
     );

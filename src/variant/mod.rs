@@ -361,6 +361,20 @@ pub fn check_files(variants: &[Variant]) -> Vec<Problem> {
             continue;
         };
         let (base_name, base_meta) = base;
+        if v.relation == Relation::Adapter {
+            // An adapter applies over its base's weights, not others.
+            let sha = |variant: &Variant| {
+                weights_at_hand(variant).and_then(|p| crate::cache::file_sha256(&p).ok())
+            };
+            let base_variant = variants.iter().find(|b| b.name == base_name);
+            if let (Some(own), Some(theirs)) = (sha(v), base_variant.and_then(sha)) {
+                if own != theirs {
+                    problem(format!(
+                        "an adapter of `{base_name}`, but the weights it applies over are not `{base_name}`'s (SHA-256 {own}, not {theirs})"
+                    ));
+                }
+            }
+        }
         if m.architecture != base_meta.architecture {
             problem(format!(
                 "its base `{base_name}` is a `{}` model, but its weights are `{}`",
