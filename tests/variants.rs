@@ -212,6 +212,11 @@ fn weights_must_match_their_hash() {
         .stdout(predicate::str::contains("1 variant(s)"));
     let csv = std::fs::read_to_string(dir.path().join("leaderboard/leaderboard.csv")).unwrap();
     assert!(csv.contains("tiny") && csv.contains("original"), "{csv}");
+    // The manifest gives parameters and precision; bits per weight, which it
+    // leaves out, is read from the file, and the page says which is which.
+    let page = std::fs::read_to_string(dir.path().join("leaderboard/variants/tiny.html")).unwrap();
+    assert!(page.contains("100000 (declared)"), "{page}");
+    assert!(page.contains("(from the file)"), "{page}");
 
     // The run recorded which prompts each task asked: the hash a reader
     // computes from the samples' own prompt hashes, which names the site's

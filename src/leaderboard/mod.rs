@@ -345,6 +345,8 @@ pub fn build(inputs: &Inputs, out: &Path) -> Result<Written, LeaderboardError> {
             ),
         ));
     }
+    let mut manifests = manifests;
+    manifests.iter_mut().for_each(variant::fill_from_file);
     let mut board = score_rows(suite, runs, manifests, inputs.config_hashes);
     std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     let documents = site::Documents::new(out)?;

@@ -699,14 +699,30 @@ fn page_view(
     field("base", m.and_then(|m| m.base.clone()));
     field("contributor", m.and_then(|m| m.contributor.clone()));
     field("license", m.and_then(|m| m.license.clone()));
+    // Where a value came from: the contributor's word, or the file.
+    let origin = |name: &str, value: Option<String>| {
+        value.map(|v| match m.is_some_and(|m| m.from_file.contains(&name)) {
+            true => format!("{v} (from the file)"),
+            false => format!("{v} (declared)"),
+        })
+    };
     field(
         "parameters",
-        m.and_then(|m| m.parameters.map(|p| p.to_string())),
+        origin(
+            "parameters",
+            m.and_then(|m| m.parameters.map(|p| p.to_string())),
+        ),
     );
-    field("precision", m.and_then(|m| m.precision.clone()));
+    field(
+        "precision",
+        origin("precision", m.and_then(|m| m.precision.clone())),
+    );
     field(
         "bits per weight",
-        m.and_then(|m| m.bits_per_weight.map(|b| b.to_string())),
+        origin(
+            "bits_per_weight",
+            m.and_then(|m| m.bits_per_weight.map(|b| b.to_string())),
+        ),
     );
     field("weights SHA-256", m.and_then(|m| m.weights_sha256.clone()));
     field("backend", m.map(|m| m.backend.spec.clone()));

@@ -79,6 +79,10 @@ pub struct Variant {
     /// Where the manifest was read from.
     #[serde(skip)]
     pub path: PathBuf,
+    /// The fields read from the weights file because the manifest left
+    /// them out (see [`fill_from_file`]).
+    #[serde(skip)]
+    pub from_file: Vec<&'static str>,
 }
 
 /// One problem with one manifest.
@@ -299,6 +303,29 @@ fn weights_at_hand(variant: &Variant) -> Option<PathBuf> {
         ));
     }
     weights_file(variant).filter(|p| p.is_file())
+}
+
+/// Fills the fields a manifest leaves out (parameters, precision, bits per
+/// weight) from its weights file, when the file is at hand, and notes them
+/// in `from_file`.
+pub fn fill_from_file(variant: &mut Variant) {
+    let Some(m) = weights_at_hand(variant).and_then(|p| crate::gguf::read(&p).ok()) else {
+        return;
+    };
+    if variant.parameters.is_none() && m.parameters() > 0 {
+        variant.parameters = Some(m.parameters());
+        variant.from_file.push("parameters");
+    }
+    if variant.precision.is_none() {
+        if let Some(p) = m.precision() {
+            variant.precision = Some(p.to_string());
+            variant.from_file.push("precision");
+        }
+    }
+    if variant.bits_per_weight.is_none() && m.parameters() > 0 {
+        variant.bits_per_weight = Some((m.bits_per_weight() * 100.0).round() / 100.0);
+        variant.from_file.push("bits_per_weight");
+    }
 }
 
 /// What the weights files say against what the manifests declare, one
