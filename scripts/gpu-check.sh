@@ -4,8 +4,9 @@
 # (which Mesa's lavapipe runs on the CPU: Debian's libvulkan-dev, glslc and
 # mesa-vulkan-drivers), runs the llama backend's tests on it, scores the
 # demo model on the default suite at --limit 50 with every layer offloaded
-# and on the CPU build, and prints the largest per-item log-likelihood
-# difference and each task's score difference.
+# and on the CPU build (GPU_CHECK_LIMIT changes the 50), and prints the
+# largest per-item log-likelihood difference and each task's score
+# difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +41,11 @@ echo "== building with --features $feature"
 cargo build --locked --features "$feature" --bin assay
 cp "$target/assay" "$work/assay-gpu"
 echo "== the llama backend's tests on the $feature build"
-cargo test --locked --features "$feature" --test llama_backend
+# Several of these hold the CPU build to exactness (1e-6 nats, results
+# independent of the batch size); a GPU's kernels need not: say so and go on
+# to the comparison, which is the measurement.
+cargo test --locked --features "$feature" --test llama_backend \
+  || echo "== some llama backend tests fail on the $feature build (above); comparing anyway"
 
 echo "== building for the CPU"
 cargo build --locked --bin assay --example compare_runs
@@ -49,7 +54,7 @@ cp "$target/assay" "$work/assay-cpu"
 for build in cpu gpu; do
   echo "== scoring on the $build build"
   ASSAY_CACHE_DIR="$work/cache-$build" "$work/assay-$build" score variants/gemma-3-270m-q4_k_m.toml \
-    --limit 50 --quiet --no-cache --out "$work/runs-$build" > "$work/$build.log"
+    --limit "${GPU_CHECK_LIMIT:-50}" --quiet --no-cache --out "$work/runs-$build" > "$work/$build.log"
 done
 run_of() { ls -d "$work/runs-$1"/*/*/ | head -1; }
 echo "== $feature build against the CPU build"
