@@ -41,22 +41,29 @@ fn main() -> Result<()> {
             )
         })
         .collect();
-    let (mut items, mut largest, mut at) = (0usize, 0.0f64, String::new());
+    let (mut differences, mut largest, mut at) = (Vec::new(), 0.0f64, String::new());
     for s in &samples_a {
         let Some(other) = by_doc.get(&(s.task.clone(), s.doc_id, s.filter.clone())) else {
             continue;
         };
         for (x, y) in logprobs(&s.resps).iter().zip(other) {
-            items += 1;
             let d = (x - y).abs();
+            differences.push(d);
             if d > largest {
                 largest = d;
                 at = format!("task {}, document {}", s.task, s.doc_id);
             }
         }
     }
-    println!("per-item log-likelihoods compared: {items}");
+    differences.sort_by(f64::total_cmp);
+    let median = differences
+        .get(differences.len() / 2)
+        .copied()
+        .unwrap_or(0.0);
+    let mean = differences.iter().sum::<f64>() / differences.len().max(1) as f64;
+    println!("per-item log-likelihoods compared: {}", differences.len());
     println!("largest difference: {largest:.6} nats ({at})");
+    println!("median difference: {median:.6} nats, mean {mean:.6}");
     for (task, block) in &run_a.results {
         for (key, score) in &block.scores {
             if let Some(other) = run_b.score(task, key) {
