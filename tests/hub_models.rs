@@ -356,3 +356,40 @@ fn a_gated_model_needs_a_token_the_hub_accepts() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_hub_adapter_applies_over_a_hub_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let lora = dir.path().join("lora.gguf");
+    tiny_gguf::write_tiny_lora(&lora, 9).unwrap();
+    let hub = hub_with(&[
+        ("tiny.gguf", tiny_model()),
+        ("adapters/lora.gguf", std::fs::read(&lora).unwrap()),
+    ]);
+    let out = command(
+        dir.path(),
+        &hub,
+        "llama:hf://org/tiny@main/tiny.gguf",
+        "runs",
+    )
+    .args([
+        "--model-arg",
+        "lora=hf://org/tiny@main/adapters/lora.gguf:0.5",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hub.downloads().len(), 2, "{:?}", hub.downloads());
+    let identity = only_run(&dir.path().join("runs")).assay.model.unwrap();
+    assert!(
+        identity.details["lora"].ends_with("@0.5"),
+        "{:?}",
+        identity.details
+    );
+    assert_eq!(identity.details["source.lora.commit"], COMMIT);
+    assert!(identity.details["source.lora.file.adapters/lora.gguf"].len() == 64);
+}
