@@ -53,14 +53,29 @@ pub struct InitError {
 }
 
 impl InitError {
-    /// The disk refused: the same command, run again, fills in the rest.
+    /// A file where the hub's folder should be is the user's to move;
+    /// otherwise the disk refused, and the same command, run again, fills
+    /// in the rest.
     pub fn kind(&self) -> crate::error::ErrorKind {
-        crate::error::ErrorKind::NotFinished
+        use std::io::ErrorKind as Io;
+        match self.source.kind() {
+            Io::NotADirectory | Io::AlreadyExists => crate::error::ErrorKind::Input,
+            _ => crate::error::ErrorKind::NotFinished,
+        }
     }
 }
 
 /// Writes the hub's files under `dir` where they are missing.
 pub fn init(dir: &Path) -> Result<Vec<Outcome>, InitError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(InitError {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "is a file, not a folder: give a folder (new or existing) for the hub",
+            ),
+        });
+    }
     let mut done = Vec::new();
     for (name, text) in FILES {
         let path = dir.join(name);

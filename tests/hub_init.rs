@@ -62,6 +62,15 @@ fn init_writes_a_hub_and_keeps_what_is_there() {
         "# mine\n"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("kept"));
+    // A file where the hub's folder should go is named, and nothing written.
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let out = assay(dir.path(), &cache, &["init", "a-file"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a-file") && stderr.contains("not a folder"),
+        "{stderr}"
+    );
 }
 
 fn git(dir: &Path, args: &[&str]) {

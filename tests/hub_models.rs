@@ -5,6 +5,8 @@
 
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
+#[path = "support/runs.rs"]
+mod runs;
 #[path = "support/tiny_gguf.rs"]
 mod tiny_gguf;
 
@@ -92,20 +94,9 @@ fn run(dir: &Path, hub: &MockHub, model: &str, offline: bool, out: &str) -> std:
     cmd.output().unwrap()
 }
 
+/// The one run of the one variant under `dir`.
 fn only_run(dir: &Path) -> assay::results::Run {
-    let variant = std::fs::read_dir(dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let run = std::fs::read_dir(variant)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    assay::results::read_run(&run).unwrap().run
+    runs::read(&runs::only_run(&runs::only_run(dir)))
 }
 
 #[test]
@@ -257,6 +248,10 @@ fn variants_fetch_gets_a_manifests_hub_weights_and_checks_their_hash() {
         cmd.output().unwrap()
     };
     manifest(&"0".repeat(64));
+    // A name with no manifest is named.
+    let out = assay(&["variants", "fetch", "nope"], false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`nope`"));
     // A branch, not a commit: allowed, with a warning.
     let out = assay(&["variants", "validate", "variants/"], false);
     let stderr = String::from_utf8_lossy(&out.stderr);

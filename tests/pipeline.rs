@@ -4,6 +4,8 @@
 
 #[path = "support/mock_openai.rs"]
 mod mock_openai;
+#[path = "support/runs.rs"]
+mod runs;
 
 use std::path::Path;
 
@@ -70,14 +72,8 @@ fn a_manifest_arg_with_a_comma_reaches_the_backend_intact() {
     for post in &posts {
         assert_eq!(post.body["model"], "org/a,b=c", "{}", post.body);
     }
-    let run = std::fs::read_dir(dir.path().join("runs/served"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let found = assay::results::read_run(&run).unwrap();
-    assert_eq!(found.run.config.model_args["model"], "org/a,b=c");
+    let run = runs::read(&runs::only_run(&dir.path().join("runs/served")));
+    assert_eq!(run.config.model_args["model"], "org/a,b=c");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! manifest, and `assay score` runs the suite only for a sound manifest
 //! whose weights match.
 
+#[path = "support/runs.rs"]
+mod runs;
 #[path = "support/tiny_gguf.rs"]
 mod tiny_gguf;
 
@@ -354,15 +356,7 @@ fn a_hubs_own_suite_scores_in_shards_that_merge_into_the_whole_run() {
         .args(&shards)
         .assert()
         .success();
-    let read = |dir: &Path| {
-        let run = std::fs::read_dir(dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        assay::results::read_run(&run).unwrap().run
-    };
+    let read = |dir: &Path| runs::read(&runs::only_run(dir));
     let (whole, merged) = (read(&d.join("whole/tiny")), read(&d.join("merged/tiny")));
     for name in ["hub", "hub_sums", "assay_arithmetic"] {
         assert_eq!(

@@ -156,16 +156,17 @@ fn lora(value: &str) -> Result<(String, f32), BackendError> {
             "--model-arg lora={value}: assay applies one adapter at a time; merge the others into a GGUF"
         )));
     }
+    // The last `:` starts a scale, unless it is an address's `://`.
     let (path, scale) = match value.rsplit_once(':') {
-        Some((path, scale)) if !path.is_empty() => match scale.trim().parse::<f32>() {
-            Ok(s) if s.is_finite() => (path, s),
-            Ok(_) | Err(_) if scale.starts_with("//") => (value, 1.0),
-            _ => {
-                return Err(BackendError::BadInput(format!(
+        Some((path, scale)) if !path.is_empty() && !scale.starts_with("//") => {
+            let scale = scale.trim().parse::<f32>().ok().filter(|s| s.is_finite());
+            let scale = scale.ok_or_else(|| {
+                BackendError::BadInput(format!(
                     "--model-arg lora={value}: write PATH or PATH:SCALE, with a number as the scale"
-                )))
-            }
-        },
+                ))
+            })?;
+            (path, scale)
+        }
         _ => (value, 1.0),
     };
     if path.trim().is_empty() {

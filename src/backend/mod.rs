@@ -241,16 +241,11 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
 fn fetch_weights(
     r: &crate::data::hub::ModelRef,
 ) -> Result<(std::path::PathBuf, BTreeMap<String, String>), BackendError> {
-    use crate::data::hub;
-    let settings = hub::model_settings();
-    let files = hub::fetch_model(&settings, r).map_err(|e| match e.kind() {
-        ErrorKind::Input => BackendError::BadInput(e.to_string()),
-        ErrorKind::NotFinished => BackendError::Failed(e.to_string()),
-    })?;
-    let first = files
-        .files
-        .first()
-        .ok_or_else(|| BackendError::BadInput(format!("{}: no file to load", r.path)))?;
+    let (files, path, settings) =
+        crate::data::hub::model_file(r, false).map_err(|e| match e.kind() {
+            ErrorKind::Input => BackendError::BadInput(e.to_string()),
+            ErrorKind::NotFinished => BackendError::Failed(e.to_string()),
+        })?;
     let mut source = BTreeMap::new();
     source.insert("hub".to_string(), settings.endpoint.clone());
     source.insert("repo".to_string(), files.repo.clone());
@@ -260,7 +255,7 @@ fn fetch_weights(
         let sha = file.sha256.clone().unwrap_or_else(|| "unknown".into());
         source.insert(format!("file.{}", file.path), sha);
     }
-    Ok((hub::local_path(&settings, &files.repo, first), source))
+    Ok((path, source))
 }
 
 /// The variant name a run is filed under when none is given: the model

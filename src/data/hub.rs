@@ -208,17 +208,40 @@ fn repo_dir(settings: &HubSettings, repo: &str) -> PathBuf {
     settings.cache.join(repo.replace('/', "--"))
 }
 
-fn ref_file(settings: &HubSettings, r: &HubRef) -> PathBuf {
-    repo_dir(settings, &r.repo)
+/// Where the commit a revision resolved to is remembered.
+fn ref_file(settings: &HubSettings, repo: &str, revision: &str) -> PathBuf {
+    repo_dir(settings, repo)
         .join("refs")
-        .join(r.revision.replace('/', "%2F"))
+        .join(revision.replace('/', "%2F"))
 }
 
-fn manifest_file(settings: &HubSettings, repo: &str, commit: &str, config: &str) -> PathBuf {
+/// Where a resolution (of a dataset config, or of a model file) at a commit
+/// is remembered.
+fn manifest_file(settings: &HubSettings, repo: &str, commit: &str, name: &str) -> PathBuf {
     repo_dir(settings, repo)
         .join("resolved")
         .join(commit)
-        .join(format!("{}.json", config.replace('/', "%2F")))
+        .join(format!("{}.json", name.replace('/', "%2F")))
+}
+
+/// The remembered resolution `name` of `repo` at `revision`: a pinned
+/// commit's directly, a branch's through the commit it last resolved to.
+fn cached_manifest<T: serde::de::DeserializeOwned>(
+    settings: &HubSettings,
+    repo: &str,
+    revision: &str,
+    name: &str,
+) -> Option<T> {
+    let commit = if is_commit(revision) {
+        revision.to_ascii_lowercase()
+    } else {
+        std::fs::read_to_string(ref_file(settings, repo, revision))
+            .ok()?
+            .trim()
+            .to_string()
+    };
+    let text = std::fs::read_to_string(manifest_file(settings, repo, &commit, name)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// Where a file of the repository lives in the cache.
@@ -236,17 +259,7 @@ fn is_commit(revision: &str) -> bool {
 
 /// The cached resolution of `r`, if there is one.
 fn cached_resolution(settings: &HubSettings, r: &HubRef) -> Option<Resolved> {
-    let commit = if is_commit(&r.revision) {
-        r.revision.to_ascii_lowercase()
-    } else {
-        std::fs::read_to_string(ref_file(settings, r))
-            .ok()?
-            .trim()
-            .to_string()
-    };
-    let text =
-        std::fs::read_to_string(manifest_file(settings, &r.repo, &commit, r.config_name())).ok()?;
-    serde_json::from_str(&text).ok()
+    cached_manifest(settings, &r.repo, &r.revision, r.config_name())
 }
 
 /// Whether `path` holds all of `file` (a downloaded file only gets its name
@@ -312,7 +325,10 @@ pub fn fetch(settings: &HubSettings, r: &HubRef, splits: &[String]) -> Result<Re
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    write_atomic(&ref_file(settings, r), resolved.commit.as_bytes())?;
+    write_atomic(
+        &ref_file(settings, &r.repo, &r.revision),
+        resolved.commit.as_bytes(),
+    )?;
     for file in wanted_files(&resolved, splits) {
         let dest = local_path(settings, &r.repo, file);
         if is_whole(&dest, file) {
@@ -359,6 +375,11 @@ impl ModelRef {
         }))
     }
 
+    /// Whether the revision is a commit (a branch or tag can move).
+    pub fn is_pinned(&self) -> bool {
+        is_commit(&self.revision)
+    }
+
     fn describe(&self) -> String {
         format!(
             "model `{}` file `{}` (revision `{}`)",
@@ -394,30 +415,8 @@ pub fn model_settings() -> HubSettings {
     }
 }
 
-fn model_manifest(settings: &HubSettings, r: &ModelRef, commit: &str) -> PathBuf {
-    repo_dir(settings, &r.repo)
-        .join("resolved")
-        .join(commit)
-        .join(format!("{}.json", r.path.replace('/', "%2F")))
-}
-
-fn model_ref_file(settings: &HubSettings, r: &ModelRef) -> PathBuf {
-    repo_dir(settings, &r.repo)
-        .join("refs")
-        .join(r.revision.replace('/', "%2F"))
-}
-
 fn cached_model(settings: &HubSettings, r: &ModelRef) -> Option<ModelFiles> {
-    let commit = if is_commit(&r.revision) {
-        r.revision.to_ascii_lowercase()
-    } else {
-        std::fs::read_to_string(model_ref_file(settings, r))
-            .ok()?
-            .trim()
-            .to_string()
-    };
-    let text = std::fs::read_to_string(model_manifest(settings, r, &commit)).ok()?;
-    let files: ModelFiles = serde_json::from_str(&text).ok()?;
+    let files: ModelFiles = cached_manifest(settings, &r.repo, &r.revision, &r.path)?;
     files
         .files
         .iter()
@@ -443,6 +442,25 @@ fn model_parts(path: &str) -> Vec<String> {
             .collect(),
         _ => vec![path.to_string()],
     }
+}
+
+/// A Hub model file at hand, with the settings it came through: fetched
+/// (downloading what is missing) unless `cache_only`, in which case only
+/// the cache is read. The path is the file to load (a split file's first
+/// part).
+pub fn model_file(
+    r: &ModelRef,
+    cache_only: bool,
+) -> Result<(ModelFiles, PathBuf, HubSettings), HubError> {
+    let mut settings = model_settings();
+    settings.offline |= cache_only;
+    let files = fetch_model(&settings, r)?;
+    let first = files
+        .files
+        .first()
+        .ok_or_else(|| HubError::input(format!("{}: no file to load", r.describe())))?;
+    let path = local_path(&settings, &files.repo, first);
+    Ok((files, path, settings))
 }
 
 /// Resolves `r` to a commit and makes sure its file (and every part of a
@@ -506,12 +524,15 @@ pub fn fetch_model(settings: &HubSettings, r: &ModelRef) -> Result<ModelFiles, H
         files,
     };
     write_atomic(
-        &model_manifest(settings, r, &resolved.commit),
+        &manifest_file(settings, &r.repo, &resolved.commit, &r.path),
         serde_json::to_string_pretty(&resolved)
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    write_atomic(&model_ref_file(settings, r), resolved.commit.as_bytes())?;
+    write_atomic(
+        &ref_file(settings, &r.repo, &r.revision),
+        resolved.commit.as_bytes(),
+    )?;
     for file in &resolved.files {
         let dest = local_path(settings, &r.repo, file);
         if !is_whole(&dest, file) {

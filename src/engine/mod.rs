@@ -286,8 +286,10 @@ impl Collector<'_> {
                 self.error = Some(e);
             }
         }
-        if let Some((task, _)) = self.origin.get(hash) {
-            self.task = task;
+        if self.lines.is_some() {
+            if let Some((task, _)) = self.origin.get(hash) {
+                self.task = task;
+            }
         }
         self.by_hash.insert(hash.to_string(), response);
         self.bar.inc(1);

@@ -188,16 +188,13 @@ fn pipeline(job: Job, given: Option<&mut dyn Backend>) -> Result<Written, Error>
         )));
     }
     let registry = Registry::with_builtin(&invocation.include_path)?;
+    // The backend is opened once, when first needed: before planning only
+    // if the chat template, which is the model's, shapes the prompts.
     let mut owned: Option<Box<dyn Backend>> = None;
-    let mut given = given;
     if invocation.apply_chat_template {
-        if given.is_none() {
-            owned = Some(model.open()?);
-        }
-        let backend: &dyn Backend = match (&given, &owned) {
-            (Some(b), _) => &**b,
-            (None, Some(b)) => b.as_ref(),
-            (None, None) => unreachable!("opened above"),
+        let backend: &dyn Backend = match &given {
+            Some(b) => &**b,
+            None => &**owned.insert(model.open()?),
         };
         let template = chat_template(backend, &model.spec)?;
         invocation.chat_template = Some(ChatTemplateRecord::of(&template));
@@ -207,13 +204,12 @@ fn pipeline(job: Job, given: Option<&mut dyn Backend>) -> Result<Written, Error>
         on_warning(&format!("skipped task `{name}`: {why}"));
     }
     let seconds_planning = started.elapsed().as_secs_f64();
-    if given.is_none() && owned.is_none() {
-        owned = Some(model.open()?);
-    }
-    let backend: &mut dyn Backend = match (given.take(), owned.as_mut()) {
-        (Some(b), _) => b,
-        (None, Some(b)) => b.as_mut(),
-        (None, None) => unreachable!("opened above"),
+    let backend: &mut dyn Backend = match given {
+        Some(b) => b,
+        None => match owned {
+            Some(ref mut b) => &mut **b,
+            None => &mut **owned.insert(model.open()?),
+        },
     };
     let cache = open_cache(&cache, backend.identity())?;
     let answers = answer(

@@ -16,7 +16,7 @@ use crate::request::OutputType;
 
 /// A reference to a Python function (`!function module.name`), resolved
 /// relative to the folder of the YAML file that names it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Hook {
     pub function: String,
     pub folder: PathBuf,

@@ -50,7 +50,7 @@ pub struct TaskPorts {
     pub process_docs: Option<Call<DocsFn>>,
     pub fewshot_process_docs: Option<Call<DocsFn>>,
     /// The `doc_to_*` hooks (the task's and its few-shot config's), by hook.
-    values: HashMap<(String, std::path::PathBuf), Call<ValueFn>>,
+    values: HashMap<Hook, Call<ValueFn>>,
     pub process_results: Option<ProcessResults>,
 }
 
@@ -91,9 +91,7 @@ impl TaskPorts {
                     });
                 }
                 (field, Native::Value(run)) if field.contains("doc_to_") => {
-                    ports
-                        .values
-                        .insert((name.clone(), hook.folder.clone()), Call { run, name });
+                    ports.values.insert(hook.clone(), Call { run, name });
                 }
                 _ => {
                     return Err(TaskError::Field {
@@ -113,8 +111,7 @@ impl TaskPorts {
 
     /// The port of a `doc_to_*` hook of the task.
     pub fn value(&self, hook: &Hook) -> Option<&Call<ValueFn>> {
-        self.values
-            .get(&(hook.function.clone(), hook.folder.clone()))
+        self.values.get(hook)
     }
 }
 

@@ -226,13 +226,11 @@ pub fn fetch_weights(variant: &Variant) -> Result<String, WeightsError> {
     };
     if let Some(r) = hub_weights(variant) {
         let r = r.map_err(|e| problem(format!("backend.spec: {e}")))?;
-        let settings = crate::data::hub::model_settings();
-        let files = crate::data::hub::fetch_model(&settings, &r).map_err(|e| WeightsError {
-            kind: e.kind(),
-            ..problem(e.to_string())
-        })?;
-        let first = &files.files[0];
-        let local = crate::data::hub::local_path(&settings, &files.repo, first);
+        let (files, local, _) =
+            crate::data::hub::model_file(&r, false).map_err(|e| WeightsError {
+                kind: e.kind(),
+                ..problem(e.to_string())
+            })?;
         if let Some(expected) = &variant.weights_sha256 {
             let actual = crate::cache::file_sha256(&local)
                 .map_err(|e| problem(format!("{}: {e}", local.display())))?;
@@ -274,8 +272,7 @@ pub fn warnings(variants: &[Variant]) -> Vec<Problem> {
         .iter()
         .filter_map(|v| {
             let r = hub_weights(v)?.ok()?;
-            let pinned = r.revision.len() == 40 && r.revision.bytes().all(|b| b.is_ascii_hexdigit());
-            (!pinned).then(|| Problem {
+            (!r.is_pinned()).then(|| Problem {
                 path: v.path.clone(),
                 message: format!(
                     "backend.spec names revision `{}` of {}, not a commit: pin a 40-digit commit id so the variant's scores cannot move",
@@ -290,17 +287,8 @@ pub fn warnings(variants: &[Variant]) -> Vec<Problem> {
 /// or its Hub file if the cache holds it (validation downloads nothing).
 fn weights_at_hand(variant: &Variant) -> Option<PathBuf> {
     if let Some(r) = hub_weights(variant) {
-        let r = r.ok()?;
-        let settings = crate::data::hub::HubSettings {
-            offline: true,
-            ..crate::data::hub::model_settings()
-        };
-        let files = crate::data::hub::fetch_model(&settings, &r).ok()?;
-        return Some(crate::data::hub::local_path(
-            &settings,
-            &files.repo,
-            &files.files[0],
-        ));
+        let (_, path, _) = crate::data::hub::model_file(&r.ok()?, true).ok()?;
+        return Some(path);
     }
     weights_file(variant).filter(|p| p.is_file())
 }
@@ -335,14 +323,15 @@ pub fn fill_from_file(variant: &mut Variant) {
 /// contradicts. Only files at hand are read.
 pub fn check_files(variants: &[Variant]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut meta: HashMap<&str, crate::gguf::Metadata> = HashMap::new();
+    // Each variant's file and what it says, read once.
+    let mut meta: HashMap<&str, (PathBuf, crate::gguf::Metadata)> = HashMap::new();
     for v in variants {
         let Some(path) = weights_at_hand(v) else {
             continue;
         };
         match crate::gguf::read(&path) {
             Ok(m) => {
-                meta.insert(v.name.as_str(), m);
+                meta.insert(v.name.as_str(), (path, m));
             }
             Err(why) => problems.push(Problem {
                 path: v.path.clone(),
@@ -354,7 +343,7 @@ pub fn check_files(variants: &[Variant]) -> Vec<Problem> {
         }
     }
     for v in variants {
-        let Some(m) = meta.get(v.name.as_str()) else {
+        let Some((path, m)) = meta.get(v.name.as_str()) else {
             continue;
         };
         let mut problem = |message: String| {
@@ -384,17 +373,15 @@ pub fn check_files(variants: &[Variant]) -> Vec<Problem> {
                 ));
             }
         }
-        let Some(base) = v.base.as_deref().and_then(|b| meta.get(b).map(|m| (b, m))) else {
+        let Some((base_name, (base_path, base_meta))) =
+            v.base.as_deref().and_then(|b| meta.get(b).map(|m| (b, m)))
+        else {
             continue;
         };
-        let (base_name, base_meta) = base;
         if v.relation == Relation::Adapter {
             // An adapter applies over its base's weights, not others.
-            let sha = |variant: &Variant| {
-                weights_at_hand(variant).and_then(|p| crate::cache::file_sha256(&p).ok())
-            };
-            let base_variant = variants.iter().find(|b| b.name == base_name);
-            if let (Some(own), Some(theirs)) = (sha(v), base_variant.and_then(sha)) {
+            let sha = |p: &Path| crate::cache::file_sha256(p).ok();
+            if let (Some(own), Some(theirs)) = (sha(path), sha(base_path)) {
                 if own != theirs {
                     problem(format!(
                         "an adapter of `{base_name}`, but the weights it applies over are not `{base_name}`'s (SHA-256 {own}, not {theirs})"
