@@ -42,6 +42,6 @@ fn an_older_run_json_reads_and_writes_back_the_same_json() {
 #[test]
 fn an_older_run_gates_against_itself() {
     let found = results::read_run(&old_run()).unwrap();
-    let report = assay::gate::gate(&found, &found, &assay::gate::Policy::default()).unwrap();
+    let report = assay::gate::gate(&found, &found, &assay::gate::Policy::default(), None).unwrap();
     assert_eq!(report.tasks.len(), found.run.assay.tasks.len());
 }

@@ -87,10 +87,16 @@ pub struct GateArgs {
     /// ($GITHUB_STEP_SUMMARY) and emit ::error / ::warning annotations.
     #[arg(long)]
     pub github: bool,
-    /// Instead of gating: how many documents each task needs to detect a
-    /// regression of --margin points, from the baseline's own variance.
+    /// Instead of gating: which margin the average and each task can
+    /// resolve with the policy's power, and how many documents --margin
+    /// needs; from the paired differences with --candidate, else from the
+    /// baseline's own variance (see --changed).
     #[arg(long)]
     pub plan: bool,
+    /// With --plan and no --candidate: the share of documents a candidate
+    /// is assumed to answer anew, in (0, 1] (1: an unrelated model).
+    #[arg(long, requires = "plan", value_name = "SHARE")]
+    pub changed: Option<f64>,
 }
 
 #[derive(Args)]

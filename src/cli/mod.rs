@@ -245,6 +245,7 @@ fn gate(args: GateArgs) -> Result<i32, Failure> {
         site_url: args.site_url,
         github: args.github,
         plan: args.plan,
+        changed: args.changed,
     })?;
     print!("{}", outcome.stdout);
     Ok(outcome.exit_code)

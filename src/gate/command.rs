@@ -4,8 +4,12 @@
 use std::path::PathBuf;
 
 use super::policy::Inconclusive;
-use super::{find_run, gate, plan, report, GateError, Policy, Verdict};
+use super::{find_run, gate, plan, report, GateError, Policy, SuitePlace, Verdict};
 use crate::error::exit;
+
+/// A plan without a candidate assumes it answers half the documents anew:
+/// the demo's Q2_K requantization measured 0.2 to 0.5 of its tasks'.
+pub const DEFAULT_CHANGED: f64 = 0.5;
 
 /// What `assay gate` was asked.
 #[derive(Debug, Clone, Default)]
@@ -29,8 +33,12 @@ pub struct Request {
     pub site_url: Option<String>,
     /// Add the Markdown to $GITHUB_STEP_SUMMARY and print annotations.
     pub github: bool,
-    /// Say how many documents each task needs instead of gating.
+    /// Say what the gate can resolve and how many documents each task
+    /// needs, instead of gating.
     pub plan: bool,
+    /// For a plan without a candidate: the share of documents a candidate
+    /// is assumed to answer anew (default 0.5).
+    pub changed: Option<f64>,
 }
 
 /// What the command prints and how it exits.
@@ -54,41 +62,48 @@ pub fn run(request: &Request) -> Result<Outcome, GateError> {
     }
     let runs = request.results.join("runs");
     let baseline = find_run(&request.baseline, &runs)?;
+    let mut places = None;
     if let Some(suite) = &request.suite {
         let entries =
             crate::leaderboard::read_suite(suite).map_err(|e| GateError::Input(e.to_string()))?;
         let mut ranked = std::collections::BTreeMap::new();
+        let mut placed = std::collections::BTreeMap::new();
         for (entry, spec) in &entries {
             for task in crate::leaderboard::leaves(&baseline.run, entry) {
-                ranked.insert(task, (spec.metric.clone(), spec.filter.clone()));
+                ranked.insert(task.clone(), (spec.metric.clone(), spec.filter.clone()));
+                let place = SuitePlace {
+                    entry: entry.clone(),
+                    baseline: spec.baseline,
+                };
+                placed.insert(task, place);
             }
         }
         policy = policy.for_suite(&ranked, baseline.run.assay.tasks.keys());
+        places = Some(placed);
     }
+    let candidate = match &request.candidate {
+        Some(c) => Some(find_run(c, &runs)?),
+        None => None,
+    };
     if request.plan {
-        let margin = policy.default.margin;
-        let needed = plan(&baseline, &policy, margin)?;
-        let mut stdout = format!(
-            "documents needed to detect a {margin}-point regression (alpha {}, power {}):\n",
-            policy.default.alpha, policy.default.power
-        );
-        for (task, (have, need)) in needed {
-            let verdict = if have as u64 >= need {
-                "enough"
-            } else {
-                "too few"
-            };
-            stdout.push_str(&format!(
-                "  {task}: {need} needed, {have} in the run ({verdict})\n"
-            ));
-        }
+        let planned = plan(
+            &baseline,
+            candidate.as_ref(),
+            &policy,
+            places.as_ref(),
+            request.changed.unwrap_or(DEFAULT_CHANGED),
+        )?;
         return Ok(Outcome {
-            stdout,
+            stdout: report::plan(&planned),
             exit_code: exit::OK,
         });
     }
-    let candidate = find_run(request.candidate.as_deref().unwrap_or_default(), &runs)?;
-    let result = gate(&baseline, &candidate, &policy)?;
+    let Some(candidate) = candidate else {
+        return Err(GateError::Input(
+            "give --candidate (the run to gate), or --plan".into(),
+        ));
+    };
+    let result = gate(&baseline, &candidate, &policy, places.as_ref())?;
     let write = |path: &Option<PathBuf>, text: String| -> Result<(), GateError> {
         match path {
             Some(p) => std::fs::write(p, text).map_err(|source| GateError::Write {

@@ -9,7 +9,9 @@
 //! verdict on any task of one gate at alpha. Runs that did not see the same
 //! prompts or task configs are refused, not compared.
 
+pub mod average;
 pub mod command;
+mod per_task;
 pub mod policy;
 pub mod report;
 
@@ -21,7 +23,7 @@ use serde::Serialize;
 use crate::error::ErrorKind;
 use crate::results::{self, MetricKey};
 use crate::stats::paired::{self, PairedDifference};
-pub use policy::{Policy, TaskPolicy, Underpowered};
+pub use policy::{Mode, Policy, TaskPolicy, Underpowered};
 
 /// Why two runs cannot be gated, or a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +159,10 @@ pub struct TaskOutcome {
     pub minimum_detectable_effect: f64,
     pub underpowered: bool,
     pub verdict: Verdict,
+    /// Mode average: the task's weight in the average, and its share of
+    /// the average's variance (where more documents would help most).
+    pub weight: Option<f64>,
+    pub variance_share: Option<f64>,
     /// Documents right in the baseline and wrong in the candidate (0/1).
     pub flipped_to_wrong: Vec<u32>,
     pub flipped_to_right: Vec<u32>,
@@ -190,11 +196,13 @@ impl From<PairedDifference> for PairedDifferenceView {
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {
     pub verdict: Verdict,
+    pub mode: Mode,
     pub baseline: RunLabel,
     pub candidate: RunLabel,
     pub alpha: f64,
     pub tasks: Vec<TaskOutcome>,
-    /// The mean of the task differences, when the policy requires it.
+    /// The average's decision (mode average), or the mean of the task
+    /// differences when a per-task policy asks for it.
     pub average: Option<AverageOutcome>,
     /// What decided the verdict, in a sentence.
     pub reason: String,
@@ -209,11 +217,28 @@ pub struct RunLabel {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AverageOutcome {
+    /// The average's paired difference, and its standard error.
     pub mean: f64,
     pub stderr: f64,
+    /// In points.
     pub margin: f64,
+    /// One-sided (1 - alpha) bounds.
     pub lower: f64,
+    pub upper: f64,
     pub verdict: Verdict,
+    /// Differences normalised by the suite's random-chance baselines (as
+    /// the leaderboard ranks), else raw points of each metric.
+    pub normalised: bool,
+    /// The tasks it counts and their paired documents.
+    pub tasks: usize,
+    pub documents: usize,
+    pub p_non_inferior: f64,
+    pub p_regression: f64,
+    pub minimum_detectable_effect: f64,
+    pub underpowered: bool,
+    /// At the same difference, how many times each task's documents the
+    /// average would need for a PASS; none when more would not help.
+    pub documents_factor: Option<f64>,
 }
 
 /// One task's shared documents: baseline values, candidate values, and each
@@ -277,16 +302,46 @@ fn pair_task(
     Ok(paired)
 }
 
-/// Gates `candidate` against `baseline` under `policy`.
+/// Gates `candidate` against `baseline` under `policy`; `suite` places
+/// each task in a suite, so that the average weighs and normalises tasks
+/// as the leaderboard does.
 pub fn gate(
     baseline: &GateRun,
     candidate: &GateRun,
     policy: &Policy,
+    suite: Option<&BTreeMap<String, SuitePlace>>,
 ) -> Result<GateReport, GateError> {
-    let candidate_tasks = tasks(candidate);
+    let pairs = paired_tasks(baseline, Some(candidate), policy, suite)?;
+    let judged = judge(pairs, policy)?;
+    let label = |r: &GateRun| RunLabel {
+        variant: r.variant().unwrap_or_default().to_string(),
+        run_id: r.run_id().to_string(),
+        dir: r.dir.display().to_string(),
+    };
+    Ok(GateReport {
+        verdict: judged.verdict,
+        mode: policy.default.mode,
+        baseline: label(baseline),
+        candidate: label(candidate),
+        alpha: policy.default.alpha,
+        tasks: judged.tasks,
+        average: judged.average,
+        reason: judged.reason,
+    })
+}
+
+/// The gate's tasks, each with its paired documents. Without a candidate
+/// (a plan), each task holds the baseline's values on both sides.
+fn paired_tasks(
+    baseline: &GateRun,
+    candidate: Option<&GateRun>,
+    policy: &Policy,
+    suite: Option<&BTreeMap<String, SuitePlace>>,
+) -> Result<Vec<TaskPairs>, GateError> {
+    let candidate_tasks = candidate.map(tasks);
     let tasks: Vec<String> = tasks(baseline)
         .into_iter()
-        .filter(|t| candidate_tasks.contains(t))
+        .filter(|t| candidate_tasks.as_ref().is_none_or(|c| c.contains(t)))
         .filter(|t| policy.task(t).include)
         .collect();
     for required in policy.required_tasks() {
@@ -304,13 +359,15 @@ pub fn gate(
     let mut pairs = Vec::new();
     for task in &tasks {
         let rules = policy.task(task);
-        if baseline.config_hash(task) != candidate.config_hash(task) {
-            return Err(GateError::Input(format!(
-                "task {task}: the task config differs between the runs (config hash {} vs {}); \
-                 score both with the same config",
-                baseline.config_hash(task).unwrap_or("none"),
-                candidate.config_hash(task).unwrap_or("none")
-            )));
+        if let Some(candidate) = candidate {
+            if baseline.config_hash(task) != candidate.config_hash(task) {
+                return Err(GateError::Input(format!(
+                    "task {task}: the task config differs between the runs (config hash {} vs {}); \
+                     score both with the same config",
+                    baseline.config_hash(task).unwrap_or("none"),
+                    candidate.config_hash(task).unwrap_or("none")
+                )));
+            }
         }
         let (metric, filter) = metric(baseline, task, &rules).ok_or_else(|| {
             GateError::Input(format!(
@@ -329,8 +386,11 @@ pub fn gate(
                 .map_err(|e| GateError::Input(format!("{}: {e}", path.display())))
                 .map(|mut m| m.remove(&key).unwrap_or_default())
         };
-        let (b, c) = (read(baseline)?, read(candidate)?);
-        let paired = pair_task(task, &b, &c, policy.default.min_overlap)?;
+        let b = read(baseline)?;
+        let paired = match candidate {
+            Some(candidate) => pair_task(task, &b, &read(candidate)?, policy.default.min_overlap)?,
+            None => pair_task(task, &b, &b, policy.default.min_overlap)?,
+        };
         let clusters = match cluster_field(baseline, task) {
             Some(field) => {
                 let path = baseline.dir.join("samples.parquet");
@@ -346,6 +406,7 @@ pub fn gate(
             }
             None => None,
         };
+        let (entry, scale) = place(suite, task);
         pairs.push(TaskPairs {
             task: task.clone(),
             metric,
@@ -355,24 +416,21 @@ pub fn gate(
             candidate: paired.candidate,
             ids: paired.ids,
             clusters,
-            same_model: same_model(baseline, candidate),
+            same_model: candidate.is_some_and(|c| same_model(baseline, c)),
+            entry,
+            scale,
         });
     }
-    let judged = judge(pairs, policy)?;
-    let label = |r: &GateRun| RunLabel {
-        variant: r.variant().unwrap_or_default().to_string(),
-        run_id: r.run_id().to_string(),
-        dir: r.dir.display().to_string(),
-    };
-    Ok(GateReport {
-        verdict: judged.verdict,
-        baseline: label(baseline),
-        candidate: label(candidate),
-        alpha: policy.default.alpha,
-        tasks: judged.tasks,
-        average: judged.average,
-        reason: judged.reason,
-    })
+    Ok(pairs)
+}
+
+/// A task's suite entry and normalising factor (itself and 1 outside a
+/// suite).
+fn place(suite: Option<&BTreeMap<String, SuitePlace>>, task: &str) -> (String, f64) {
+    match suite.and_then(|s| s.get(task)) {
+        Some(p) => (p.entry.clone(), 1.0 / (1.0 - p.baseline)),
+        None => (task.to_string(), 1.0),
+    }
 }
 
 /// Whether two runs name the same model fingerprint (weights hash or
@@ -396,6 +454,26 @@ pub struct TaskPairs {
     /// Both runs came from the same model (same fingerprint): identical
     /// answers then mean no difference at all, not a small sample of one.
     pub same_model: bool,
+    /// The suite entry the task counts under (itself, or its group), and
+    /// the factor that normalises its differences (`1 / (1 - baseline)`);
+    /// without a suite, the task and 1.
+    pub entry: String,
+    pub scale: f64,
+}
+
+impl TaskPairs {
+    /// The same model gave the same values on every document.
+    pub fn identical(&self) -> bool {
+        self.same_model && self.baseline == self.candidate
+    }
+}
+
+/// Where a task sits in a suite: its entry and the entry's random-chance
+/// baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuitePlace {
+    pub entry: String,
+    pub baseline: f64,
 }
 
 /// What [`judge`] decided.
@@ -410,232 +488,130 @@ pub struct Judgement {
 /// The gate's statistics and decision over paired documents: everything
 /// after reading the runs (the simulation in bench/ calls this directly).
 pub fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement, GateError> {
-    // Per task: the difference and both one-sided p-values.
-    struct Raw {
-        diff: PairedDifference,
-        margin: f64,
-        p_ok: f64,
-        p_bad: f64,
+    match policy.default.mode {
+        Mode::Average => average::judge(pairs, policy),
+        Mode::PerTask => per_task::judge(pairs, policy),
     }
-    let raws: Vec<Raw> = pairs
-        .iter()
-        .map(|p| {
-            let diff = paired::paired_difference(&p.baseline, &p.candidate, p.clusters.as_deref())
-                .ok_or_else(|| {
-                    GateError::Input(format!("task {}: fewer than two paired documents", p.task))
-                })?;
-            let margin = p.rules.margin / 100.0;
-            let wald = |shift: f64| {
-                let mean = diff.mean + shift;
-                if diff.stderr > 0.0 {
-                    (mean + margin) / diff.stderr
-                } else if mean + margin > 0.0 {
-                    f64::INFINITY
-                } else {
-                    f64::NEG_INFINITY
-                }
-            };
-            // 0/1 metrics on independent documents: the score test at the
-            // margin, continuity-corrected towards "no decision"; others: Wald.
-            // The same model answering the same prompts alike on every
-            // document is no sample of a difference: there is none.
-            let identical = p.same_model && p.baseline == p.candidate;
-            let (z_ok, z_bad) = match (diff.discordant, &p.clusters) {
-                _ if identical => (f64::INFINITY, f64::NEG_INFINITY),
-                (Some((lost, gained)), None) => {
-                    let n = diff.documents as u64;
-                    (
-                        paired::paired_binary_score(lost, gained, n, margin, -1.0),
-                        paired::paired_binary_score(lost, gained, n, margin, 1.0),
-                    )
-                }
-                _ => (wald(0.0), wald(0.0)),
-            };
-            Ok(Raw {
-                diff,
-                margin,
-                p_ok: 1.0 - paired::normal_cdf(z_ok),
-                p_bad: paired::normal_cdf(z_bad),
-            })
-        })
-        .collect::<Result<_, GateError>>()?;
-    let alpha = policy.default.alpha;
-    let ok_adjusted = paired::holm(&raws.iter().map(|r| r.p_ok).collect::<Vec<_>>());
-    let bad_adjusted = paired::holm(&raws.iter().map(|r| r.p_bad).collect::<Vec<_>>());
-    let z = paired::normal_quantile(1.0 - alpha / raws.len() as f64);
-    let mut outcomes = Vec::new();
-    for (i, (p, raw)) in pairs.into_iter().zip(&raws).enumerate() {
-        let TaskPairs {
-            task,
-            metric,
-            filter,
-            rules,
-            baseline: b,
-            candidate: c,
-            ids,
-            ..
-        } = p;
-        let d = raw.diff;
-        let mde = paired::minimum_detectable_effect(d.stderr, alpha, policy.default.power);
-        let underpowered = mde > raw.margin;
-        let mut verdict = if ok_adjusted[i] <= alpha {
-            Verdict::Pass
-        } else if bad_adjusted[i] <= alpha {
-            Verdict::Fail
-        } else {
-            Verdict::Inconclusive
-        };
-        if verdict == Verdict::Inconclusive && underpowered {
-            verdict = match rules.underpowered {
-                Underpowered::Pass => Verdict::Pass,
-                Underpowered::Fail => Verdict::Fail,
-                Underpowered::Warn => Verdict::Inconclusive,
-            };
-        }
-        let binary = d.discordant.is_some();
-        let diffs: Vec<f64> = c.iter().zip(&b).map(|(x, y)| x - y).collect();
-        let flips = |from: f64, to: f64| -> Vec<u32> {
-            ids.iter()
-                .zip(b.iter().zip(&c))
-                .filter(|(_, (x, y))| **x == from && **y == to)
-                .map(|(id, _)| *id)
-                .collect()
-        };
-        outcomes.push(TaskOutcome {
-            metric,
-            filter,
-            required: rules.required,
-            margin: rules.margin,
-            lower: d.mean - z * d.stderr,
-            upper: d.mean + z * d.stderr,
-            mcnemar_p: d.discordant.map(|(l, g)| paired::mcnemar_exact(l, g)),
-            bootstrap: (!binary).then(|| paired::paired_bootstrap(&diffs, 2000, 0.95, 1234)),
-            p_non_inferior: ok_adjusted[i],
-            p_regression: bad_adjusted[i],
-            minimum_detectable_effect: mde,
-            underpowered,
-            verdict,
-            flipped_to_wrong: if binary { flips(1.0, 0.0) } else { Vec::new() },
-            flipped_to_right: if binary { flips(0.0, 1.0) } else { Vec::new() },
-            difference: d.into(),
-            task,
-        });
-    }
-    let average = policy.default.average.then(|| {
-        let k = raws.len() as f64;
-        let mean = raws.iter().map(|r| r.diff.mean).sum::<f64>() / k;
-        let stderr = raws
-            .iter()
-            .map(|r| r.diff.stderr.powi(2))
-            .sum::<f64>()
-            .sqrt()
-            / k;
-        let margin = policy.default.margin / 100.0;
-        let zq = paired::normal_quantile(1.0 - alpha);
-        let verdict = if mean - zq * stderr > -margin {
-            Verdict::Pass
-        } else if mean + zq * stderr < -margin {
-            Verdict::Fail
-        } else {
-            Verdict::Inconclusive
-        };
-        AverageOutcome {
-            mean,
-            stderr,
-            margin: policy.default.margin,
-            lower: mean - zq * stderr,
-            verdict,
-        }
-    });
-    let required: Vec<&TaskOutcome> = outcomes.iter().filter(|t| t.required).collect();
-    let failed: Vec<&str> = required
-        .iter()
-        .filter(|t| t.verdict == Verdict::Fail)
-        .map(|t| t.task.as_str())
-        .collect();
-    let open: Vec<&str> = required
-        .iter()
-        .filter(|t| t.verdict == Verdict::Inconclusive)
-        .map(|t| t.task.as_str())
-        .collect();
-    let average_verdict = average.as_ref().map(|a| a.verdict);
-    let (verdict, reason) = if !failed.is_empty() {
-        (
-            Verdict::Fail,
-            format!(
-                "a regression beyond the margin is established on {}",
-                failed.join(", ")
-            ),
-        )
-    } else if average_verdict == Some(Verdict::Fail) {
-        (
-            Verdict::Fail,
-            "the average regresses beyond the margin".into(),
-        )
-    } else if !open.is_empty() {
-        (
-            Verdict::Inconclusive,
-            format!(
-                "not enough evidence either way on {} (more documents would decide)",
-                open.join(", ")
-            ),
-        )
-    } else if average_verdict == Some(Verdict::Inconclusive) {
-        (
-            Verdict::Inconclusive,
-            "the average is not shown to hold within the margin".into(),
-        )
-    } else {
-        (
-            Verdict::Pass,
-            "no required task regresses by the margin or more".into(),
-        )
-    };
-    Ok(Judgement {
-        verdict,
-        tasks: outcomes,
-        average,
-        reason,
-    })
 }
 
-/// For `--plan`: per task of the baseline, the documents needed to detect a
-/// regression of `margin` points with the policy's power, from the
-/// baseline's own per-document variance (a difference of two runs that
-/// disagree independently has twice one run's variance, the worst case).
+/// `assay gate --plan`: what the gate can resolve on this suite's
+/// documents, and how many it would need.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub mode: Mode,
+    pub alpha: f64,
+    pub power: f64,
+    /// The margin asked about (points).
+    pub margin: f64,
+    /// Without a candidate: the share of documents the candidate is assumed
+    /// to answer anew, independently of the baseline.
+    pub assumed_changed: Option<f64>,
+    pub normalised: bool,
+    /// The smallest margin the average resolves with the policy's power,
+    /// and the factor on every task's documents to resolve `margin`.
+    pub average_detectable: f64,
+    pub average_factor: f64,
+    pub tasks: Vec<PlannedTask>,
+}
+
+/// One task of a [`Plan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTask {
+    pub task: String,
+    pub documents: usize,
+    pub required: bool,
+    /// The task's margin (mode per-task) or guard (mode average), points.
+    pub margin: f64,
+    /// The smallest regression the task resolves alone with the policy's
+    /// power (the guard's test is Holm's strictest step, alpha / tasks).
+    pub detectable: f64,
+    /// Documents for the task alone to resolve its margin or guard.
+    pub needed_alone: u64,
+    /// Documents for the average to resolve the margin, every task grown
+    /// alike (mode average).
+    pub needed_for_average: u64,
+    pub weight: f64,
+}
+
+/// Plans the gate on `baseline`'s documents: with a `candidate`, from
+/// their paired differences; else assuming the candidate answers a share
+/// `changed` of the documents anew (its difference then has `2 * changed`
+/// times one run's variance; 1 is an unrelated model, the worst case).
 pub fn plan(
     baseline: &GateRun,
+    candidate: Option<&GateRun>,
     policy: &Policy,
-    margin: f64,
-) -> Result<BTreeMap<String, (usize, u64)>, GateError> {
-    let mut out = BTreeMap::new();
-    for task in tasks(baseline) {
-        let rules = policy.task(&task);
-        let Some((metric, filter)) = metric(baseline, &task, &rules) else {
-            continue;
-        };
-        let key = MetricKey {
-            task: task.clone(),
-            filter,
-            metric,
-        };
-        let path = baseline.dir.join("samples.parquet");
-        let rows = results::read_documents(&path, std::slice::from_ref(&key), false)
-            .map_err(|e| GateError::Input(format!("{}: {e}", path.display())))?
-            .remove(&key)
-            .unwrap_or_default();
-        let values: Vec<f64> = rows.iter().filter_map(|r| r.value).collect();
-        if values.len() < 2 {
-            continue;
-        }
-        let sd = crate::stats::sample_stddev(&values) * std::f64::consts::SQRT_2;
-        let needed = paired::documents_needed(
-            sd,
-            margin / 100.0,
-            policy.default.alpha,
-            policy.default.power,
-        );
-        out.insert(task, (values.len(), needed));
+    suite: Option<&BTreeMap<String, SuitePlace>>,
+    changed: f64,
+) -> Result<Plan, GateError> {
+    if !(changed > 0.0 && changed <= 1.0) {
+        return Err(GateError::Input(format!(
+            "--changed {changed}: give the share of documents a candidate answers anew, in (0, 1]"
+        )));
     }
-    Ok(out)
+    let pairs = paired_tasks(baseline, candidate, policy, suite)?;
+    let d = &policy.default;
+    let stderrs: Vec<f64> = pairs
+        .iter()
+        .map(|p| match candidate {
+            Some(_) => paired::paired_difference(&p.baseline, &p.candidate, p.clusters.as_deref())
+                .map_or(f64::NAN, |d| d.stderr),
+            None => {
+                let sd = crate::stats::sample_stddev(&p.baseline) * (2.0 * changed).sqrt();
+                sd / (p.baseline.len() as f64).sqrt()
+            }
+        })
+        .collect();
+    let weights = average::weights(&pairs);
+    let average_stderr = weights
+        .iter()
+        .zip(&stderrs)
+        .map(|(w, se)| (w * se).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let average_detectable = paired::minimum_detectable_effect(average_stderr, d.alpha, d.power);
+    let average_factor = (average_detectable / (d.margin / 100.0)).powi(2);
+    let task_alpha = match d.mode {
+        Mode::Average => d.alpha / pairs.len() as f64,
+        Mode::PerTask => d.alpha,
+    };
+    let tasks = pairs
+        .iter()
+        .zip(&stderrs)
+        .zip(&weights)
+        .map(|((p, &se), &weight)| {
+            let margin = match d.mode {
+                Mode::Average => p.rules.guard,
+                Mode::PerTask => p.rules.margin,
+            };
+            let n = p.baseline.len();
+            let detectable = paired::minimum_detectable_effect(se, task_alpha, d.power);
+            let grown = |factor: f64| (n as f64 * factor).ceil() as u64;
+            PlannedTask {
+                task: p.task.clone(),
+                documents: n,
+                required: p.rules.required,
+                margin,
+                detectable,
+                needed_alone: grown((detectable / (margin / 100.0)).powi(2)),
+                needed_for_average: if weight > 0.0 {
+                    grown(average_factor)
+                } else {
+                    0
+                },
+                weight,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        mode: d.mode,
+        alpha: d.alpha,
+        power: d.power,
+        margin: d.margin,
+        assumed_changed: candidate.is_none().then_some(changed),
+        normalised: pairs.iter().any(|p| p.scale != 1.0 || p.entry != p.task),
+        average_detectable,
+        average_factor,
+        tasks,
+    })
 }

@@ -2,17 +2,21 @@
 //!
 //! ```toml
 //! [default]
-//! margin = 1.0          # allowed regression, in points (percent of the metric's range)
+//! mode = "average"      # average (the default) | per-task
+//! margin = 1.0          # allowed regression, in points (percent of the metric's range):
+//!                       # of the average (mode average) or of each task (mode per-task)
+//! guard = 5.0           # mode average: a task regressing beyond this fails the gate
 //! alpha = 0.05          # chance of a wrong verdict per gate (Holm across tasks)
 //! power = 0.8           # for the minimum detectable effect
-//! underpowered = "warn" # an inconclusive task that could not have passed: pass | fail | warn
+//! underpowered = "warn" # an inconclusive decision that could not have passed: pass | fail | warn
 //! inconclusive = "fail" # what an INCONCLUSIVE gate means for the exit code: pass | fail
-//! average = false       # the average over tasks must also hold the margin
+//! average = false       # mode per-task: the average over tasks must also hold the margin
 //! min_overlap = 0.9     # share of documents both runs must have answered
 //!
 //! [tasks.assay_dates]
-//! margin = 2.0
-//! required = false      # its verdict is reported, not counted
+//! guard = 8.0           # mode average: this task's guard
+//! margin = 2.0          # mode per-task: this task's margin
+//! required = false      # its verdict is reported, not counted (nor in the average)
 //! metric = "acc"
 //! filter = "none"
 //! include = true        # false leaves the task out
@@ -35,6 +39,18 @@ pub enum Underpowered {
     Warn,
 }
 
+/// How the gate decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One primary decision on the suite's average (paired, pooled over
+    /// every document), plus a guard per task against a large regression.
+    #[default]
+    Average,
+    /// Non-inferiority of every task at the margin (Holm across tasks).
+    PerTask,
+}
+
 /// What an INCONCLUSIVE gate means for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -47,7 +63,9 @@ pub enum Inconclusive {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Defaults {
+    pub mode: Mode,
     pub margin: f64,
+    pub guard: f64,
     pub alpha: f64,
     pub power: f64,
     pub underpowered: Underpowered,
@@ -59,7 +77,9 @@ pub struct Defaults {
 impl Default for Defaults {
     fn default() -> Self {
         Defaults {
+            mode: Mode::Average,
             margin: 1.0,
+            guard: 5.0,
             alpha: 0.05,
             power: 0.8,
             underpowered: Underpowered::Warn,
@@ -74,6 +94,7 @@ impl Default for Defaults {
 #[serde(deny_unknown_fields)]
 pub struct TaskRules {
     pub margin: Option<f64>,
+    pub guard: Option<f64>,
     pub required: Option<bool>,
     pub metric: Option<String>,
     pub filter: Option<String>,
@@ -85,6 +106,7 @@ pub struct TaskRules {
 #[derive(Debug, Clone)]
 pub struct TaskPolicy {
     pub margin: f64,
+    pub guard: f64,
     pub required: bool,
     pub metric: Option<String>,
     pub filter: Option<String>,
@@ -131,16 +153,42 @@ impl Policy {
                 d.min_overlap
             ));
         }
-        let margins = std::iter::once(("default".to_string(), Some(d.margin))).chain(
-            self.tasks
-                .iter()
-                .map(|(t, r)| (format!("tasks.{t}"), r.margin)),
-        );
+        let margins = [
+            ("default.margin".to_string(), Some(d.margin)),
+            ("default.guard".to_string(), Some(d.guard)),
+        ]
+        .into_iter()
+        .chain(self.tasks.iter().flat_map(|(t, r)| {
+            [
+                (format!("tasks.{t}.margin"), r.margin),
+                (format!("tasks.{t}.guard"), r.guard),
+            ]
+        }));
         for (place, margin) in margins {
             if let Some(m) = margin {
                 if !(0.0..100.0).contains(&m) {
-                    return Err(format!("{place}.margin = {m} must be in [0, 100) points"));
+                    return Err(format!("{place} = {m} must be in [0, 100) points"));
                 }
+            }
+        }
+        // A rule that the mode would ignore is a policy that does not say
+        // what its author thinks.
+        for (task, rules) in &self.tasks {
+            match d.mode {
+                Mode::Average if rules.margin.is_some() => {
+                    return Err(format!(
+                        "tasks.{task}.margin applies with mode = \"per-task\"; the default mode \
+                         gates the suite's average at default.margin and guards each task: \
+                         write tasks.{task}.guard, or set default.mode = \"per-task\""
+                    ));
+                }
+                Mode::PerTask if rules.guard.is_some() => {
+                    return Err(format!(
+                        "tasks.{task}.guard applies with mode = \"average\"; with mode = \
+                         \"per-task\" write tasks.{task}.margin"
+                    ));
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -150,6 +198,7 @@ impl Policy {
         let rules = self.tasks.get(name).cloned().unwrap_or_default();
         TaskPolicy {
             margin: rules.margin.unwrap_or(self.default.margin),
+            guard: rules.guard.unwrap_or(self.default.guard),
             required: rules.required.unwrap_or(true),
             metric: rules.metric,
             filter: rules.filter,

@@ -4,21 +4,38 @@
 
 use std::fmt::Write;
 
-use super::{GateReport, TaskOutcome, Verdict};
+use super::{AverageOutcome, GateReport, Mode, Plan, TaskOutcome, Verdict};
 
 fn points(x: f64) -> String {
     format!("{:+.2}", 100.0 * x)
+}
+
+fn tasks(n: usize) -> String {
+    if n == 1 {
+        "1 task".into()
+    } else {
+        format!("{n} tasks")
+    }
 }
 
 fn score(x: f64) -> String {
     format!("{:.2}", 100.0 * x)
 }
 
-fn task_line(t: &TaskOutcome) -> String {
+/// What a task's margin is called: its own margin, or its guard.
+fn limit(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Average => "guard",
+        Mode::PerTask => "margin",
+    }
+}
+
+fn task_line(t: &TaskOutcome, mode: Mode) -> String {
     let d = &t.difference;
     format!(
         "{verdict:<12} {task}: {metric} {base} -> {cand} ({diff} points, one-sided bounds [{lo}, {hi}], \
-         margin -{margin}, {n} paired documents{flips}{power})",
+         {limit} -{margin}, {n} paired documents{flips}{power})",
+        limit = limit(mode),
         verdict = t.verdict.name(),
         task = t.task,
         metric = t.metric,
@@ -44,6 +61,38 @@ fn task_line(t: &TaskOutcome) -> String {
     )
 }
 
+/// "points", or "normalised points" when the average is normalised.
+fn scale(a: &AverageOutcome) -> &'static str {
+    if a.normalised {
+        "normalised points"
+    } else {
+        "points"
+    }
+}
+
+/// The average's line in the summary (mode average).
+fn average_line(a: &AverageOutcome) -> String {
+    format!(
+        "{:<12} average of {}: {} {} (one-sided bounds [{}, {}], margin -{}, {} paired documents{})",
+        a.verdict.name(),
+        tasks(a.tasks),
+        points(a.mean),
+        scale(a),
+        points(a.lower),
+        points(a.upper),
+        a.margin,
+        a.documents,
+        if a.underpowered && a.verdict == Verdict::Inconclusive {
+            format!(
+                ", underpowered: detects {:.2} points at best",
+                100.0 * a.minimum_detectable_effect
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// The summary printed on stdout.
 pub fn summary(report: &GateReport) -> String {
     let mut out = format!(
@@ -53,8 +102,18 @@ pub fn summary(report: &GateReport) -> String {
         report.baseline.variant,
         report.reason
     );
+    if report.mode == Mode::Average {
+        if let Some(a) = &report.average {
+            let _ = writeln!(out, "  {}", average_line(a));
+        }
+        out.push_str("  guards (a task that regresses beyond its guard fails the gate):\n");
+        for t in &report.tasks {
+            let _ = writeln!(out, "  {}", task_line(t, report.mode));
+        }
+        return out;
+    }
     for t in &report.tasks {
-        let _ = writeln!(out, "  {}", task_line(t));
+        let _ = writeln!(out, "  {}", task_line(t, report.mode));
     }
     if let Some(a) = &report.average {
         let _ = writeln!(
@@ -93,7 +152,19 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
         markdown_escape(&report.baseline.variant),
         markdown_escape(&report.reason)
     );
-    out.push_str("| task | verdict | baseline | candidate | Δ points | one-sided bounds | margin | documents | detectable | lost / gained | McNemar p |\n");
+    if report.mode == Mode::Average {
+        if let Some(a) = &report.average {
+            out.push_str(&average_markdown(report, a));
+        }
+        out.push_str(
+            "### Guards\n\nA task that regresses beyond its guard fails the gate on its own.\n\n",
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| task | verdict | baseline | candidate | Δ points | one-sided bounds | {} | documents | detectable | lost / gained | McNemar p |",
+        limit(report.mode)
+    );
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for t in &report.tasks {
         let d = &t.difference;
@@ -127,7 +198,7 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
                 .unwrap_or_else(|| "–".into()),
         );
     }
-    if let Some(a) = &report.average {
+    if let (Some(a), Mode::PerTask) = (&report.average, report.mode) {
         let _ = writeln!(
             out,
             "\nAverage over tasks: {} points (lower bound {}, margin -{}): {}.",
@@ -184,6 +255,77 @@ pub fn markdown(report: &GateReport, site: Option<&str>) -> String {
     out
 }
 
+/// The average's section of the Markdown report: its verdict, and what
+/// would have to change for a PASS.
+fn average_markdown(report: &GateReport, a: &AverageOutcome) -> String {
+    let mut out = format!(
+        "**Average over {}** ({}{}): {} (one-sided bounds [{}, {}]), margin -{}, \
+         {} paired documents: **{}**.\n\n",
+        tasks(a.tasks),
+        scale(a),
+        if a.normalised {
+            ", as the leaderboard ranks"
+        } else {
+            ""
+        },
+        points(a.mean),
+        points(a.lower),
+        points(a.upper),
+        a.margin,
+        a.documents,
+        a.verdict.name()
+    );
+    if a.verdict == Verdict::Pass {
+        return out;
+    }
+    let guards_failed = report
+        .tasks
+        .iter()
+        .any(|t| t.required && t.verdict == Verdict::Fail);
+    if a.verdict == Verdict::Inconclusive {
+        match a.documents_factor {
+            Some(factor) => {
+                let mut by_share: Vec<&TaskOutcome> = report
+                    .tasks
+                    .iter()
+                    .filter(|t| t.variance_share.is_some_and(|s| s > 0.0))
+                    .collect();
+                let share = |t: &TaskOutcome| t.variance_share.unwrap_or_default();
+                by_share.sort_by(|x, y| share(y).total_cmp(&share(x)));
+                let grown: Vec<String> = by_share
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{} {} → {} ({:.0}% of the uncertainty)",
+                            markdown_escape(&t.task),
+                            t.difference.documents,
+                            (t.difference.documents as f64 * factor).ceil(),
+                            100.0 * t.variance_share.unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    out,
+                    "**What would decide:** at the same difference, about {factor:.1} times the \
+                     documents (the average can resolve {:.2} points with this many). Per task: {}. \
+                     Grow the tasks that carry the most uncertainty first.\n\n",
+                    100.0 * a.minimum_detectable_effect,
+                    grown.join("; ")
+                );
+            }
+            None => out.push_str(
+                "**What would decide:** the measured average is itself at or below the margin, \
+                 so more documents would not make it pass; the candidate would have to lose less.\n\n",
+            ),
+        }
+    } else if !guards_failed {
+        out.push_str(
+            "The regression of the average is established; more documents would not change that.\n\n",
+        );
+    }
+    out
+}
+
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -191,32 +333,39 @@ fn xml_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// JUnit XML: one test case per task; FAIL is a failure, INCONCLUSIVE is
-/// skipped with its reason.
-pub fn junit(report: &GateReport) -> String {
-    let failures = report
-        .tasks
-        .iter()
-        .filter(|t| t.verdict == Verdict::Fail)
-        .count();
-    let skipped = report
-        .tasks
-        .iter()
-        .filter(|t| t.verdict == Verdict::Inconclusive)
-        .count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"assay gate {}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">\n",
-        xml_escape(&report.candidate.variant),
-        report.tasks.len()
-    );
+/// The checks a report lists: the average first (mode average), then
+/// each task, as (name, verdict, line).
+fn checks(report: &GateReport) -> Vec<(String, Verdict, String)> {
+    let mut out = Vec::new();
+    if let (Mode::Average, Some(a)) = (report.mode, &report.average) {
+        out.push(("average".to_string(), a.verdict, average_line(a)));
+    }
     for t in &report.tasks {
-        let line = xml_escape(&task_line(t));
+        out.push((t.task.clone(), t.verdict, task_line(t, report.mode)));
+    }
+    out
+}
+
+/// JUnit XML: one test case per check (the average, then each task);
+/// FAIL is a failure, INCONCLUSIVE is skipped with its reason.
+pub fn junit(report: &GateReport) -> String {
+    let checks = checks(report);
+    let count = |v: Verdict| checks.iter().filter(|c| c.1 == v).count();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"assay gate {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
+        xml_escape(&report.candidate.variant),
+        checks.len(),
+        count(Verdict::Fail),
+        count(Verdict::Inconclusive)
+    );
+    for (name, verdict, line) in &checks {
+        let line = xml_escape(line);
         let _ = write!(
             out,
             "  <testcase classname=\"assay.gate\" name=\"{}\">",
-            xml_escape(&t.task)
+            xml_escape(name)
         );
-        match t.verdict {
+        match verdict {
             Verdict::Pass => {}
             Verdict::Fail => {
                 let _ = write!(out, "<failure message=\"{line}\">{line}</failure>");
@@ -231,8 +380,9 @@ pub fn junit(report: &GateReport) -> String {
     out
 }
 
-/// GitHub Actions workflow commands: an error per failing task, a warning
-/// per inconclusive one (values escaped as the runner expects).
+/// GitHub Actions workflow commands: an error per failing check, a warning
+/// per inconclusive one that decides (values escaped as the runner
+/// expects).
 pub fn github_annotations(report: &GateReport) -> String {
     let escape = |s: &str| {
         s.replace('%', "%25")
@@ -242,21 +392,93 @@ pub fn github_annotations(report: &GateReport) -> String {
             .replace(',', "%2C")
     };
     let mut out = String::new();
-    for t in &report.tasks {
-        let kind = match t.verdict {
+    for (name, verdict, line) in checks(report) {
+        let kind = match verdict {
             Verdict::Pass => continue,
             Verdict::Fail => "error",
+            // A guard that cannot tell does not decide the default gate.
+            Verdict::Inconclusive if report.mode == Mode::Average && name != "average" => continue,
             Verdict::Inconclusive => "warning",
         };
-        let title = escape(&format!(
-            "assay gate {} {}",
-            report.candidate.variant, t.task
-        ));
-        let message = task_line(t)
+        let title = escape(&format!("assay gate {} {name}", report.candidate.variant));
+        let message = line
             .replace('%', "%25")
             .replace('\r', "%0D")
             .replace('\n', "%0A");
         let _ = writeln!(out, "::{kind} title={title}::{message}");
+    }
+    out
+}
+
+/// `assay gate --plan`'s answer.
+pub fn plan(plan: &Plan) -> String {
+    let basis = match plan.assumed_changed {
+        Some(share) => format!(
+            "from the baseline's documents, assuming a candidate answers {:.0}% of them anew (--changed)",
+            100.0 * share
+        ),
+        None => "from the two runs' paired documents".to_string(),
+    };
+    let scale = if plan.normalised {
+        "normalised points"
+    } else {
+        "points"
+    };
+    let mut out = format!(
+        "what the gate can resolve with power {} at alpha {}, {basis}:\n",
+        plan.power, plan.alpha
+    );
+    let count = |n: u64| {
+        let digits = n.to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        grouped
+    };
+    if plan.mode == Mode::Average {
+        let _ = writeln!(
+            out,
+            "  average of {}: resolves a margin of {:.2} {scale}; a {}-point margin needs {}",
+            tasks(plan.tasks.iter().filter(|t| t.weight > 0.0).count()),
+            100.0 * plan.average_detectable,
+            plan.margin,
+            if plan.average_factor <= 1.0 {
+                "no more documents".to_string()
+            } else {
+                format!("{:.1} times the documents", plan.average_factor)
+            }
+        );
+    }
+    for t in &plan.tasks {
+        let alone = format!(
+            "{}: {} documents, resolves {:.2} points alone ({} -{}: {})",
+            t.task,
+            count(t.documents as u64),
+            100.0 * t.detectable,
+            limit(plan.mode),
+            t.margin,
+            if t.needed_alone <= t.documents as u64 {
+                "enough".to_string()
+            } else {
+                format!("{} needed", count(t.needed_alone))
+            }
+        );
+        let average = match plan.mode {
+            Mode::Average if t.weight > 0.0 && t.needed_for_average > t.documents as u64 => {
+                format!(
+                    "; for the average at -{}: {}",
+                    plan.margin,
+                    count(t.needed_for_average)
+                )
+            }
+            Mode::Average if t.weight == 0.0 => "; not counted in the average".to_string(),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {alone}{average}");
     }
     out
 }

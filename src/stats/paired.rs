@@ -171,16 +171,10 @@ pub fn paired_difference(
 /// test a little over alpha). Large values favour "within the margin".
 pub fn paired_binary_score(lost: u64, gained: u64, n: u64, margin: f64, shift: f64) -> f64 {
     let (l, g, n) = (lost as f64, gained as f64, n as f64);
-    let m = n - l - g;
     let d = margin;
     let estimate = (g - l) / n;
     let corrected = estimate + shift / n;
-    // P(lost) = a, P(gained) = a - d maximizes the likelihood on the
-    // boundary: 2n a^2 - B a + l d (1 + d) = 0.
-    let b = l * (1.0 + 3.0 * d) + g * (1.0 + d) + 2.0 * m * d;
-    let disc = (b * b - 8.0 * n * l * d * (1.0 + d)).max(0.0);
-    let a = (b + disc.sqrt()) / (4.0 * n);
-    let variance = 2.0 * a - d - d * d;
+    let variance = paired_binary_boundary_variance(lost, gained, n as u64, margin);
     if variance <= 0.0 {
         return if corrected + d > 0.0 {
             f64::INFINITY
@@ -191,6 +185,21 @@ pub fn paired_binary_score(lost: u64, gained: u64, n: u64, margin: f64, shift: f
         };
     }
     (estimate + d + shift / n) / (variance / n).sqrt()
+}
+
+/// The variance of one document's paired 0/1 difference at the boundary
+/// `difference = -margin`, by restricted maximum likelihood from `lost`
+/// and `gained` of `n` documents (the variance of [`paired_binary_score`]).
+pub fn paired_binary_boundary_variance(lost: u64, gained: u64, n: u64, margin: f64) -> f64 {
+    let (l, g, n) = (lost as f64, gained as f64, n as f64);
+    let m = n - l - g;
+    let d = margin;
+    // P(lost) = a, P(gained) = a - d maximizes the likelihood on the
+    // boundary: 2n a^2 - B a + l d (1 + d) = 0.
+    let b = l * (1.0 + 3.0 * d) + g * (1.0 + d) + 2.0 * m * d;
+    let disc = (b * b - 8.0 * n * l * d * (1.0 + d)).max(0.0);
+    let a = (b + disc.sqrt()) / (4.0 * n);
+    2.0 * a - d - d * d
 }
 
 /// ln(n!) by summation for small n, Stirling's series beyond.
