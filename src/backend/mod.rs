@@ -5,6 +5,7 @@
 //! task, a document or a metric, so any backend can serve any task.
 
 pub mod llama;
+pub mod lm_eval;
 pub mod openai_chat;
 pub mod openai_completions;
 mod server;
@@ -188,7 +189,7 @@ pub(crate) fn cut_at_stops(mut text: String, stops: &[String]) -> String {
 }
 
 /// The backend kinds a spec may name (`kind:target`).
-pub const KINDS: &[&str] = &["llama", "openai-completions", "openai-chat"];
+pub const KINDS: &[&str] = &["llama", "openai-completions", "openai-chat", "lm-eval"];
 
 /// Opens the backend a spec string names: `kind:target`. The one place
 /// backend names are matched.
@@ -229,6 +230,7 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
             target, args,
         )?)),
         "openai-chat" => Ok(Box::new(openai_chat::ChatBackend::open(target, args)?)),
+        "lm-eval" => Ok(Box::new(lm_eval::LmEvalBackend::open(target, args)?)),
         other => Err(BackendError::Unsupported(format!(
             "--model {spec}: unknown backend `{other}` (known: {})",
             KINDS.join(", ")
@@ -259,9 +261,14 @@ fn fetch_weights(
 }
 
 /// The variant name a run is filed under when none is given: the model
-/// file's stem, or the target's last path segment.
-pub fn default_variant_name(spec: &str) -> String {
-    let target = spec.split_once(':').map_or(spec, |(_, t)| t);
+/// file's stem, or the target's last path segment (for `lm-eval:NAME`, the
+/// `pretrained` model's).
+pub fn default_variant_name(spec: &str, args: &BTreeMap<String, String>) -> String {
+    let target = match (spec.split_once(':'), args.get("pretrained")) {
+        (Some(("lm-eval", _)), Some(pretrained)) => pretrained.as_str(),
+        (Some((_, target)), _) => target,
+        (None, _) => spec,
+    };
     let last = target
         .trim_end_matches('/')
         .rsplit(['/', '\\'])

@@ -181,7 +181,8 @@ fn pipeline(job: Job, given: Option<&mut dyn Backend>) -> Result<Written, Error>
         show_progress,
         on_warning,
     } = job;
-    let variant = variant.unwrap_or_else(|| backend::default_variant_name(&model.spec));
+    let variant =
+        variant.unwrap_or_else(|| backend::default_variant_name(&model.spec, &model.args));
     if variant.is_empty() || variant.contains(['/', '\\']) || variant.starts_with('.') {
         return Err(Error::Input(format!(
             "--variant {variant:?}: use a plain name (letters, digits, - _ .)"

@@ -1,0 +1,452 @@
+//! The lm-eval bridge (`--model lm-eval:NAME`): lm-eval's own model classes
+//! (`hf`, `vllm`, `sglang`, ...) answer assay's requests, so a safetensors
+//! fine-tune, a merge or a PEFT adapter gets the numbers lm-eval gives it,
+//! while prompts, the cache, resuming, sharding and provenance stay assay's.
+//!
+//! A Python worker (`lm_eval_worker.py`, shipped inside the binary and
+//! written to the cache folder under its hash) makes the model through
+//! lm-eval's registry and answers over line-delimited JSON on stdin and
+//! stdout (the protocol is described in the worker). Each answer comes back
+//! as the model reports it to its cache hook, so it is stored at once.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{Backend, BackendError, ModelIdentity, OnAnswer};
+use crate::request::GenerationOptions;
+
+const WORKER: &str = include_str!("lm_eval_worker.py");
+const PROTOCOL: u64 = 1;
+/// How long to wait for the worker's next message unless `timeout=` says.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
+/// Lines of the worker's stderr kept for error messages.
+const STDERR_LINES: usize = 40;
+
+/// The arguments assay reads itself; the others go to lm-eval's model.
+const OWN_ARGS: &[&str] = &["python", "timeout"];
+
+pub struct LmEvalBackend {
+    identity: ModelIdentity,
+    child: Child,
+    stdin: ChildStdin,
+    messages: Receiver<Value>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    timeout: Duration,
+    /// What the user ran, for messages: `lm-eval:hf`.
+    shown: String,
+    /// The interpreter, for messages.
+    python: String,
+}
+
+impl Drop for LmEvalBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The worker script on disk: in the cache folder under its hash (else
+/// the system's temporary folder).
+fn worker_file() -> Result<PathBuf, BackendError> {
+    let digest = crate::hash::sha256_hex(WORKER.as_bytes());
+    let dir = crate::cache::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("lm-eval-worker");
+    let path = dir.join(format!("worker-{}.py", &digest[..16]));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let failed = |e: std::io::Error| {
+        BackendError::Failed(format!(
+            "cannot write the lm-eval worker to {}: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(&dir).map_err(failed)?;
+    let part = dir.join(format!(
+        "worker-{}.py.{}.part",
+        &digest[..16],
+        std::process::id()
+    ));
+    std::fs::write(&part, WORKER).map_err(failed)?;
+    std::fs::rename(&part, &path).map_err(failed)?;
+    Ok(path)
+}
+
+impl LmEvalBackend {
+    /// Starts the worker for lm-eval's model `name` with `args` (lm-eval's
+    /// model arguments, plus assay's `python=` and `timeout=`).
+    pub fn open(
+        name: &str,
+        args: &BTreeMap<String, String>,
+    ) -> Result<LmEvalBackend, BackendError> {
+        let shown = format!("lm-eval:{name}");
+        if name.is_empty() {
+            return Err(BackendError::BadInput(
+                "--model lm-eval:NAME: name lm-eval's model, e.g. lm-eval:hf".into(),
+            ));
+        }
+        let python = args
+            .get("python")
+            .cloned()
+            .or_else(|| std::env::var("ASSAY_PYTHON").ok().filter(|p| !p.is_empty()))
+            .unwrap_or_else(|| "python3".into());
+        let timeout = match args.get("timeout") {
+            None => DEFAULT_TIMEOUT_SECONDS,
+            Some(t) => t.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(|| {
+                BackendError::BadInput(format!(
+                    "--model-arg timeout={t}: give the seconds to wait for the worker's next answer"
+                ))
+            })?,
+        };
+        let model_args: BTreeMap<String, String> = args
+            .iter()
+            .filter(|(k, _)| !OWN_ARGS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let worker = worker_file()?;
+        let mut child = Command::new(&python)
+            .arg(&worker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                BackendError::BadInput(format!(
+                    "--model {shown}: cannot run Python `{python}` ({e}); install Python 3 with \
+                     lm-eval, or name the interpreter with --model-arg python=PATH or $ASSAY_PYTHON"
+                ))
+            })?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == STDERR_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        let (sender, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let message =
+                    serde_json::from_str(&line).unwrap_or_else(|_| json!({"unreadable": line}));
+                if sender.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut backend = LmEvalBackend {
+            identity: ModelIdentity::default(),
+            child,
+            stdin,
+            messages,
+            stderr,
+            timeout: Duration::from_secs(timeout),
+            shown,
+            python,
+        };
+        let hello = backend.next_message()?;
+        let versions = match hello.get("hello") {
+            Some(h) if h.get("protocol").and_then(Value::as_u64) == Some(PROTOCOL) => h
+                .get("versions")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            Some(_) => {
+                return Err(BackendError::Failed(format!(
+                    "--model {}: the worker speaks another protocol version than this assay",
+                    backend.shown
+                )))
+            }
+            None => return Err(backend.worker_error(&hello)),
+        };
+        backend.send(&json!({"op": "load", "model": name, "args": model_args}))?;
+        let loaded = backend.next_message()?;
+        let Some(loaded) = loaded.get("loaded") else {
+            return Err(backend.worker_error(&loaded));
+        };
+        let commit = loaded
+            .get("commit")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        backend.identity = identity(name, &model_args, &versions, commit)?;
+        Ok(backend)
+    }
+
+    fn send(&mut self, message: &Value) -> Result<(), BackendError> {
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| self.stdin.flush())
+            .map_err(|_| self.died())
+    }
+
+    /// The worker's next message, within the timeout.
+    fn next_message(&mut self) -> Result<Value, BackendError> {
+        match self.messages.recv_timeout(self.timeout) {
+            Ok(message) => Ok(message),
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                Err(BackendError::Failed(format!(
+                    "--model {}: the lm-eval worker ({}) sent nothing for {} s and was \
+                     stopped; what it answered is cached; raise --model-arg timeout=SECONDS if \
+                     the model is just slow",
+                    self.shown,
+                    self.python,
+                    self.timeout.as_secs()
+                )))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.died()),
+        }
+    }
+
+    /// The worker ended without saying why: its exit status and the last
+    /// line it wrote to stderr.
+    fn died(&mut self) -> BackendError {
+        let status = self
+            .child
+            .wait()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        // The stderr reader may still be draining the pipe.
+        std::thread::sleep(Duration::from_millis(100));
+        BackendError::Failed(format!(
+            "--model {}: the lm-eval worker stopped ({status}){}; what it answered is cached, \
+             and the same command resumes",
+            self.shown,
+            self.stderr_last_line()
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        ))
+    }
+
+    fn stderr_last_line(&self) -> Option<String> {
+        let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        tail.iter().rev().find(|l| !l.trim().is_empty()).cloned()
+    }
+
+    /// The error a worker's `{"error": ...}` message reports, in words that
+    /// say what to install or fix.
+    fn worker_error(&mut self, message: &Value) -> BackendError {
+        let python = self.python.clone();
+        let text = message.get("error").and_then(Value::as_str);
+        let Some(text) = text else {
+            if message.get("unreadable").is_some() {
+                return BackendError::Failed(format!(
+                    "--model {}: the worker wrote something that is not its protocol: {message}",
+                    self.shown
+                ));
+            }
+            return self.died();
+        };
+        let shown = &self.shown;
+        match message.get("kind").and_then(Value::as_str) {
+            Some("missing") => match message.get("package").and_then(Value::as_str) {
+                Some("lm_eval") | None if text.contains("lm_eval") => {
+                    BackendError::BadInput(format!(
+                        "--model {shown}: `{python}` cannot import lm-eval ({text}); install it \
+                         there (pip install \"lm-eval[hf]\") or name another interpreter with \
+                         --model-arg python=PATH"
+                    ))
+                }
+                Some(package) => BackendError::BadInput(format!(
+                    "--model {shown}: lm-eval's model needs the Python package `{package}`, which \
+                     `{python}` cannot import ({text}); pip install it (for lm-eval:hf: pip \
+                     install \"lm-eval[hf]\")"
+                )),
+                None => BackendError::BadInput(format!("--model {shown}: {text}")),
+            },
+            Some("load") => {
+                BackendError::BadInput(format!("--model {shown}: the model does not load: {text}"))
+            }
+            _ => BackendError::Failed(format!("--model {shown}: {text}")),
+        }
+    }
+
+    /// Sends one call and collects its answers, handing each to
+    /// `on_answer` as it arrives.
+    fn call<T: Clone>(
+        &mut self,
+        op: &str,
+        requests: Vec<Value>,
+        on_answer: OnAnswer<T>,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>, BackendError> {
+        let n = requests.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.send(&json!({"op": op, "requests": requests}))?;
+        let mut answers: Vec<Option<T>> = vec![None; n];
+        loop {
+            let message = self.next_message()?;
+            if let Some(index) = message.get("answer").and_then(Value::as_u64) {
+                let index = index as usize;
+                let answer = message
+                    .get("value")
+                    .and_then(&read)
+                    .filter(|_| index < n)
+                    .ok_or_else(|| BackendError::Request {
+                        request: index.min(n - 1),
+                        message: format!("the lm-eval worker answered {message}"),
+                    })?;
+                on_answer(index, &answer);
+                answers[index] = Some(answer);
+            } else if message.get("done").is_some() {
+                return answers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        a.ok_or_else(|| BackendError::Request {
+                            request: i,
+                            message: "the lm-eval worker gave no answer".into(),
+                        })
+                    })
+                    .collect();
+            } else {
+                return Err(self.worker_error(&message));
+            }
+        }
+    }
+}
+
+/// Who answers: lm-eval's model and arguments, the versions that compute
+/// the numbers, and the weights themselves (a local folder's files by
+/// SHA-256, a Hub repository by its resolved commit).
+fn identity(
+    name: &str,
+    args: &BTreeMap<String, String>,
+    versions: &serde_json::Map<String, Value>,
+    commit: Option<String>,
+) -> Result<ModelIdentity, BackendError> {
+    let mut details = BTreeMap::new();
+    details.insert("backend".to_string(), format!("lm-eval:{name}"));
+    for (package, version) in versions {
+        if let Some(v) = version.as_str() {
+            details.insert(format!("version.{package}"), v.to_string());
+        }
+    }
+    let mut fingerprint = String::new();
+    for (key, value) in args {
+        let local = Path::new(value);
+        let weights = matches!(key.as_str(), "pretrained" | "peft" | "delta" | "gguf_file");
+        if weights && local.exists() {
+            let digest = folder_sha256(local).map_err(|e| {
+                BackendError::BadInput(format!("--model-arg {key}={value}: cannot read it: {e}"))
+            })?;
+            details.insert(format!("source.{key}"), value.clone());
+            details.insert(format!("{key}.sha256"), digest.clone());
+            if key == "pretrained" {
+                fingerprint = format!("sha256:{digest}");
+            }
+        } else {
+            details.insert(format!("arg.{key}"), value.clone());
+        }
+    }
+    if fingerprint.is_empty() {
+        let repo = args.get("pretrained").cloned().unwrap_or_default();
+        fingerprint = match &commit {
+            Some(c) => {
+                details.insert("commit".into(), c.clone());
+                format!("hf:{repo}@{c}")
+            }
+            None => format!(
+                "hf:{repo}@{}",
+                args.get("revision").map_or("main", String::as_str)
+            ),
+        };
+    }
+    Ok(ModelIdentity {
+        spec: format!("lm-eval:{name}"),
+        fingerprint,
+        details,
+    })
+}
+
+/// One SHA-256 over a file, or over a folder's files (each remembered by
+/// path, size and modification time): their relative paths and digests.
+fn folder_sha256(path: &Path) -> std::io::Result<String> {
+    if path.is_file() {
+        return crate::cache::file_sha256(path);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?.path();
+            let hidden = entry
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if entry.is_dir() {
+                stack.push(entry);
+            } else {
+                files.push(entry);
+            }
+        }
+    }
+    files.sort();
+    let mut listing = String::new();
+    for file in files {
+        let relative = file.strip_prefix(path).unwrap_or(&file);
+        let digest = crate::cache::file_sha256(&file)?;
+        listing.push_str(&format!("{}\t{digest}\n", relative.display()));
+    }
+    Ok(crate::hash::sha256_hex(listing.as_bytes()))
+}
+
+impl Backend for LmEvalBackend {
+    fn identity(&self) -> &ModelIdentity {
+        &self.identity
+    }
+
+    fn loglikelihood(
+        &mut self,
+        requests: &[(&str, &str)],
+        on_answer: OnAnswer<(f64, bool)>,
+    ) -> Result<Vec<(f64, bool)>, BackendError> {
+        let requests = requests.iter().map(|(c, x)| json!([c, x])).collect();
+        self.call("loglikelihood", requests, on_answer, |v| {
+            Some((v.get(0)?.as_f64()?, v.get(1)?.as_bool()?))
+        })
+    }
+
+    fn loglikelihood_rolling(
+        &mut self,
+        texts: &[&str],
+        on_answer: OnAnswer<f64>,
+    ) -> Result<Vec<f64>, BackendError> {
+        let requests = texts.iter().map(|t| json!([t])).collect();
+        self.call("loglikelihood_rolling", requests, on_answer, Value::as_f64)
+    }
+
+    fn generate(
+        &mut self,
+        requests: &[(&str, &GenerationOptions)],
+        on_answer: OnAnswer<String>,
+    ) -> Result<Vec<String>, BackendError> {
+        let requests = requests
+            .iter()
+            .map(|(context, options)| json!([context, options.raw]))
+            .collect();
+        self.call("generate_until", requests, on_answer, |v| {
+            v.as_str().map(str::to_string)
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! The lm-eval bridge (`--model lm-eval:hf`) against lm-eval itself: on a
+//! tiny safetensors model made here (tests/support/tiny_hf_model.py), assay
+//! through the bridge and `lm_eval --model hf` give the same answers to the
+//! same requests, for all three request kinds; answers are cached and a
+//! worker that dies keeps what it answered; errors say what to install or
+//! fix.
+//!
+//! Needs a Python with lm-eval[hf], torch and transformers:
+//! `scripts/fetch-lm-eval-python.sh` makes one in `.lm-eval/venv` (`.ci/run`
+//! runs it), or set `ASSAY_TEST_LM_EVAL_PYTHON`.
+
+#[path = "support/runs.rs"]
+mod runs;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use polars::prelude::*;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with lm-eval.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ASSAY_TEST_LM_EVAL_PYTHON") {
+        return p.into();
+    }
+    let p = root().join(".lm-eval/venv/bin/python");
+    assert!(
+        p.exists(),
+        "the lm-eval bridge tests need a Python with lm-eval[hf], torch and transformers: \
+         run scripts/fetch-lm-eval-python.sh (.ci/run does), or set ASSAY_TEST_LM_EVAL_PYTHON"
+    );
+    p
+}
+
+/// A folder that lives as long as the test process.
+fn kept_dir() -> PathBuf {
+    tempfile::tempdir().unwrap().keep()
+}
+
+/// The tiny model, made once per test process.
+fn model() -> &'static Path {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = kept_dir().join("tiny-llama");
+        let out = std::process::Command::new(python())
+            .arg(root().join("tests/support/tiny_hf_model.py"))
+            .arg(&dir)
+            .arg("7")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// Three tasks, one per request kind, over documents written here; data
+/// paths are absolute so that lm-eval reads them from any folder.
+fn tasks() -> &'static Path {
+    static TASKS: OnceLock<PathBuf> = OnceLock::new();
+    TASKS.get_or_init(|| {
+        let dir = kept_dir().join("tasks");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut mc = String::new();
+        let mut generation = String::new();
+        let mut rolling = String::new();
+        for i in 0..12u32 {
+            let (a, b) = (i * 7 % 50, i * 3 % 40);
+            mc.push_str(&format!(
+                "{{\"q\": \"What is {a} plus {b}?\", \"choices\": [\"{}\", \"{}\", \"{}\"], \"gold\": {}}}\n",
+                a + b,
+                a + b + 1,
+                a * b,
+                i % 3
+            ));
+            generation.push_str(&format!(
+                "{{\"q\": \"What is {a} plus {b}?\", \"a\": \"{}\"}}\n",
+                a + b
+            ));
+            rolling.push_str(&format!(
+                "{{\"text\": \"the number {a} is on the {b} and it was for the {i}\"}}\n"
+            ));
+        }
+        let data = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let (mc, generation, rolling) = (
+            data("mc.jsonl", &mc),
+            data("gen.jsonl", &generation),
+            data("roll.jsonl", &rolling),
+        );
+        let source = |file: &str| {
+            format!(
+                "dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {file}\ntest_split: test\n"
+            )
+        };
+        std::fs::write(
+            dir.join("bridge_mc.yaml"),
+            format!(
+                "task: bridge_mc\n{}output_type: multiple_choice\ndoc_to_text: \"Question: {{{{q}}}}\\nAnswer:\"\n\
+                 doc_to_choice: \"{{{{choices}}}}\"\ndoc_to_target: gold\nmetric_list:\n  - metric: acc\n",
+                source(&mc)
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("bridge_gen.yaml"),
+            format!(
+                "task: bridge_gen\n{}output_type: generate_until\ndoc_to_text: \"{{{{q}}}} Answer:\"\n\
+                 doc_to_target: a\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 8\n  do_sample: false\n\
+                 metric_list:\n  - metric: exact_match\n",
+                source(&generation)
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("bridge_roll.yaml"),
+            format!(
+                "task: bridge_roll\n{}output_type: loglikelihood_rolling\ndoc_to_text: \"\"\n\
+                 doc_to_target: \"{{{{text}}}}\"\nmetric_list:\n  - metric: word_perplexity\n",
+                source(&rolling)
+            ),
+        )
+        .unwrap();
+        dir
+    })
+}
+
+const TASKS: &str = "bridge_mc,bridge_gen,bridge_roll";
+
+fn assay(cache: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.env("ASSAY_CACHE_DIR", cache)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("ASSAY_PROGRESS_SECONDS", "0");
+    cmd
+}
+
+/// `assay run` through the bridge with `args` added; (exit code, stderr).
+fn run_bridge(cache: &Path, out: &Path, python: &Path, args: &[&str]) -> (i32, String) {
+    let output = assay(cache)
+        .args(["run", "--model", "lm-eval:hf", "--tasks", TASKS])
+        .arg("--include-path")
+        .arg(tasks())
+        .arg("--model-arg")
+        .arg(format!("pretrained={}", model().display()))
+        .args(["--model-arg", "device=cpu", "--model-arg", "dtype=float32"])
+        .arg("--model-arg")
+        .arg(format!("python={}", python.display()))
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+/// Every answer of a run, by (task, doc_id), flattened to strings.
+fn assay_answers(run: &Path) -> Vec<((String, i64), Vec<String>)> {
+    let df = ParquetReader::new(std::fs::File::open(run.join("samples.parquet")).unwrap())
+        .finish()
+        .unwrap();
+    let tasks = df.column("task").unwrap().str().unwrap().clone();
+    let ids = df.column("doc_id").unwrap().cast(&DataType::Int64).unwrap();
+    let ids = ids.i64().unwrap().clone();
+    let resps = df.column("resps").unwrap().str().unwrap().clone();
+    let mut out: Vec<((String, i64), Vec<String>)> = (0..df.height())
+        .map(|i| {
+            let value: Value = serde_json::from_str(resps.get(i).unwrap()).unwrap();
+            (
+                (tasks.get(i).unwrap().to_string(), ids.get(i).unwrap()),
+                flatten(&value),
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// A response as its leaf values: numbers and texts as text, booleans
+/// dropped (lm-eval logs them as strings, assay as booleans).
+fn flatten(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().flat_map(flatten).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap().to_string()],
+        Value::String(s) => match s.parse::<f64>() {
+            Ok(x) => vec![x.to_string()],
+            Err(_) if s == "True" || s == "False" => vec![],
+            Err(_) => vec![s.clone()],
+        },
+        _ => vec![],
+    }
+}
+
+/// lm-eval's own answers (`lm_eval --model hf --log_samples`).
+fn lm_eval_answers(out: &Path) -> Vec<((String, i64), Vec<String>)> {
+    let status = std::process::Command::new(python())
+        .args(["-m", "lm_eval", "run", "--model", "hf", "--model_args"])
+        .arg(format!("pretrained={},dtype=float32", model().display()))
+        .args(["--device", "cpu", "--tasks", TASKS, "--include_path"])
+        .arg(tasks())
+        .args(["--log_samples", "--output_path"])
+        .arg(out)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_DATASETS_CACHE", out.join("datasets"))
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let mut answers = Vec::new();
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with("samples_") && name.ends_with(".jsonl") {
+                let task = name["samples_".len()..]
+                    .split('_')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join("_");
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    let sample: Value = serde_json::from_str(line).unwrap();
+                    answers.push((
+                        (task.clone(), sample["doc_id"].as_i64().unwrap()),
+                        flatten(&sample["resps"]),
+                    ));
+                }
+            }
+        }
+    }
+    answers.sort();
+    answers
+}
+
+#[test]
+fn the_bridge_gives_lm_evals_own_answers_and_caches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    let (code, stderr) = run_bridge(&cache, &out, &python(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let run = runs::only_run(&out.join("tiny-llama"));
+    let ours = assay_answers(&run);
+    let theirs = lm_eval_answers(&dir.path().join("lm-eval"));
+    assert_eq!(ours.len(), 36, "{ours:?}");
+    assert_eq!(ours, theirs);
+
+    // Who answered: the weights by SHA-256, the versions that computed them.
+    let record = runs::read(&run);
+    let model = record.assay.model.clone().unwrap();
+    assert!(model.fingerprint.starts_with("sha256:"), "{model:?}");
+    assert_eq!(model.details["backend"], "lm-eval:hf");
+    for version in ["version.lm_eval", "version.torch", "version.transformers"] {
+        assert!(model.details.contains_key(version), "{model:?}");
+    }
+    assert_eq!(model.details["arg.dtype"], "float32");
+    assert!(!model.details.contains_key("arg.python"), "{model:?}");
+
+    // Again: every answer from the cache.
+    let again = dir.path().join("again");
+    let (code, stderr) = run_bridge(&cache, &again, &python(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // 59 distinct requests: 36 choices, 12 generations, 12 texts, one
+    // choice asked twice.
+    assert!(
+        stderr.contains("requests: 59 of 59 (100%) · cached 59"),
+        "{stderr}"
+    );
+    let run = runs::only_run(&again.join("tiny-llama"));
+    assert_eq!(assay_answers(&run), ours);
+}
+
+/// A stand-in interpreter that speaks the worker's protocol: it answers
+/// the first two requests of a call, then does what `then` says (bash).
+fn fake_worker(dir: &Path, then: &str) -> PathBuf {
+    let path = dir.join("fake-python");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/usr/bin/env bash\n\
+             echo '{{\"hello\": {{\"protocol\": 1, \"versions\": {{\"python\": \"3\", \"lm_eval\": \"0.4.13\", \"torch\": \"2.15.0\", \"transformers\": \"5.24.0\"}}}}}}'\n\
+             read -r load\n\
+             echo '{{\"loaded\": {{\"commit\": null}}}}'\n\
+             read -r call\n\
+             echo '{{\"answer\": 0, \"value\": [-1.5, false]}}'\n\
+             echo '{{\"answer\": 1, \"value\": [-2.5, true]}}'\n\
+             {then}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_worker_that_dies_or_hangs_keeps_what_it_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    // Dies after two answers, as a model running out of memory would.
+    let dies = fake_worker(
+        dir.path(),
+        "echo 'RuntimeError: CUDA out of memory' >&2; exit 1",
+    );
+    let (code, stderr) = run_bridge(&cache, &out, &dies, &["--tasks", "bridge_mc"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("the lm-eval worker stopped") && stderr.contains("CUDA out of memory"),
+        "{stderr}"
+    );
+    // The two answers are in the cache: the next run starts from them.
+    let hangs = fake_worker(dir.path(), "sleep 30");
+    let (code, stderr) = run_bridge(
+        &cache,
+        &out,
+        &hangs,
+        &["--tasks", "bridge_mc", "--model-arg", "timeout=2"],
+    );
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("cached 2"), "{stderr}");
+    assert!(
+        stderr.contains("sent nothing for 2 s") && stderr.contains("timeout=SECONDS"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn errors_say_what_to_install_or_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    // No such interpreter.
+    let (code, stderr) = run_bridge(&cache, &out, Path::new("/nonexistent/python"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot run Python") && stderr.contains("--model-arg python=PATH"),
+        "{stderr}"
+    );
+    // An interpreter without lm-eval (an empty virtual environment).
+    let bare = dir.path().join("bare");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, stderr) = run_bridge(&cache, &out, &bare.join("bin/python"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot import lm-eval") && stderr.contains("pip install \"lm-eval[hf]\""),
+        "{stderr}"
+    );
+    // A model that does not load: the exception's last line.
+    let output = assay(&cache)
+        .args(["run", "--model", "lm-eval:hf", "--tasks", "bridge_mc"])
+        .arg("--include-path")
+        .arg(tasks())
+        .args([
+            "--model-arg",
+            "pretrained=/nonexistent/model",
+            "--model-arg",
+            "device=cpu",
+        ])
+        .arg("--model-arg")
+        .arg(format!("python={}", python().display()))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the model does not load"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{stderr}"
+    );
+}
