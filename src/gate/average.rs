@@ -73,9 +73,10 @@ fn pooled(pairs: &[TaskPairs], weights: &[f64], tests: &[TaskTest], margin: f64)
 }
 
 /// At the same difference, how many times every task's documents the
-/// average needs to pass: the smallest `f` with `distance - correction / f
-/// > spread / sqrt(f)` (the standard error shrinks with the square root
-/// of the documents, the continuity correction with their number). None
+/// average needs to pass: the smallest `f` with
+/// `distance - correction / f > spread / sqrt(f)` (the standard error
+/// shrinks with the square root of the documents, the continuity
+/// correction with their number). None
 /// when the measured average is at or beyond the margin.
 fn documents_factor(distance: f64, spread: f64, correction: f64) -> Option<f64> {
     if distance <= 0.0 {
@@ -112,15 +113,19 @@ pub(super) fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement,
     // One document per task, weighted, towards "no decision": the Wald
     // statistic of a 0/1 mean runs a little over alpha at the margin
     // without it (bench/gate_simulation.rs).
-    let correction: f64 = weights
-        .iter()
-        .zip(&tests)
-        .map(|(w, t)| w / t.diff.documents as f64)
-        .sum();
     let identical = pairs
         .iter()
         .filter(|p| p.rules.required)
         .all(|p| p.identical());
+    let correction: f64 = if identical {
+        0.0
+    } else {
+        weights
+            .iter()
+            .zip(&tests)
+            .map(|(w, t)| w / t.diff.documents as f64)
+            .sum()
+    };
     let z_at = |shift: f64| {
         let distance = mean + margin + shift;
         if stderr > 0.0 && !identical {
