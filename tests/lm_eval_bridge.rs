@@ -43,8 +43,9 @@ fn kept_dir() -> PathBuf {
     tempfile::tempdir().unwrap().keep()
 }
 
-/// The tiny model, made once per test process.
-fn model() -> &'static Path {
+/// The tiny model (`model/`) and its adapter (`adapter/`), made once per
+/// test process.
+fn made() -> &'static Path {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
     MODEL.get_or_init(|| {
         let dir = kept_dir().join("tiny-llama");
@@ -63,6 +64,14 @@ fn model() -> &'static Path {
     })
 }
 
+fn model() -> PathBuf {
+    made().join("model")
+}
+
+fn adapter() -> PathBuf {
+    made().join("adapter")
+}
+
 /// Three tasks, one per request kind, over documents written here; data
 /// paths are absolute so that lm-eval reads them from any folder.
 fn tasks() -> &'static Path {
@@ -71,9 +80,17 @@ fn tasks() -> &'static Path {
         let dir = kept_dir().join("tasks");
         std::fs::create_dir_all(&dir).unwrap();
         let mut mc = String::new();
+        let mut train = String::new();
         let mut generation = String::new();
         let mut rolling = String::new();
         for i in 0..12u32 {
+            let (c, d) = (i * 5 % 30, i * 11 % 20);
+            train.push_str(&format!(
+                "{{\"q\": \"What is {c} plus {d}?\", \"choices\": [\"{}\", \"{}\", \"{}\"], \"gold\": 0}}\n",
+                c + d,
+                c * d,
+                c + d + 2
+            ));
             let (a, b) = (i * 7 % 50, i * 3 % 40);
             mc.push_str(&format!(
                 "{{\"q\": \"What is {a} plus {b}?\", \"choices\": [\"{}\", \"{}\", \"{}\"], \"gold\": {}}}\n",
@@ -95,44 +112,73 @@ fn tasks() -> &'static Path {
             std::fs::write(&path, text).unwrap();
             path.display().to_string()
         };
-        let (mc, generation, rolling) = (
+        let (mc, train, generation, rolling) = (
             data("mc.jsonl", &mc),
+            data("train.jsonl", &train),
             data("gen.jsonl", &generation),
             data("roll.jsonl", &rolling),
         );
         let source = |file: &str| {
-            format!(
-                "dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {file}\ntest_split: test\n"
-            )
+            format!("dataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {file}\ntest_split: test")
         };
-        std::fs::write(
-            dir.join("bridge_mc.yaml"),
-            format!(
-                "task: bridge_mc\n{}output_type: multiple_choice\ndoc_to_text: \"Question: {{{{q}}}}\\nAnswer:\"\n\
-                 doc_to_choice: \"{{{{choices}}}}\"\ndoc_to_target: gold\nmetric_list:\n  - metric: acc\n",
-                source(&mc)
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("bridge_gen.yaml"),
-            format!(
-                "task: bridge_gen\n{}output_type: generate_until\ndoc_to_text: \"{{{{q}}}} Answer:\"\n\
-                 doc_to_target: a\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 8\n  do_sample: false\n\
-                 metric_list:\n  - metric: exact_match\n",
-                source(&generation)
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("bridge_roll.yaml"),
-            format!(
-                "task: bridge_roll\n{}output_type: loglikelihood_rolling\ndoc_to_text: \"\"\n\
-                 doc_to_target: \"{{{{text}}}}\"\nmetric_list:\n  - metric: word_perplexity\n",
-                source(&rolling)
-            ),
-        )
-        .unwrap();
+        let write = |name: &str, lines: &[String]| {
+            std::fs::write(dir.join(name), lines.join("\n") + "\n").unwrap();
+        };
+        write(
+            "bridge_mc.yaml",
+            &[
+                "task: bridge_mc".into(),
+                "dataset_path: json".into(),
+                "dataset_kwargs:".into(),
+                "  data_files:".into(),
+                format!("    train: {train}"),
+                format!("    test: {mc}"),
+                "training_split: train".into(),
+                "test_split: test".into(),
+                "num_fewshot: 2".into(),
+                "output_type: multiple_choice".into(),
+                r#"doc_to_text: "Question: {{q}}\nAnswer:""#.into(),
+                r#"doc_to_choice: "{{choices}}""#.into(),
+                "doc_to_target: gold".into(),
+                "metric_list:".into(),
+                "  - metric: acc".into(),
+                "  - metric: acc_norm".into(),
+            ],
+        );
+        write(
+            "bridge_gen.yaml",
+            &[
+                "task: bridge_gen".into(),
+                source(&generation),
+                "output_type: generate_until".into(),
+                r#"doc_to_text: "{{q}} Answer:""#.into(),
+                "doc_to_target: a".into(),
+                "generation_kwargs:".into(),
+                r#"  until: ["\n"]"#.into(),
+                "  max_gen_toks: 8".into(),
+                "  do_sample: false".into(),
+                "filter_list:".into(),
+                "  - name: number".into(),
+                "    filter:".into(),
+                "      - function: regex".into(),
+                r#"        regex_pattern: "(\\d+)""#.into(),
+                "      - function: take_first".into(),
+                "metric_list:".into(),
+                "  - metric: exact_match".into(),
+            ],
+        );
+        write(
+            "bridge_roll.yaml",
+            &[
+                "task: bridge_roll".into(),
+                source(&rolling),
+                "output_type: loglikelihood_rolling".into(),
+                r#"doc_to_text: """#.into(),
+                r#"doc_to_target: "{{text}}""#.into(),
+                "metric_list:".into(),
+                "  - metric: word_perplexity".into(),
+            ],
+        );
         dir
     })
 }
@@ -171,6 +217,8 @@ fn run_bridge(cache: &Path, out: &Path, python: &Path, args: &[&str]) -> (i32, S
 }
 
 /// Every answer of a run, by (task, doc_id), flattened to strings.
+/// (One row per document and filter; a document's answers are the same in
+/// each.)
 fn assay_answers(run: &Path) -> Vec<((String, i64), Vec<String>)> {
     let df = ParquetReader::new(std::fs::File::open(run.join("samples.parquet")).unwrap())
         .finish()
@@ -208,11 +256,36 @@ fn flatten(value: &Value) -> Vec<String> {
     }
 }
 
-/// lm-eval's own answers (`lm_eval --model hf --log_samples`).
-fn lm_eval_answers(out: &Path) -> Vec<((String, i64), Vec<String>)> {
+/// What one tool answered and scored: each answer by (task, doc_id), and
+/// each metric by (task, "metric,filter").
+struct Outcome {
+    answers: Vec<((String, i64), Vec<String>)>,
+    metrics: Vec<((String, String), f64)>,
+}
+
+/// The tasks' metrics from an lm-eval shaped `results` object.
+fn metrics(results: &Value) -> Vec<((String, String), f64)> {
+    let mut out = Vec::new();
+    for task in TASKS.split(',') {
+        for (key, value) in results[task].as_object().unwrap() {
+            if key.contains(',') && !key.contains("_stderr") {
+                out.push(((task.to_string(), key.clone()), value.as_f64().unwrap()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// lm-eval's own run (`lm_eval --model hf --log_samples`), with `peft`.
+fn lm_eval_run(out: &Path, peft: Option<&Path>) -> Outcome {
+    let mut model_args = format!("pretrained={},dtype=float32", model().display());
+    if let Some(p) = peft {
+        model_args.push_str(&format!(",peft={}", p.display()));
+    }
     let status = std::process::Command::new(python())
         .args(["-m", "lm_eval", "run", "--model", "hf", "--model_args"])
-        .arg(format!("pretrained={},dtype=float32", model().display()))
+        .arg(model_args)
         .args(["--device", "cpu", "--tasks", TASKS, "--include_path"])
         .arg(tasks())
         .args(["--log_samples", "--output_path"])
@@ -228,6 +301,7 @@ fn lm_eval_answers(out: &Path) -> Vec<((String, i64), Vec<String>)> {
         String::from_utf8_lossy(&status.stderr)
     );
     let mut answers = Vec::new();
+    let mut results = Value::Null;
     let mut stack = vec![out.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -235,6 +309,9 @@ fn lm_eval_answers(out: &Path) -> Vec<((String, i64), Vec<String>)> {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             if path.is_dir() {
                 stack.push(path);
+            } else if name.starts_with("results_") && name.ends_with(".json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                results = serde_json::from_str::<Value>(&text).unwrap()["results"].clone();
             } else if name.starts_with("samples_") && name.ends_with(".jsonl") {
                 let task = name["samples_".len()..]
                     .split('_')
@@ -252,21 +329,45 @@ fn lm_eval_answers(out: &Path) -> Vec<((String, i64), Vec<String>)> {
         }
     }
     answers.sort();
-    answers
+    answers.dedup_by(|a, b| a.0 == b.0);
+    Outcome {
+        answers,
+        metrics: metrics(&results),
+    }
+}
+
+/// The bridge against lm-eval on the tiny model (with `peft`): the same
+/// answer to every request, the same metrics.
+fn same_as_lm_eval(dir: &Path, peft: Option<&Path>) -> Outcome {
+    let cache = dir.join("cache");
+    let out = dir.join("out");
+    let mut extra = Vec::new();
+    if let Some(p) = peft {
+        extra.push("--model-arg".to_string());
+        extra.push(format!("peft={}", p.display()));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (code, stderr) = run_bridge(&cache, &out, &python(), &extra);
+    assert_eq!(code, 0, "{stderr}");
+    let run = runs::only_run(&out.join("model"));
+    let ours = Outcome {
+        answers: assay_answers(&run),
+        metrics: metrics(&runs::run_json(&run)["results"]),
+    };
+    let theirs = lm_eval_run(&dir.join("lm-eval"), peft);
+    assert_eq!(ours.answers.len(), 36, "{:?}", ours.answers);
+    assert_eq!(ours.answers, theirs.answers);
+    assert_eq!(ours.metrics.len(), 4, "{:?}", ours.metrics);
+    assert_eq!(ours.metrics, theirs.metrics);
+    ours
 }
 
 #[test]
 fn the_bridge_gives_lm_evals_own_answers_and_caches_them() {
     let dir = tempfile::tempdir().unwrap();
+    let ours = same_as_lm_eval(dir.path(), None);
     let cache = dir.path().join("cache");
-    let out = dir.path().join("out");
-    let (code, stderr) = run_bridge(&cache, &out, &python(), &[]);
-    assert_eq!(code, 0, "{stderr}");
-    let run = runs::only_run(&out.join("tiny-llama"));
-    let ours = assay_answers(&run);
-    let theirs = lm_eval_answers(&dir.path().join("lm-eval"));
-    assert_eq!(ours.len(), 36, "{ours:?}");
-    assert_eq!(ours, theirs);
+    let run = runs::only_run(&dir.path().join("out/model"));
 
     // Who answered: the weights by SHA-256, the versions that computed them.
     let record = runs::read(&run);
@@ -283,14 +384,25 @@ fn the_bridge_gives_lm_evals_own_answers_and_caches_them() {
     let again = dir.path().join("again");
     let (code, stderr) = run_bridge(&cache, &again, &python(), &[]);
     assert_eq!(code, 0, "{stderr}");
-    // 59 distinct requests: 36 choices, 12 generations, 12 texts, one
-    // choice asked twice.
-    assert!(
-        stderr.contains("requests: 59 of 59 (100%) · cached 59"),
-        "{stderr}"
-    );
-    let run = runs::only_run(&again.join("tiny-llama"));
-    assert_eq!(assay_answers(&run), ours);
+    assert!(stderr.contains("· cached "), "{stderr}");
+    assert!(!stderr.contains("· cached 0 "), "{stderr}");
+    let run = runs::only_run(&again.join("model"));
+    assert_eq!(assay_answers(&run), ours.answers);
+}
+
+#[test]
+fn a_peft_adapter_gives_lm_evals_own_answers_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = same_as_lm_eval(dir.path(), Some(&adapter()));
+    let run = runs::only_run(&dir.path().join("out/model"));
+    let model = runs::read(&run).assay.model.unwrap();
+    assert!(model.details.contains_key("peft.sha256"), "{model:?}");
+    // The adapter changes the answers: it is applied, not ignored.
+    let base = dir.path().join("base");
+    let (code, stderr) = run_bridge(&base.join("cache"), &base.join("out"), &python(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let without = assay_answers(&runs::only_run(&base.join("out/model")));
+    assert_ne!(with.answers, without);
 }
 
 /// A stand-in interpreter that speaks the worker's protocol: it answers

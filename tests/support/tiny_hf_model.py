@@ -1,12 +1,16 @@
 """Writes a tiny, randomly initialised Llama-architecture model with its own
-byte-level BPE tokenizer as a Hugging Face folder (safetensors), for the
-lm-eval bridge tests: `python tiny_hf_model.py DIR [SEED]`. Deterministic
-for a seed; a few hundred kilobytes; no network."""
+byte-level BPE tokenizer as a Hugging Face folder (safetensors), and a tiny
+random PEFT LoRA adapter over it, for the lm-eval bridge tests:
+`python tiny_hf_model.py DIR [SEED]` writes DIR/model and DIR/adapter.
+Grouped-query attention, rope_theta 50000, untied embeddings, weights large
+enough that attention is not uniform. Deterministic for a seed; a few
+hundred kilobytes; no network."""
 
 import sys
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 
@@ -34,15 +38,16 @@ def main():
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>"
     )
-    fast.save_pretrained(out)
+    fast.save_pretrained(f"{out}/model")
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast),
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
-        num_attention_heads=2,
+        num_attention_heads=4,
         num_key_value_heads=2,
+        rope_theta=50000.0,
         max_position_embeddings=512,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
@@ -54,7 +59,20 @@ def main():
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(8.0)
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(f"{out}/model", safe_serialization=True)
+    torch.manual_seed(seed + 1)
+    lora = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "v_proj"],
+        init_lora_weights=False,
+    )
+    adapter = get_peft_model(model, lora)
+    with torch.no_grad():
+        for name, parameter in adapter.named_parameters():
+            if "lora_" in name:
+                parameter.mul_(4.0)
+    adapter.save_pretrained(f"{out}/adapter")
 
 
 if __name__ == "__main__":
