@@ -511,3 +511,76 @@ fn errors_say_what_to_install_or_fix() {
         "{stderr}"
     );
 }
+
+/// `assay run --model lm-eval:dummy` over `tasks` at `limit`: (exit code,
+/// stderr, the run's answers).
+fn dummy_run(
+    cache: &Path,
+    out: &Path,
+    limit: &str,
+) -> (i32, String, Vec<((String, i64), Vec<String>)>) {
+    let output = assay(cache)
+        .args([
+            "run",
+            "--model",
+            "lm-eval:dummy",
+            "--tasks",
+            "bridge_mc,bridge_gen",
+            "--limit",
+            limit,
+        ])
+        .arg("--include-path")
+        .arg(tasks())
+        .arg("--model-arg")
+        .arg(format!("python={}", python().display()))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let code = output.status.code().unwrap_or(-1);
+    let answers = if code == 0 {
+        assay_answers(&runs::only_run(&out.join("dummy")))
+    } else {
+        Vec::new()
+    };
+    (code, stderr, answers)
+}
+
+/// The `cached N` and the `of N` (distinct requests) of a run's last
+/// progress line.
+fn counts(stderr: &str) -> (u64, u64) {
+    let line = stderr.lines().rfind(|l| l.contains("· cached ")).unwrap();
+    let number = |after: &str| -> u64 {
+        line.split(after)
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (number("· cached "), number(" of "))
+}
+
+#[test]
+fn the_protocol_sends_each_request_once_with_lm_evals_dummy_model() {
+    // lm-eval's dummy model answers at random and reports nothing to the
+    // cache hook: the worker hands its answers over when the call returns.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (code, stderr, first) = dummy_run(&cache, &dir.path().join("a"), "3");
+    assert_eq!(code, 0, "{stderr}");
+    let (cached, asked) = counts(&stderr);
+    assert_eq!(cached, 0, "{stderr}");
+    // More documents: the first run's answers come from the cache (random
+    // answers that match were not asked again), only the new ones are sent.
+    let (code, stderr, second) = dummy_run(&cache, &dir.path().join("b"), "6");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(counts(&stderr).0, asked, "{stderr}");
+    for answer in &first {
+        assert!(second.contains(answer), "{answer:?} was asked again");
+    }
+    assert_eq!(second.len(), 12);
+}
