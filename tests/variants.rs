@@ -424,3 +424,67 @@ fn lineage_is_checked_against_the_weights_files() {
         .and(predicate::str::contains("same.toml").not()),
     );
 }
+
+#[test]
+fn lm_eval_manifests_pin_their_revision_and_name_their_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = |name: &str, relation: &str, args: &str| {
+        let base = if relation == "original" {
+            String::new()
+        } else {
+            "base = \"hub-model\"\n".to_string()
+        };
+        write(
+            d,
+            name,
+            &format!(
+                "name = \"{name}\"\n{base}relation = \"{relation}\"\n[backend]\n\
+                 spec = \"lm-eval:hf\"\nargs = {{ {args} }}\n"
+            ),
+        );
+    };
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    model(
+        "hub-model",
+        "original",
+        &format!("pretrained = \"org/model\", revision = \"{commit}\""),
+    );
+    // A branch, not a commit: valid, with a warning.
+    model(
+        "tuned",
+        "fine-tune",
+        "pretrained = \"org/tuned\", revision = \"main\"",
+    );
+    model(
+        "peft-ok",
+        "adapter",
+        &format!("pretrained = \"org/model\", revision = \"{commit}\", peft = \"org/lora\""),
+    );
+    validate(d)
+        .success()
+        .stderr(predicate::str::contains(
+            "tuned.toml: backend.args revision of org/tuned is `main`, not a commit",
+        ))
+        .stderr(predicate::str::contains("hub-model.toml").not());
+    // An adapter that names no adapter, or applies over other weights.
+    model(
+        "no-peft",
+        "adapter",
+        &format!("pretrained = \"org/model\", revision = \"{commit}\""),
+    );
+    model(
+        "elsewhere",
+        "adapter",
+        "pretrained = \"org/other\", peft = \"org/lora\"",
+    );
+    validate(d)
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no-peft.toml: relation is adapter but backend.args names no adapter: give peft",
+        ))
+        .stderr(predicate::str::contains(
+            "elsewhere.toml: an adapter of `hub-model`, but its backend.args pretrained/revision \
+             (org/other@main) are not its base's (org/model@0123456789abcdef0123456789abcdef01234567)",
+        ));
+}

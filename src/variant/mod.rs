@@ -271,16 +271,45 @@ pub fn warnings(variants: &[Variant]) -> Vec<Problem> {
     variants
         .iter()
         .filter_map(|v| {
-            let r = hub_weights(v)?.ok()?;
-            (!r.is_pinned()).then(|| Problem {
+            let message = match hub_weights(v) {
+                Some(r) => {
+                    let r = r.ok()?;
+                    (!r.is_pinned()).then(|| format!(
+                        "backend.spec names revision `{}` of {}, not a commit: pin a 40-digit commit id so the variant's scores cannot move",
+                        r.revision, r.repo
+                    ))?
+                }
+                None => unpinned_lm_eval_model(v)?,
+            };
+            Some(Problem {
                 path: v.path.clone(),
-                message: format!(
-                    "backend.spec names revision `{}` of {}, not a commit: pin a 40-digit commit id so the variant's scores cannot move",
-                    r.revision, r.repo
-                ),
+                message,
             })
         })
         .collect()
+}
+
+/// For an `lm-eval:` variant whose `pretrained` is a Hub repository (not
+/// a local folder): why its revision does not pin the weights, if it does
+/// not.
+fn unpinned_lm_eval_model(v: &Variant) -> Option<String> {
+    if !v.backend.spec.starts_with("lm-eval:") {
+        return None;
+    }
+    let pretrained = v.backend.args.get("pretrained")?;
+    if resolve(&v.path, pretrained).exists() {
+        return None;
+    }
+    let revision = v.backend.args.get("revision");
+    let pinned =
+        revision.is_some_and(|r| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()));
+    (!pinned).then(|| {
+        format!(
+            "backend.args revision of {pretrained} is `{}`, not a commit: pin a 40-digit commit id \
+             (revision = \"...\") so the variant's scores cannot move",
+            revision.map_or("main (none given)", String::as_str)
+        )
+    })
 }
 
 /// The weights file at hand for a variant: its local file if it is there,
@@ -440,6 +469,25 @@ pub fn validate(variants: &[Variant]) -> Vec<Problem> {
     problems
 }
 
+/// An `lm-eval:` variant's `pretrained` and `revision`.
+fn lm_eval_model(v: &Variant) -> Option<(Option<&String>, Option<&String>)> {
+    v.backend.spec.starts_with("lm-eval:").then(|| {
+        (
+            v.backend.args.get("pretrained"),
+            v.backend.args.get("revision"),
+        )
+    })
+}
+
+/// `pretrained@revision` as a message shows it.
+fn shown_model((pretrained, revision): (Option<&String>, Option<&String>)) -> String {
+    format!(
+        "{}@{}",
+        pretrained.map_or("?", String::as_str),
+        revision.map_or("main", String::as_str)
+    )
+}
+
 fn has_hex_hash(v: &Variant) -> bool {
     v.weights_sha256
         .as_deref()
@@ -506,6 +554,31 @@ pub fn validate_fields(variants: &[Variant]) -> Vec<Problem> {
                 crate::backend::KINDS.join(", ")
             )),
             Some(_) => {}
+        }
+        if v.relation == Relation::Adapter {
+            let (kind, arg) = match v.backend.spec.split_once(':') {
+                Some(("lm-eval", _)) => ("lm-eval", "peft"),
+                _ => ("llama", "lora"),
+            };
+            if !v.backend.args.contains_key(arg) {
+                problem(format!(
+                    "relation is adapter but backend.args names no adapter: give {arg} = \"...\" \
+                     (the {kind} backend applies it over the base's weights)"
+                ));
+            }
+            let base = v.base.as_deref().and_then(|b| by_name.get(b));
+            if let (Some(own), Some(theirs)) =
+                (lm_eval_model(v), base.and_then(|b| lm_eval_model(b)))
+            {
+                if own != theirs {
+                    problem(format!(
+                        "an adapter of `{}`, but its backend.args pretrained/revision ({}) are not its base's ({})",
+                        v.base.as_deref().unwrap_or_default(),
+                        shown_model(own),
+                        shown_model(theirs)
+                    ));
+                }
+            }
         }
         if let Some(hash) = v.weights_sha256.as_ref().filter(|_| !has_hex_hash(v)) {
             problem(format!(
