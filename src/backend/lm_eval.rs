@@ -341,11 +341,21 @@ fn identity(
         }
     }
     let mut fingerprint = String::new();
+    // A GGUF file in a local folder is the weights; else the folder is.
+    let gguf = args
+        .get("pretrained")
+        .zip(args.get("gguf_file"))
+        .map(|(folder, file)| Path::new(folder).join(file))
+        .filter(|p| p.is_file());
     for (key, value) in args {
         let local = Path::new(value);
-        let weights = matches!(key.as_str(), "pretrained" | "peft" | "delta" | "gguf_file");
+        let weights = matches!(key.as_str(), "pretrained" | "peft" | "delta");
         if weights && local.exists() {
-            let digest = folder_sha256(local).map_err(|e| {
+            let digest = match (&gguf, key.as_str()) {
+                (Some(file), "pretrained") => crate::cache::file_sha256(file),
+                _ => folder_sha256(local),
+            }
+            .map_err(|e| {
                 BackendError::BadInput(format!("--model-arg {key}={value}: cannot read it: {e}"))
             })?;
             details.insert(format!("source.{key}"), value.clone());
@@ -377,36 +387,29 @@ fn identity(
     })
 }
 
-/// One SHA-256 over a file, or over a folder's files (each remembered by
-/// path, size and modification time): their relative paths and digests.
+/// One SHA-256 over a file, or over the files of a model folder (each
+/// remembered by path, size and modification time): their names and
+/// digests. A Hugging Face model folder is flat, so only its own files
+/// count, not subfolders or hidden files.
 fn folder_sha256(path: &Path) -> std::io::Result<String> {
     if path.is_file() {
         return crate::cache::file_sha256(path);
     }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?.path();
-            let hidden = entry
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|f| {
+        f.is_file()
+            && !f
                 .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if entry.is_dir() {
-                stack.push(entry);
-            } else {
-                files.push(entry);
-            }
-        }
-    }
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    });
     files.sort();
     let mut listing = String::new();
     for file in files {
-        let relative = file.strip_prefix(path).unwrap_or(&file);
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
         let digest = crate::cache::file_sha256(&file)?;
-        listing.push_str(&format!("{}\t{digest}\n", relative.display()));
+        listing.push_str(&format!("{name}\t{digest}\n"));
     }
     Ok(crate::hash::sha256_hex(listing.as_bytes()))
 }
