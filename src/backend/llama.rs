@@ -19,6 +19,7 @@
 
 mod log;
 mod logits;
+mod lora_stack;
 mod plan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -87,9 +88,10 @@ pub struct LlamaOptions {
     pub n_gpu_layers: Option<u32>,
     /// The GPU that holds the model when there are several.
     pub main_gpu: Option<u32>,
-    /// A LoRA adapter (a GGUF file) applied over the model, with its scale:
-    /// `--model-arg lora=PATH[:SCALE]`.
-    pub lora: Option<(String, f32)>,
+    /// LoRA adapters (GGUF files) applied over the model, each with its
+    /// scale: `--model-arg lora=PATH[:SCALE]`, several separated by `|`
+    /// (applied as one combined adapter, see `lora_stack`).
+    pub lora: Vec<(String, f32)>,
 }
 
 /// The GPU backends this binary was built with ("" for a CPU build).
@@ -136,7 +138,7 @@ impl LlamaOptions {
                 "alone" => options.alone = boolean(key, value)?,
                 "n_gpu_layers" => options.n_gpu_layers = Some(whole(key, value)?),
                 "main_gpu" => options.main_gpu = Some(whole(key, value)?),
-                "lora" => options.lora = Some(lora(value)?),
+                "lora" => options.lora = lora(value)?,
                 _ => {
                     return Err(BackendError::BadInput(format!(
                         "unknown --model-arg {key:?} for the llama backend; it takes {}",
@@ -149,30 +151,33 @@ impl LlamaOptions {
     }
 }
 
-/// `PATH[:SCALE]` (scale 1 when not given); one adapter.
-fn lora(value: &str) -> Result<(String, f32), BackendError> {
-    if value.contains('|') {
-        return Err(BackendError::BadInput(format!(
-            "--model-arg lora={value}: assay applies one adapter at a time; merge the others into a GGUF"
-        )));
-    }
+/// `PATH[:SCALE]` (scale 1 when not given), several separated by `|`.
+fn lora(value: &str) -> Result<Vec<(String, f32)>, BackendError> {
+    value.split('|').map(|one| adapter(value, one)).collect()
+}
+
+/// One adapter of `--model-arg lora=VALUE`: `PATH[:SCALE]`.
+fn adapter(value: &str, one: &str) -> Result<(String, f32), BackendError> {
     // The last `:` starts a scale, unless it is an address's `://`.
-    let (path, scale) = match value.rsplit_once(':') {
+    let (path, scale) = match one.rsplit_once(':') {
         Some((path, scale)) if !path.is_empty() && !scale.starts_with("//") => {
             let scale = scale.trim().parse::<f32>().ok().filter(|s| s.is_finite());
             let scale = scale.ok_or_else(|| {
                 BackendError::BadInput(format!(
-                    "--model-arg lora={value}: write PATH or PATH:SCALE, with a number as the scale"
+                    "--model-arg lora={value}: write PATH or PATH:SCALE, with a number as the \
+                     scale (several adapters separated by |)"
                 ))
             })?;
             (path, scale)
         }
-        _ => (value, 1.0),
+        _ => (one, 1.0),
     };
     if path.trim().is_empty() {
-        return Err(BackendError::BadInput(
-            "--model-arg lora: give the adapter's GGUF file".into(),
-        ));
+        return Err(BackendError::BadInput(if value.contains('|') {
+            format!("--model-arg lora={value}: give a GGUF file on each side of every |")
+        } else {
+            "--model-arg lora: give the adapter's GGUF file".into()
+        }));
     }
     Ok((path.trim().to_string(), scale))
 }
@@ -338,21 +343,47 @@ impl LlamaBackend {
             .with_n_threads_batch(threads)
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED)
             .with_kv_unified(true);
-        // The adapter loads against the model, before a context exists.
-        let mut adapter = match &options.lora {
+        // The adapters load against the model, before a context exists.
+        let mut adapters = Vec::new();
+        for (file, scale) in &options.lora {
+            check_gguf(Path::new(file))?;
+            let sha256 = crate::cache::file_sha256(Path::new(file))
+                .map_err(|e| BackendError::Failed(format!("cannot read {file}: {e}")))?;
+            adapters.push(lora_stack::Adapter {
+                path: file.into(),
+                sha256,
+                scale: *scale,
+            });
+        }
+        // One adapter applies as it is (its identity and answers as ever);
+        // several as the one adapter that is their sum, at scale 1.
+        let applied = match adapters.as_slice() {
+            [] => None,
+            [one] => Some((one.path.clone(), one.scale)),
+            several => Some((lora_stack::combined(several)?, 1.0)),
+        };
+        let mut adapter = match applied {
             None => None,
             Some((file, scale)) => {
-                check_gguf(Path::new(file))?;
-                let digest = crate::cache::file_sha256(Path::new(file))
-                    .map_err(|e| BackendError::Failed(format!("cannot read {file}: {e}")))?;
                 log::clear();
-                let adapter = model.lora_adapter_init(file).map_err(|e| {
+                let adapter = model.lora_adapter_init(&file).map_err(|e| {
+                    let what = if adapters.len() == 1 {
+                        String::new()
+                    } else {
+                        format!(" (the adapters combined, {})", file.display())
+                    };
                     BackendError::BadInput(format!(
-                        "--model-arg lora={file}: llama.cpp cannot apply it to {shown}: {}",
+                        "--model-arg lora={}{what}: llama.cpp cannot apply it to {shown}: {}",
+                        options
+                            .lora
+                            .iter()
+                            .map(|(f, _)| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join("|"),
                         llama_reason(&e.to_string())
                     ))
                 })?;
-                Some((adapter, *scale, digest))
+                Some((adapter, scale))
             }
         };
         log::clear();
@@ -367,7 +398,7 @@ impl LlamaBackend {
         // lifetime parameter is a PhantomData). Both move into the returned
         // struct, the model is never replaced, and `context` is declared
         // before `model` so it is dropped first.
-        if let Some((adapter, scale, _)) = &mut adapter {
+        if let Some((adapter, scale)) = &mut adapter {
             context
                 .lora_adapter_set(adapter, *scale)
                 .map_err(|e| BackendError::Failed(format!("cannot apply the LoRA adapter: {e}")))?;
@@ -431,9 +462,9 @@ impl LlamaBackend {
         ] {
             details.insert(name.to_string(), value);
         }
-        // The adapter and its scale are part of the answers' identity.
-        if let Some((_, scale, digest)) = &adapter {
-            details.insert("lora".to_string(), format!("sha256:{digest}@{scale}"));
+        // The adapters and their scales are part of the answers' identity.
+        if !adapters.is_empty() {
+            details.insert("lora".to_string(), lora_stack::identity(&adapters));
         }
         // A GPU's kernels round differently: its answers are its own (a CPU
         // build's identity, and so its cache key, is unchanged).
@@ -1101,10 +1132,23 @@ mod tests {
                 alone: false,
                 n_gpu_layers: Some(0),
                 main_gpu: Some(1),
-                lora: Some(("hf://org/a@abc/lora.gguf".into(), 0.5)),
+                lora: vec![("hf://org/a@abc/lora.gguf".into(), 0.5)],
             }
         );
         assert_eq!(options.gpu_layers(), 0);
+        let several = LlamaOptions::from_args(&args(&[(
+            "lora",
+            "a.gguf:0.5|hf://org/x@abc/b.gguf| c.gguf:-1 ",
+        )]))
+        .unwrap();
+        assert_eq!(
+            several.lora,
+            [
+                ("a.gguf".to_string(), 0.5),
+                ("hf://org/x@abc/b.gguf".to_string(), 1.0),
+                ("c.gguf".to_string(), -1.0)
+            ]
+        );
         // Without the option: every layer in a GPU build, none on the CPU.
         let default = LlamaOptions::default().gpu_layers();
         assert_eq!(default == 0, GPU_BUILD.is_empty(), "{default}");

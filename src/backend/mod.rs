@@ -204,12 +204,19 @@ pub fn open(spec: &str, args: &BTreeMap<String, String>) -> Result<Box<dyn Backe
             use crate::data::hub::ModelRef;
             let mut options = llama::LlamaOptions::from_args(args)?;
             let mut source = BTreeMap::new();
-            // An adapter from the Hub comes into the cache first.
-            if let Some((file, scale)) = options.lora.clone() {
-                if let Some(r) = ModelRef::parse(&file) {
+            // Adapters from the Hub come into the cache first; each one's
+            // origin is `lora.*`, or `lora.N.*` (from 1) when there are several.
+            let several = options.lora.len() > 1;
+            for (n, (file, _)) in options.lora.iter_mut().enumerate() {
+                if let Some(r) = ModelRef::parse(file) {
                     let (path, from) = fetch_weights(&r.map_err(BackendError::BadInput)?)?;
-                    options.lora = Some((path.display().to_string(), scale));
-                    source.extend(from.into_iter().map(|(k, v)| (format!("lora.{k}"), v)));
+                    *file = path.display().to_string();
+                    let prefix = if several {
+                        format!("lora.{}", n + 1)
+                    } else {
+                        "lora".to_string()
+                    };
+                    source.extend(from.into_iter().map(|(k, v)| (format!("{prefix}.{k}"), v)));
                 }
             }
             let path = match ModelRef::parse(target) {
