@@ -87,84 +87,220 @@ fn tiny_tensors(seed: u64, n_vocab: usize) -> Tensors {
 pub const LORA_RANK: usize = 2;
 pub const LORA_ALPHA: f32 = 4.0;
 
+/// The GGML type of a tiny adapter's tensors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoraType {
+    F32,
+    /// F16, with values that F16 holds exactly (multiples of 1/1024), so
+    /// the merged model is the same sum.
+    F16,
+    /// `lora_a` in Q8_0 (its rows are 64 wide, two blocks; the content is
+    /// zeros), `lora_b` in F32 (rows as short as the rank cannot be Q8_0).
+    Q8_0,
+}
+
+/// A tiny LoRA adapter: weights from `seed`, of rank `rank`, on the
+/// weights `parts` of every layer (`attn_q`, `attn_v`, `ffn_up`) and on the
+/// token embedding if `parts` has `token_embd`.
+#[derive(Debug, Clone)]
+pub struct TinyLora {
+    pub seed: u64,
+    pub rank: usize,
+    pub alpha: f32,
+    pub parts: &'static [&'static str],
+    pub architecture: &'static str,
+    pub kind: LoraType,
+}
+
+impl TinyLora {
+    /// The adapter [`write_tiny_lora`] writes: rank 2 on `attn_q` and `ffn_up`.
+    pub fn new(seed: u64) -> TinyLora {
+        TinyLora {
+            seed,
+            rank: LORA_RANK,
+            alpha: LORA_ALPHA,
+            parts: &["attn_q", "ffn_up"],
+            architecture: "llama",
+            kind: LoraType::F32,
+        }
+    }
+}
+
 /// A LoRA adapter for the tiny model (seed `seed`): F32 A and B matrices of
 /// rank 2 on every layer's `attn_q` and `ffn_up`, as llama.cpp reads them
 /// (`NAME.lora_a` with dimensions [in, rank], `NAME.lora_b` [rank, out]).
 pub fn write_tiny_lora(path: &Path, seed: u64) -> io::Result<()> {
+    write_lora(path, &TinyLora::new(seed))
+}
+
+/// Writes the adapter `lora` describes. The token embedding's pair is laid
+/// out as llama.cpp wants it: A [rank, n_vocab], B [rank, n_embd].
+pub fn write_lora(path: &Path, lora: &TinyLora) -> io::Result<()> {
     use Value::*;
     let metadata = vec![
-        ("general.architecture".to_string(), Str("llama".into())),
+        (
+            "general.architecture".to_string(),
+            Str(lora.architecture.into()),
+        ),
         ("general.type".to_string(), Str("adapter".into())),
         ("adapter.type".to_string(), Str("lora".into())),
-        ("adapter.lora.alpha".to_string(), F32(LORA_ALPHA)),
+        ("adapter.lora.alpha".to_string(), F32(lora.alpha)),
     ];
-    let mut tensors: Tensors = Vec::new();
-    for (name, a, b) in lora_pairs(seed) {
+    let rank = lora.rank as u64;
+    let mut tensors = Vec::new();
+    for (name, a, b) in lora_pairs(lora) {
         let (cols, rows) = lora_target(&name);
-        tensors.push((
-            format!("{name}.lora_a"),
-            vec![cols as u64, LORA_RANK as u64],
-            a,
-        ));
-        tensors.push((
-            format!("{name}.lora_b"),
-            vec![LORA_RANK as u64, rows as u64],
-            b,
-        ));
+        let (a_dims, b_dims) = if name == "token_embd.weight" {
+            (vec![rank, rows as u64], vec![rank, cols as u64])
+        } else {
+            (vec![cols as u64, rank], vec![rank, rows as u64])
+        };
+        let (a_kind, b_kind) = match lora.kind {
+            LoraType::F32 => (GGML_F32, GGML_F32),
+            LoraType::F16 => (GGML_F16, GGML_F16),
+            LoraType::Q8_0 => (GGML_Q8_0, GGML_F32),
+        };
+        tensors.push(typed(format!("{name}.lora_a"), a_dims, a_kind, &a));
+        tensors.push(typed(format!("{name}.lora_b"), b_dims, b_kind, &b));
     }
-    write_gguf(path, &metadata, &tensors)
+    write_typed(path, &metadata, &tensors)
 }
 
 /// The tiny model (seed `seed`) with the adapter (seed `lora_seed`) merged
 /// in at `scale`: W + scale * alpha / rank * B A.
 pub fn write_tiny_merged(path: &Path, seed: u64, lora_seed: u64, scale: f32) -> io::Result<()> {
+    write_merged(path, seed, &[(TinyLora::new(lora_seed), scale)])
+}
+
+/// The tiny model (seed `seed`) with each adapter merged in at its scale:
+/// W + sum of scale * alpha / rank * B A.
+pub fn write_merged(path: &Path, seed: u64, adapters: &[(TinyLora, f32)]) -> io::Result<()> {
     let vocab = vocabulary();
     let mut tensors = tiny_tensors(seed, vocab.len());
-    let factor = scale * LORA_ALPHA / LORA_RANK as f32;
-    for (name, a, b) in lora_pairs(lora_seed) {
-        let (cols, rows) = lora_target(&name);
-        let (_, _, w) = tensors
-            .iter_mut()
-            .find(|(n, _, _)| *n == name)
-            .expect("a target");
-        for o in 0..rows {
-            for i in 0..cols {
-                let delta: f32 = (0..LORA_RANK)
-                    .map(|k| b[o * LORA_RANK + k] * a[k * cols + i])
-                    .sum();
-                w[o * cols + i] += factor * delta;
+    for (lora, scale) in adapters {
+        let r = lora.rank;
+        let factor = scale * lora.alpha / r as f32;
+        for (name, a, b) in lora_pairs(lora) {
+            let (cols, rows) = lora_target(&name);
+            let (_, _, w) = tensors
+                .iter_mut()
+                .find(|(n, _, _)| *n == name)
+                .expect("a target");
+            let embedding = name == "token_embd.weight";
+            for o in 0..rows {
+                for i in 0..cols {
+                    // Row o of the embedding is token o's: B times A's
+                    // row for token o.
+                    let delta: f32 = (0..r)
+                        .map(|k| {
+                            if embedding {
+                                b[i * r + k] * a[o * r + k]
+                            } else {
+                                b[o * r + k] * a[k * cols + i]
+                            }
+                        })
+                        .sum();
+                    w[o * cols + i] += factor * delta;
+                }
             }
         }
     }
     write_gguf(path, &metadata(&vocab, "llama"), &tensors)
 }
 
-/// (in, out) of a weight the adapter targets.
+/// (in, out) of a weight an adapter targets: the dimensions of its matrix.
 fn lora_target(name: &str) -> (usize, usize) {
     if name.contains("ffn_up") {
         (N_EMBD, N_FF)
+    } else if name.contains("attn_v") {
+        (N_EMBD, N_EMBD / N_HEAD as usize * N_HEAD_KV as usize)
+    } else if name == "token_embd.weight" {
+        (N_EMBD, vocabulary().len())
     } else {
         (N_EMBD, N_EMBD)
     }
 }
 
-/// The adapter's (target, A, B): A is rank x in, B is out x rank, row-major.
-fn lora_pairs(seed: u64) -> Vec<(String, Vec<f32>, Vec<f32>)> {
-    let mut rng = SplitMix64(seed);
-    let mut out = Vec::new();
-    for layer in 0..N_LAYER {
-        for part in ["attn_q", "ffn_up"] {
-            let name = format!("blk.{layer}.{part}.weight");
-            let (cols, rows) = lora_target(&name);
-            let a = (0..LORA_RANK * cols).map(|_| rng.uniform() * 0.5).collect();
-            let b = (0..rows * LORA_RANK).map(|_| rng.uniform() * 0.5).collect();
-            out.push((name, a, b));
+/// The adapter's (target, A, B), each as its file holds it: A is rank x in,
+/// B is out x rank, row-major (for the token embedding, A is n_vocab x rank
+/// and B n_embd x rank).
+fn lora_pairs(lora: &TinyLora) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+    let mut rng = SplitMix64(lora.seed);
+    let value = |rng: &mut SplitMix64| {
+        let v = rng.uniform() * 0.5;
+        match lora.kind {
+            LoraType::F16 => (v * 1024.0).round() / 1024.0,
+            _ => v,
         }
+    };
+    let mut out = Vec::new();
+    let mut pair = |name: String, rng: &mut SplitMix64| {
+        let (cols, rows) = lora_target(&name);
+        let (a_len, b_len) = if name == "token_embd.weight" {
+            (rows * lora.rank, cols * lora.rank)
+        } else {
+            (lora.rank * cols, rows * lora.rank)
+        };
+        let a = (0..a_len).map(|_| value(rng)).collect();
+        let b = (0..b_len).map(|_| value(rng)).collect();
+        out.push((name, a, b));
+    };
+    for layer in 0..N_LAYER {
+        for part in lora.parts.iter().filter(|p| **p != "token_embd") {
+            pair(format!("blk.{layer}.{part}.weight"), &mut rng);
+        }
+    }
+    if lora.parts.contains(&"token_embd") {
+        pair("token_embd.weight".to_string(), &mut rng);
     }
     out
 }
 
+/// GGML tensor types.
+const GGML_F32: u32 = 0;
+const GGML_F16: u32 = 1;
+const GGML_Q8_0: u32 = 8;
+
+/// A tensor as written: name, dimensions, GGML type and data.
+type Typed = (String, Vec<u64>, u32, Vec<u8>);
+
+fn typed(name: String, dims: Vec<u64>, kind: u32, values: &[f32]) -> Typed {
+    let data = match kind {
+        GGML_F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        GGML_F16 => values
+            .iter()
+            .flat_map(|v| f16_bits(*v).to_le_bytes())
+            .collect(),
+        // Blocks of 32 values: an F16 scale and 32 bytes.
+        _ => vec![0; values.len() / 32 * 34],
+    };
+    (name, dims, kind, data)
+}
+
+/// The F16 encoding of a value F16 holds exactly (zero or a normal number).
+fn f16_bits(v: f32) -> u16 {
+    let bits = v.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    if v == 0.0 {
+        return sign;
+    }
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    assert!(
+        (1..31).contains(&exponent) && bits & 0x1fff == 0,
+        "{v} is not exact in F16"
+    );
+    sign | ((exponent as u16) << 10) | ((bits >> 13) & 0x3ff) as u16
+}
+
 fn write_gguf(path: &Path, metadata: &[(String, Value)], tensors: &Tensors) -> io::Result<()> {
+    let tensors: Vec<Typed> = tensors
+        .iter()
+        .map(|(name, dims, data)| typed(name.clone(), dims.clone(), GGML_F32, data))
+        .collect();
+    write_typed(path, metadata, &tensors)
+}
+
+fn write_typed(path: &Path, metadata: &[(String, Value)], tensors: &[Typed]) -> io::Result<()> {
     let mut out = Vec::new();
     out.extend_from_slice(b"GGUF");
     put_u32(&mut out, 3);
@@ -177,21 +313,19 @@ fn write_gguf(path: &Path, metadata: &[(String, Value)], tensors: &Tensors) -> i
 
     const ALIGN: usize = 32;
     let mut offset = 0usize;
-    for (name, dims, data) in tensors {
+    for (name, dims, kind, data) in tensors {
         put_str(&mut out, name);
         put_u32(&mut out, dims.len() as u32);
         for d in dims {
             put_u64(&mut out, *d);
         }
-        put_u32(&mut out, 0); // GGML_TYPE_F32
+        put_u32(&mut out, *kind);
         put_u64(&mut out, offset as u64);
-        offset += (data.len() * 4).next_multiple_of(ALIGN);
+        offset += data.len().next_multiple_of(ALIGN);
     }
     out.resize(out.len().next_multiple_of(ALIGN), 0);
-    for (_, _, data) in tensors {
-        for x in data {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
+    for (_, _, _, data) in tensors {
+        out.extend_from_slice(data);
         out.resize(out.len().next_multiple_of(ALIGN), 0);
     }
 
