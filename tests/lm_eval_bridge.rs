@@ -20,6 +20,9 @@ use assert_cmd::Command;
 use polars::prelude::*;
 use serde_json::Value;
 
+/// Each answer of a run, by (task, doc_id), as its leaf values.
+type Answers = Vec<((String, i64), Vec<String>)>;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -219,7 +222,7 @@ fn run_bridge(cache: &Path, out: &Path, python: &Path, args: &[&str]) -> (i32, S
 /// Every answer of a run, by (task, doc_id), flattened to strings.
 /// (One row per document and filter; a document's answers are the same in
 /// each.)
-fn assay_answers(run: &Path) -> Vec<((String, i64), Vec<String>)> {
+fn assay_answers(run: &Path) -> Answers {
     let df = ParquetReader::new(std::fs::File::open(run.join("samples.parquet")).unwrap())
         .finish()
         .unwrap();
@@ -227,7 +230,7 @@ fn assay_answers(run: &Path) -> Vec<((String, i64), Vec<String>)> {
     let ids = df.column("doc_id").unwrap().cast(&DataType::Int64).unwrap();
     let ids = ids.i64().unwrap().clone();
     let resps = df.column("resps").unwrap().str().unwrap().clone();
-    let mut out: Vec<((String, i64), Vec<String>)> = (0..df.height())
+    let mut out: Answers = (0..df.height())
         .map(|i| {
             let value: Value = serde_json::from_str(resps.get(i).unwrap()).unwrap();
             (
@@ -259,7 +262,7 @@ fn flatten(value: &Value) -> Vec<String> {
 /// What one tool answered and scored: each answer by (task, doc_id), and
 /// each metric by (task, "metric,filter").
 struct Outcome {
-    answers: Vec<((String, i64), Vec<String>)>,
+    answers: Answers,
     metrics: Vec<((String, String), f64)>,
 }
 
@@ -514,11 +517,7 @@ fn errors_say_what_to_install_or_fix() {
 
 /// `assay run --model lm-eval:dummy` over `tasks` at `limit`: (exit code,
 /// stderr, the run's answers).
-fn dummy_run(
-    cache: &Path,
-    out: &Path,
-    limit: &str,
-) -> (i32, String, Vec<((String, i64), Vec<String>)>) {
+fn dummy_run(cache: &Path, out: &Path, limit: &str) -> (i32, String, Answers) {
     let output = assay(cache)
         .args([
             "run",
