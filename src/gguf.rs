@@ -72,11 +72,11 @@ impl Metadata {
     }
 }
 
-/// Reads the metadata of the GGUF file at `path`; the error says what is
-/// wrong with it.
-pub fn read(path: &Path) -> Result<Metadata, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let file_size = file.metadata().map_err(|e| e.to_string())?.len();
+/// A reader past a GGUF file's preamble (magic and version checked), with
+/// its tensor and key-value counts.
+fn open_reader(
+    file: std::fs::File,
+) -> Result<(Reader<BufReader<std::fs::File>>, u64, u64), String> {
     let mut r = Reader(BufReader::new(file));
     if r.bytes(4)? != b"GGUF" {
         return Err("not a GGUF file (no GGUF magic)".into());
@@ -89,6 +89,15 @@ pub fn read(path: &Path) -> Result<Metadata, String> {
     }
     let tensor_count = r.u64()?;
     let kv_count = r.u64()?;
+    Ok((r, tensor_count, kv_count))
+}
+
+/// Reads the metadata of the GGUF file at `path`; the error says what is
+/// wrong with it.
+pub fn read(path: &Path) -> Result<Metadata, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file_size = file.metadata().map_err(|e| e.to_string())?.len();
+    let (mut r, tensor_count, kv_count) = open_reader(file)?;
     let mut meta = Metadata {
         architecture: String::new(),
         file_type: None,
@@ -225,18 +234,7 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 /// as stored; tensor offsets are made absolute. The error says what is wrong.
 pub fn read_header(path: &Path) -> Result<Header, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut r = Reader(BufReader::new(file));
-    if r.bytes(4)? != b"GGUF" {
-        return Err("not a GGUF file (no GGUF magic)".into());
-    }
-    let version = r.u32()?;
-    if !(2..=3).contains(&version) {
-        return Err(format!(
-            "GGUF version {version} is not one assay reads (2 or 3)"
-        ));
-    }
-    let tensor_count = r.u64()?;
-    let kv_count = r.u64()?;
+    let (mut r, tensor_count, kv_count) = open_reader(file)?;
     let mut entries = Vec::new();
     for _ in 0..kv_count {
         let key = r.string()?;
