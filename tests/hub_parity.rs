@@ -249,6 +249,8 @@ fn every_hook_of_the_standard_tasks_has_a_native_port() {
             "wikitext",
             "arc_easy",
             "gsm8k",
+            "leaderboard_mmlu_pro",
+            "leaderboard_musr_team_allocation",
             "--include-path",
         ])
         .arg(&tasks)
@@ -268,6 +270,11 @@ fn every_hook_of_the_standard_tasks_has_a_native_port() {
     assert_eq!(hooks["winogrande"], "native", "{text}");
     assert_eq!(hooks["truthfulqa_mc2"], "native", "{text}");
     assert_eq!(hooks["wikitext"], "native", "{text}");
+    assert_eq!(hooks["leaderboard_mmlu_pro"], "native", "{text}");
+    assert_eq!(
+        hooks["leaderboard_musr_team_allocation"], "native",
+        "{text}"
+    );
     assert_eq!(hooks["arc_easy"], "-", "{text}");
     assert_eq!(hooks["gsm8k"], "-", "{text}");
 }

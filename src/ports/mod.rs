@@ -17,6 +17,7 @@
 
 mod bigbench;
 mod hellaswag;
+mod leaderboard;
 mod truthfulqa;
 mod wikitext;
 mod winogrande;
@@ -90,6 +91,7 @@ pub fn all() -> impl Iterator<Item = &'static Port> {
         truthfulqa::PORTS,
         wikitext::PORTS,
         bigbench::PORTS,
+        leaderboard::PORTS,
     ]
     .into_iter()
     .flatten()
@@ -163,7 +165,8 @@ fn resolve(folder: &Path, reference: &str) -> Result<&'static Port, Unresolved> 
     }
 }
 
-/// A fingerprint of the named top-level functions of a Python module: the
+/// A fingerprint of the named top-level functions (or module-level
+/// constants) of a Python module: the
 /// first 16 hex digits of the SHA-256 of their source, with blank lines,
 /// whole-line comments and trailing spaces removed ("missing" for a
 /// function the module lacks).
@@ -176,14 +179,26 @@ pub fn fingerprint(source: &str, functions: &[&str]) -> String {
     crate::hash::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
+/// The source of the top-level function `name`, or of the module-level
+/// assignment `name = ...` (a constant a function reads).
 fn function_source(source: &str, name: &str) -> Option<String> {
     let lines: Vec<&str> = source.lines().collect();
-    let start = lines.iter().position(|l| {
-        let l = l.strip_prefix("async ").unwrap_or(l);
-        l.strip_prefix("def ")
-            .and_then(|rest| rest.strip_prefix(name))
-            .is_some_and(|rest| rest.trim_start().starts_with('('))
-    })?;
+    let start = lines
+        .iter()
+        .position(|l| {
+            let l = l.strip_prefix("async ").unwrap_or(l);
+            l.strip_prefix("def ")
+                .and_then(|rest| rest.strip_prefix(name))
+                .is_some_and(|rest| rest.trim_start().starts_with('('))
+        })
+        .or_else(|| {
+            lines.iter().position(|l| {
+                l.strip_prefix(name).is_some_and(|rest| {
+                    let rest = rest.trim_start();
+                    rest.starts_with('=') && !rest.starts_with("==")
+                })
+            })
+        })?;
     let mut out = vec![lines[start].trim_end()];
     for line in &lines[start + 1..] {
         let trimmed = line.trim();

@@ -64,6 +64,9 @@ HUB_TASKS: dict[str, HubTask] = {
     "boolq": HubTask("super_glue/boolq/default.yaml", "aps/super_glue", "boolq"),
     "lambada_openai": HubTask("lambada/lambada_openai.yaml", "EleutherAI/lambada_openai", "default"),
     "wikitext": HubTask("wikitext/wikitext.yaml", "EleutherAI/wikitext_document_level", "wikitext-2-raw-v1"),
+    "leaderboard_mmlu_pro": HubTask("leaderboard/mmlu_pro/mmlu_pro.yaml", "TIGER-Lab/MMLU-Pro", "default"),
+    **{f"leaderboard_musr_{t}": HubTask(f"leaderboard/musr/musr_{t}.yaml", "TAUR-Lab/MuSR", "default")
+       for t in ("murder_mysteries", "object_placements", "team_allocation")},
 }
 
 
