@@ -251,6 +251,7 @@ fn every_hook_of_the_standard_tasks_has_a_native_port() {
             "gsm8k",
             "leaderboard_mmlu_pro",
             "leaderboard_musr_team_allocation",
+            "leaderboard_gpqa_main",
             "--include-path",
         ])
         .arg(&tasks)

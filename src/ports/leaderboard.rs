@@ -1,12 +1,26 @@
 //! The Open LLM Leaderboard v2's prompt hooks (`leaderboard/` in lm-eval's
 //! task folder): MMLU-Pro's options lettered A to J
-//! (`leaderboard/mmlu_pro/utils.py`) and MuSR's narrative, question and
-//! numbered choices (`leaderboard/musr/utils.py`).
+//! (`leaderboard/mmlu_pro/utils.py`), MuSR's narrative, question and
+//! numbered choices (`leaderboard/musr/utils.py`), and GPQA's cleaned and
+//! shuffled answers (`leaderboard/gpqa/utils.py`).
+//!
+//! GPQA shuffles each question's four answers with Python's global random
+//! generator, which lm-eval seeds with 0 before it builds the tasks; its
+//! `process_docs` runs on the task's one split for the few-shot documents
+//! and again for the evaluated ones, and the second run is answered from
+//! the `datasets` cache, so both see the shuffles of the first pass. The
+//! port gives exactly those: seed 0, then the documents in order, as lm-eval
+//! computes them for a task on a fresh cache. (When one lm-eval process
+//! builds several GPQA tasks on a fresh cache, the later ones continue the
+//! generator; with the cache already filled by a run of each task alone,
+//! lm-eval gives these shuffles again.)
 
 use serde_json::Value;
 
 use super::{Native, Port};
 use crate::data::Doc;
+use crate::python::random::PyRandom;
+use crate::python::text::strip;
 use crate::python::value::{literal_eval, py_str};
 
 pub const PORTS: &[Port] = &[
@@ -37,7 +51,63 @@ pub const PORTS: &[Port] = &[
         native: Native::Value(musr_doc_to_text),
         metrics: &[],
     },
+    Port {
+        canonical: "gpqa.process_docs",
+        function: "process_docs",
+        file: "gpqa/utils.py",
+        helpers: &["preprocess"],
+        fingerprints: &["937d2b45f536bfee"],
+        native: Native::Docs(gpqa_process_docs),
+        metrics: &[],
+    },
 ];
+
+/// GPQA's `preprocess`: an answer stripped, " [title]" made a sentence
+/// break, bracketed notes removed, double spaces halved once.
+fn gpqa_preprocess(text: &Value) -> Result<String, String> {
+    let text = match text {
+        Value::Null => return Ok(" ".into()),
+        Value::String(s) => s,
+        other => return Err(format!("an answer is not text: {other}")),
+    };
+    let text = strip(text).replace(" [title]", ". ");
+    let text = super::regex(r"\[.*?\]").replace_all(&text, "");
+    Ok(text.replace("  ", " "))
+}
+
+fn gpqa_process_docs(docs: Vec<Doc>) -> Result<Vec<Doc>, String> {
+    let mut rng = PyRandom::new(0);
+    let answer = |doc: &Doc, field: &str| -> Result<String, String> {
+        gpqa_preprocess(doc.get(field).unwrap_or(&Value::Null))
+            .map_err(|e| format!("`{field}`: {e}"))
+    };
+    docs.into_iter()
+        .map(|mut doc| {
+            let mut choices = [
+                answer(&doc, "Incorrect Answer 1")?,
+                answer(&doc, "Incorrect Answer 2")?,
+                answer(&doc, "Incorrect Answer 3")?,
+                answer(&doc, "Correct Answer")?,
+            ];
+            // random.shuffle
+            for i in (1..choices.len()).rev() {
+                let j = rng.randbelow(i + 1).map_err(|e| e.to_string())?;
+                choices.swap(i, j);
+            }
+            let correct = answer(&doc, "Correct Answer")?;
+            let index = choices
+                .iter()
+                .position(|c| *c == correct)
+                .unwrap_or_default();
+            for (i, choice) in choices.into_iter().enumerate() {
+                doc.insert(format!("choice{}", i + 1), Value::String(choice));
+            }
+            let letter = char::from(b'A' + index as u8);
+            doc.insert("answer".into(), Value::String(format!("({letter})")));
+            Ok(doc)
+        })
+        .collect()
+}
 
 /// A document's field, as Python's `str()` of it.
 fn field(doc: &Doc, name: &str) -> Result<String, String> {
@@ -109,6 +179,30 @@ mod tests {
         assert_eq!(mmlu_pro_doc_to_choice(&d).unwrap(), json!(["A", "B", "C"]));
         let many = doc(json!({"question": "Q", "options": vec!["o"; 27]}));
         assert!(mmlu_pro_doc_to_text(&many).unwrap_err().contains("26"));
+    }
+
+    #[test]
+    fn gpqa_cleans_answers_and_shuffles_as_python_does() {
+        // Double spaces are halved in one pass, as str.replace does.
+        assert_eq!(
+            gpqa_preprocess(&json!("  a [title]b [note]  c ")).unwrap(),
+            "a. b  c"
+        );
+        assert_eq!(gpqa_preprocess(&Value::Null).unwrap(), " ");
+        // random.seed(0); random.shuffle(["w1", "w2", "w3", "right"])
+        // gives ['w3', 'w1', 'w2', 'right'] (CPython 3.11).
+        let d = doc(json!({
+            "Incorrect Answer 1": "w1",
+            "Incorrect Answer 2": "w2",
+            "Incorrect Answer 3": "w3",
+            "Correct Answer": "right"
+        }));
+        let out = gpqa_process_docs(vec![d]).unwrap();
+        let picked: Vec<&str> = (1..=4)
+            .map(|i| out[0][&format!("choice{i}")].as_str().unwrap())
+            .collect();
+        assert_eq!(picked, ["w3", "w1", "w2", "right"]);
+        assert_eq!(out[0]["answer"], json!("(D)"));
     }
 
     #[test]

@@ -65,6 +65,8 @@ HUB_TASKS: dict[str, HubTask] = {
     "lambada_openai": HubTask("lambada/lambada_openai.yaml", "EleutherAI/lambada_openai", "default"),
     "wikitext": HubTask("wikitext/wikitext.yaml", "EleutherAI/wikitext_document_level", "wikitext-2-raw-v1"),
     "leaderboard_mmlu_pro": HubTask("leaderboard/mmlu_pro/mmlu_pro.yaml", "TIGER-Lab/MMLU-Pro", "default"),
+    **{f"leaderboard_gpqa_{t}": HubTask(f"leaderboard/gpqa/gpqa_{t}_zeroshot.yaml", "Idavidrein/gpqa",
+                                        f"gpqa_{t}") for t in ("main", "diamond", "extended")},
     **{f"leaderboard_musr_{t}": HubTask(f"leaderboard/musr/musr_{t}.yaml", "TAUR-Lab/MuSR", "default")
        for t in ("murder_mysteries", "object_placements", "team_allocation")},
 }
