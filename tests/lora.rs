@@ -125,14 +125,21 @@ fn second_adapter() -> TinyLora {
     }
 }
 
-#[test]
-fn two_adapters_score_as_the_model_with_both_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A tiny base model and two different adapters over it, written in `d`:
+/// (base, first, second).
+fn two_adapters(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (base, first, second) = (d.join("base.gguf"), d.join("a.gguf"), d.join("b.gguf"));
     tiny_gguf::write_tiny_llama(&base, 4).unwrap();
     tiny_gguf::write_lora(&first, &TinyLora::new(9)).unwrap();
     tiny_gguf::write_lora(&second, &second_adapter()).unwrap();
+    (base, first, second)
+}
+
+#[test]
+fn two_adapters_score_as_the_model_with_both_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (base, first, second) = two_adapters(d);
     let merged = d.join("merged.gguf");
     tiny_gguf::write_merged(
         &merged,
@@ -217,10 +224,7 @@ fn stacks(cache: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
 fn the_combined_adapter_is_built_once_and_the_run_names_both_adapters() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (base, first, second) = (d.join("base.gguf"), d.join("a.gguf"), d.join("b.gguf"));
-    tiny_gguf::write_tiny_llama(&base, 4).unwrap();
-    tiny_gguf::write_lora(&first, &TinyLora::new(9)).unwrap();
-    tiny_gguf::write_lora(&second, &second_adapter()).unwrap();
+    let (base, first, second) = two_adapters(d);
     let lora = format!("{}:0.7|{}", first.display(), second.display());
     run(d, &base, &lora, "runs").assert().success();
     let built = stacks(&d.join("cache"));
@@ -246,10 +250,7 @@ fn adapters_from_the_hub_stack_and_each_is_recorded() {
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (base, first, second) = (d.join("base.gguf"), d.join("a.gguf"), d.join("b.gguf"));
-    tiny_gguf::write_tiny_llama(&base, 4).unwrap();
-    tiny_gguf::write_lora(&first, &TinyLora::new(9)).unwrap();
-    tiny_gguf::write_lora(&second, &second_adapter()).unwrap();
+    let (base, first, second) = two_adapters(d);
     let hub = mock_hub::MockHub::start();
     let files = [("a.gguf", &first), ("b.gguf", &second)]
         .into_iter()
