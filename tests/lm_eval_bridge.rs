@@ -280,8 +280,9 @@ fn metrics(results: &Value) -> Vec<((String, String), f64)> {
     out
 }
 
-/// lm-eval's own run (`lm_eval --model hf --log_samples`), with `peft`.
-fn lm_eval_run(out: &Path, peft: Option<&Path>) -> Outcome {
+/// lm-eval's own run (`lm_eval --model hf --log_samples`), with `peft`,
+/// with the model's chat template if `chat`.
+fn lm_eval_run(out: &Path, peft: Option<&Path>, chat: bool) -> Outcome {
     let mut model_args = format!("pretrained={},dtype=float32", model().display());
     if let Some(p) = peft {
         model_args.push_str(&format!(",peft={}", p.display()));
@@ -293,6 +294,11 @@ fn lm_eval_run(out: &Path, peft: Option<&Path>) -> Outcome {
         .arg(tasks())
         .args(["--log_samples", "--output_path"])
         .arg(out)
+        .args(if chat {
+            &["--apply_chat_template"][..]
+        } else {
+            &[]
+        })
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_DATASETS_OFFLINE", "1")
         .env("HF_DATASETS_CACHE", out.join("datasets"))
@@ -339,15 +345,19 @@ fn lm_eval_run(out: &Path, peft: Option<&Path>) -> Outcome {
     }
 }
 
-/// The bridge against lm-eval on the tiny model (with `peft`): the same
-/// answer to every request, the same metrics.
-fn same_as_lm_eval(dir: &Path, peft: Option<&Path>) -> Outcome {
+/// The bridge against lm-eval on the tiny model (with `peft`, with the
+/// chat template if `chat`): the same answer to every request, the same
+/// metrics.
+fn same_as_lm_eval(dir: &Path, peft: Option<&Path>, chat: bool) -> Outcome {
     let cache = dir.join("cache");
     let out = dir.join("out");
     let mut extra = Vec::new();
     if let Some(p) = peft {
         extra.push("--model-arg".to_string());
         extra.push(format!("peft={}", p.display()));
+    }
+    if chat {
+        extra.push("--apply-chat-template".to_string());
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let (code, stderr) = run_bridge(&cache, &out, &python(), &extra);
@@ -357,7 +367,7 @@ fn same_as_lm_eval(dir: &Path, peft: Option<&Path>) -> Outcome {
         answers: assay_answers(&run),
         metrics: metrics(&runs::run_json(&run)["results"]),
     };
-    let theirs = lm_eval_run(&dir.join("lm-eval"), peft);
+    let theirs = lm_eval_run(&dir.join("lm-eval"), peft, chat);
     assert_eq!(ours.answers.len(), 36, "{:?}", ours.answers);
     assert_eq!(ours.answers, theirs.answers);
     assert_eq!(ours.metrics.len(), 4, "{:?}", ours.metrics);
@@ -368,7 +378,7 @@ fn same_as_lm_eval(dir: &Path, peft: Option<&Path>) -> Outcome {
 #[test]
 fn the_bridge_gives_lm_evals_own_answers_and_caches_them() {
     let dir = tempfile::tempdir().unwrap();
-    let ours = same_as_lm_eval(dir.path(), None);
+    let ours = same_as_lm_eval(dir.path(), None, false);
     let cache = dir.path().join("cache");
     let run = runs::only_run(&dir.path().join("out/model"));
 
@@ -396,7 +406,7 @@ fn the_bridge_gives_lm_evals_own_answers_and_caches_them() {
 #[test]
 fn a_peft_adapter_gives_lm_evals_own_answers_too() {
     let dir = tempfile::tempdir().unwrap();
-    let with = same_as_lm_eval(dir.path(), Some(&adapter()));
+    let with = same_as_lm_eval(dir.path(), Some(&adapter()), false);
     let run = runs::only_run(&dir.path().join("out/model"));
     let model = runs::read(&run).assay.model.unwrap();
     assert!(model.details.contains_key("peft.sha256"), "{model:?}");
@@ -406,6 +416,19 @@ fn a_peft_adapter_gives_lm_evals_own_answers_too() {
     assert_eq!(code, 0, "{stderr}");
     let without = assay_answers(&runs::only_run(&base.join("out/model")));
     assert_ne!(with.answers, without);
+}
+
+#[test]
+fn the_models_chat_template_gives_lm_evals_own_answers() {
+    // lm-eval renders the tokenizer's template; assay renders the same
+    // template itself, few-shot examples as turns, as lm-eval does.
+    let dir = tempfile::tempdir().unwrap();
+    let chat = same_as_lm_eval(dir.path(), None, true);
+    let plain = dir.path().join("plain");
+    let (code, stderr) = run_bridge(&plain.join("cache"), &plain.join("out"), &python(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let without = assay_answers(&runs::only_run(&plain.join("out/model")));
+    assert_ne!(chat.answers, without);
 }
 
 /// A stand-in interpreter that speaks the worker's protocol: it answers

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{Backend, BackendError, ModelIdentity, OnAnswer};
+use super::{Backend, BackendError, ChatTemplateSpec, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
 
 const WORKER: &str = include_str!("lm_eval_worker.py");
@@ -34,6 +34,8 @@ const OWN_ARGS: &[&str] = &["python", "timeout"];
 
 pub struct LmEvalBackend {
     identity: ModelIdentity,
+    /// The model's chat template as lm-eval picks it, if it has one.
+    chat_template: Option<ChatTemplateSpec>,
     child: Child,
     stdin: ChildStdin,
     messages: Receiver<Value>,
@@ -150,6 +152,7 @@ impl LmEvalBackend {
         });
         let mut backend = LmEvalBackend {
             identity: ModelIdentity::default(),
+            chat_template: None,
             child,
             stdin,
             messages,
@@ -183,6 +186,22 @@ impl LmEvalBackend {
             .and_then(Value::as_str)
             .map(str::to_string);
         backend.identity = identity(name, &model_args, &versions, commit)?;
+        let text = |key: &str| {
+            loaded
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        backend.chat_template =
+            loaded
+                .get("chat_template")
+                .and_then(Value::as_str)
+                .map(|template| ChatTemplateSpec {
+                    template: template.to_string(),
+                    bos_token: text("bos_token"),
+                    eos_token: text("eos_token"),
+                });
         Ok(backend)
     }
 
@@ -417,6 +436,10 @@ fn folder_sha256(path: &Path) -> std::io::Result<String> {
 impl Backend for LmEvalBackend {
     fn identity(&self) -> &ModelIdentity {
         &self.identity
+    }
+
+    fn chat_template(&self) -> Option<ChatTemplateSpec> {
+        self.chat_template.clone()
     }
 
     fn loglikelihood(

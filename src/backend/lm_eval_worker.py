@@ -7,7 +7,8 @@ line on stdout; stderr is left for Python's own messages.
 
   worker -> {"hello": {"protocol": 1, "versions": {...}}}
   assay  -> {"op": "load", "model": NAME, "args": {KEY: VALUE, ...}}
-  worker -> {"loaded": {"commit": COMMIT or null}}
+  worker -> {"loaded": {"commit": COMMIT or null, "chat_template": TEMPLATE or null,
+                        "bos_token": TEXT, "eos_token": TEXT}}
   assay  -> {"op": "loglikelihood" | "loglikelihood_rolling" | "generate_until",
              "requests": [ARGUMENTS, ...]}
   worker -> {"answer": INDEX, "value": VALUE}   (each as the model produces it)
@@ -121,7 +122,26 @@ def load(message):
     lm.set_cache_hook(stream)
     config = getattr(getattr(lm, "model", None), "config", None)
     commit = getattr(config, "_commit_hash", None)
-    return lm, stream, {"commit": commit}
+    return lm, stream, {"commit": commit, **chat_template(lm)}
+
+
+def chat_template(lm):
+    """The model's chat template as lm-eval picks it (`chat_template(True)`),
+    with the tokenizer's special tokens, for assay to render prompts with.
+    Only a tokenizer the model already loaded is asked (lm-eval's `dummy`
+    model would download one)."""
+    tokenizer = vars(lm).get("tokenizer")
+    if tokenizer is None:
+        return {"chat_template": None, "bos_token": "", "eos_token": ""}
+    try:
+        template = lm.chat_template(True)
+    except Exception:  # noqa: BLE001  (a model without a template)
+        template = None
+    return {
+        "chat_template": template if isinstance(template, str) and template else None,
+        "bos_token": str(getattr(tokenizer, "bos_token", None) or ""),
+        "eos_token": str(getattr(tokenizer, "eos_token", None) or ""),
+    }
 
 
 def answer(lm, stream, message):

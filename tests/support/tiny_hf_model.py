@@ -1,6 +1,7 @@
 """Writes a tiny, randomly initialised Llama-architecture model with its own
 byte-level BPE tokenizer as a Hugging Face folder (safetensors), and a tiny
-random PEFT LoRA adapter over it, for the lm-eval bridge tests:
+random PEFT LoRA adapter over it, for the lm-eval bridge tests (the tokenizer has a
+chat template):
 `python tiny_hf_model.py DIR [SEED]` writes DIR/model and DIR/adapter.
 Grouped-query attention, rope_theta 50000, untied embeddings, weights large
 enough that attention is not uniform. Deterministic for a seed; a few
@@ -37,6 +38,11 @@ def main():
     tokenizer.train_from_iterator(corpus(), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>"
+    )
+    # A chat template in the shape of many instruct models'.
+    fast.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
     )
     fast.save_pretrained(f"{out}/model")
     torch.manual_seed(seed)
