@@ -606,3 +606,66 @@ fn the_protocol_sends_each_request_once_with_lm_evals_dummy_model() {
     }
     assert_eq!(second.len(), 12);
 }
+
+/// A stand-in interpreter that answers every request of every call with
+/// fixed values, as a worker would.
+fn answering_worker(dir: &Path) -> PathBuf {
+    let path = dir.join("answering-python");
+    std::fs::write(
+        &path,
+        r#"#!/usr/bin/env python3
+import json, sys
+def send(m):
+    print(json.dumps(m), flush=True)
+send({"hello": {"protocol": 1, "versions": {"python": "3", "lm_eval": "0.4.13"}}})
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["op"] == "load":
+        send({"loaded": {"commit": None, "chat_template": None, "bos_token": "", "eos_token": ""}})
+        continue
+    for i, _ in enumerate(m["requests"]):
+        value = {"loglikelihood": [-1.0 - i % 3, False], "loglikelihood_rolling": -5.0,
+                 "generate_until": "42"}[m["op"]]
+        send({"answer": i, "value": value})
+    send({"done": len(m["requests"])})
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_manifests_local_model_folder_is_found_from_anywhere_and_fingerprinted() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = dir.path().join("hub");
+    std::fs::create_dir_all(hub.join("variants")).unwrap();
+    std::fs::create_dir_all(hub.join("models/tuned")).unwrap();
+    std::fs::write(hub.join("models/tuned/model.safetensors"), b"weights").unwrap();
+    let python = answering_worker(dir.path());
+    std::fs::write(
+        hub.join("variants/tuned.toml"),
+        format!(
+            "name = \"tuned\"\nrelation = \"original\"\n[backend]\nspec = \"lm-eval:hf\"\n\
+             args = {{ pretrained = \"models/tuned\", python = \"{}\" }}\n",
+            python.display()
+        ),
+    )
+    .unwrap();
+    // Run from another folder: the model folder is the manifest's.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let output = assay(&dir.path().join("cache"))
+        .current_dir(&elsewhere)
+        .args(["score", "--quiet", "--limit", "2", "--out"])
+        .arg(dir.path().join("runs"))
+        .arg(hub.join("variants/tuned.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let run = runs::only_run(&dir.path().join("runs/tuned"));
+    let model = runs::read(&run).assay.model.unwrap();
+    assert!(model.fingerprint.starts_with("sha256:"), "{model:?}");
+    assert!(model.details.contains_key("pretrained.sha256"), "{model:?}");
+}

@@ -376,14 +376,20 @@ pub fn variant_job(
     };
     invocation.apply_chat_template = variant.chat_template;
     invocation.fewshot_as_multiturn = variant.chat_template;
-    let mut job = Job::new(
-        invocation,
-        Model {
-            spec,
-            args: variant.backend.args.clone(),
-        },
-        out,
-    );
+    // A local model folder an lm-eval manifest names is, like a GGUF path,
+    // relative to the folder that holds variants/.
+    let mut args = variant.backend.args.clone();
+    if spec.starts_with("lm-eval:") {
+        for key in ["pretrained", "peft", "delta"] {
+            if let Some(value) = args.get_mut(key) {
+                let local = variant::resolve(&variant.path, value);
+                if local.exists() {
+                    *value = local.display().to_string();
+                }
+            }
+        }
+    }
+    let mut job = Job::new(invocation, Model { spec, args }, out);
     job.variant = Some(variant.name.clone());
     Ok(job)
 }
