@@ -442,6 +442,13 @@ impl Backend for LmEvalBackend {
         self.chat_template.clone()
     }
 
+    /// lm-eval hands a model every request of a kind in one call, which it
+    /// sorts and batches; so does the bridge (answers still come back one
+    /// by one).
+    fn requests_per_call(&self) -> Option<usize> {
+        Some(usize::MAX)
+    }
+
     fn loglikelihood(
         &mut self,
         requests: &[(&str, &str)],

@@ -147,6 +147,13 @@ pub trait Backend {
         on_answer: OnAnswer<String>,
     ) -> Result<Vec<String>, BackendError>;
 
+    /// How many requests of one kind to send per call; none leaves it to
+    /// the engine. A backend that batches and sorts requests itself, as
+    /// lm-eval's models do, takes them all at once.
+    fn requests_per_call(&self) -> Option<usize> {
+        None
+    }
+
     /// Transport fault counts, for backends that talk to servers.
     fn faults(&self) -> Option<std::sync::Arc<FaultCounters>> {
         None

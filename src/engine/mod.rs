@@ -210,7 +210,8 @@ pub fn execute(
         }
     }
     let overlong = options.overlong;
-    for chunk in context_chunks(&ll) {
+    let per_call = backend.requests_per_call().unwrap_or(BATCH).max(1);
+    for chunk in context_chunks(&ll, per_call) {
         answer_chunk(
             chunk,
             overlong,
@@ -222,7 +223,7 @@ pub fn execute(
         .map_err(|(hash, e)| name(hash, e))?;
         collector.check()?;
     }
-    for chunk in rolling.chunks(BATCH) {
+    for chunk in rolling.chunks(per_call) {
         answer_chunk(
             chunk,
             overlong,
@@ -234,7 +235,7 @@ pub fn execute(
         .map_err(|(hash, e)| name(hash, e))?;
         collector.check()?;
     }
-    for chunk in generate.chunks(BATCH) {
+    for chunk in generate.chunks(per_call) {
         answer_chunk(
             chunk,
             overlong,
@@ -413,17 +414,18 @@ fn answer_chunk<'h, Q: Copy, A: Clone>(
     }
 }
 
-/// Log-likelihood requests in chunks of about [`BATCH`] that never split the
+/// Log-likelihood requests in chunks of about `size` that never split the
 /// requests of one context (the options of one document), so a backend can
 /// score them together.
 fn context_chunks<'a, T>(
     requests: &'a [(T, (&'a str, &'a str))],
+    size: usize,
 ) -> Vec<&'a [(T, (&'a str, &'a str))]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     for i in 1..=requests.len() {
         let boundary = i == requests.len() || requests[i].1 .0 != requests[i - 1].1 .0;
-        if boundary && (i - start >= BATCH || i == requests.len()) {
+        if boundary && (i - start >= size || i == requests.len()) {
             chunks.push(&requests[start..i]);
             start = i;
         }
@@ -536,4 +538,28 @@ pub fn progress(show: bool, len: u64, label: &str) -> ProgressBar {
     );
     bar.set_message(label.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context_chunks;
+
+    #[test]
+    fn chunks_never_split_a_context_and_any_size_fits() {
+        let requests: Vec<(usize, (&str, &str))> = [("a", "1"), ("a", "2"), ("b", "1"), ("c", "1")]
+            .into_iter()
+            .enumerate()
+            .collect();
+        let sizes = |size| -> Vec<usize> {
+            context_chunks(&requests, size)
+                .iter()
+                .map(|c| c.len())
+                .collect()
+        };
+        // A chunk closes at the first context boundary at or past the size.
+        assert_eq!(sizes(1), [2, 1, 1]);
+        assert_eq!(sizes(3), [3, 1]);
+        // One call for everything (the lm-eval bridge).
+        assert_eq!(sizes(usize::MAX), [4]);
+    }
 }
