@@ -3,6 +3,8 @@
 //! a split file's parts all come; a cut-off download resumes; a missing file
 //! is one line naming it.
 
+#[path = "support/mc_task.rs"]
+mod mc_task;
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
 #[path = "support/runs.rs"]
@@ -40,21 +42,10 @@ fn hub_with(files: &[(&str, Vec<u8>)]) -> MockHub {
 
 /// A task folder with one small multiple-choice task.
 fn tasks(dir: &Path) -> std::path::PathBuf {
-    let tasks = dir.join("tasks");
-    std::fs::create_dir_all(&tasks).unwrap();
-    std::fs::write(
-        tasks.join("d.jsonl"),
+    mc_task::write_mc_task(
+        dir,
         "{\"q\": \"1 + 1 =\", \"a\": 0, \"c\": [\" 2\", \" 3\"]}\n{\"q\": \"2 + 2 =\", \"a\": 1, \"c\": [\" 3\", \" 4\"]}\n",
     )
-    .unwrap();
-    std::fs::write(
-        tasks.join("t.yaml"),
-        "task: t\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: d.jsonl\n\
-         test_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{q}}\"\n\
-         doc_to_target: a\ndoc_to_choice: c\n",
-    )
-    .unwrap();
-    tasks
 }
 
 /// `assay run` of the task folder on `model`, with the mock Hub and

@@ -7,6 +7,8 @@
 //! them merged, through one combined adapter built once in the cache; what
 //! cannot be stacked is refused by name, with exit 2.
 
+#[path = "support/mc_task.rs"]
+mod mc_task;
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
 #[path = "support/runs.rs"]
@@ -175,20 +177,10 @@ fn assay(dir: &Path) -> Command {
 /// `assay run` of one small multiple-choice task on `model` with
 /// `--model-arg lora=LORA`, into `out`.
 fn run(dir: &Path, model: &Path, lora: &str, out: &str) -> Command {
-    let tasks = dir.join("tasks");
-    std::fs::create_dir_all(&tasks).unwrap();
-    std::fs::write(
-        tasks.join("d.jsonl"),
+    let tasks = mc_task::write_mc_task(
+        dir,
         "{\"q\": \"1 + 1 =\", \"a\": 0, \"c\": [\" 2\", \" 3\"]}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        tasks.join("t.yaml"),
-        "task: t\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: d.jsonl\n\
-         test_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{q}}\"\n\
-         doc_to_target: a\ndoc_to_choice: c\n",
-    )
-    .unwrap();
+    );
     let mut cmd = assay(dir);
     cmd.args(["run", "--quiet", "--no-cache", "--tasks", "t", "--model"])
         .arg(format!("llama:{}", model.display()))
