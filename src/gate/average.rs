@@ -110,13 +110,14 @@ pub(super) fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement,
     let weights = weights(&pairs);
     let margin = policy.default.margin / 100.0;
     let (mean, stderr) = pooled(&pairs, &weights, &tests, margin);
-    // One document per task, weighted, towards "no decision": the Wald
-    // statistic of a 0/1 mean runs a little over alpha at the margin
-    // without it (bench/gate_simulation.rs).
+    // The same model answering alike on every task: no difference at all.
     let identical = pairs
         .iter()
         .filter(|p| p.rules.required)
         .all(|p| p.identical());
+    // One document per task, weighted, towards "no decision": the Wald
+    // statistic of a 0/1 mean runs a little over alpha at the margin
+    // without it (bench/gate_simulation.rs).
     let correction: f64 = if identical {
         0.0
     } else {
@@ -126,22 +127,20 @@ pub(super) fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement,
             .map(|(w, t)| w / t.diff.documents as f64)
             .sum()
     };
+    // Large values favour "within the margin".
     let z_at = |shift: f64| {
         let distance = mean + margin + shift;
-        if stderr > 0.0 && !identical {
+        if identical {
+            f64::INFINITY
+        } else if stderr > 0.0 {
             distance / stderr
-        } else if distance > 0.0 || identical {
+        } else if distance > 0.0 {
             f64::INFINITY
         } else {
             f64::NEG_INFINITY
         }
     };
-    let z_ok = z_at(-correction);
-    let z_bad = if identical {
-        f64::NEG_INFINITY
-    } else {
-        z_at(correction)
-    };
+    let (z_ok, z_bad) = (z_at(-correction), z_at(correction));
     let p_ok = 1.0 - paired::normal_cdf(z_ok);
     let p_bad = paired::normal_cdf(z_bad);
     let mde = paired::minimum_detectable_effect(stderr, alpha, power);
@@ -185,13 +184,7 @@ pub(super) fn judge(pairs: Vec<TaskPairs>, policy: &Policy) -> Result<Judgement,
 
     // The guards.
     let ok_adjusted = paired::holm(&tests.iter().map(|t| t.p_ok).collect::<Vec<_>>());
-    // A task the same model answered alike shows no regression at all.
-    let p_bad: Vec<f64> = pairs
-        .iter()
-        .zip(&tests)
-        .map(|(p, t)| if p.identical() { 1.0 } else { t.p_bad })
-        .collect();
-    let bad_adjusted = paired::holm(&p_bad);
+    let bad_adjusted = paired::holm(&tests.iter().map(|t| t.p_bad).collect::<Vec<_>>());
     let z = paired::normal_quantile(1.0 - alpha / tests.len() as f64);
     let variance = stderr.powi(2);
     let mut outcomes = Vec::new();

@@ -39,9 +39,9 @@ pub(super) fn test_task(p: &TaskPairs, margin_points: f64) -> Result<TaskTest, G
     // 0/1 metrics on independent documents: the score test at the margin,
     // continuity-corrected towards "no decision"; others: Wald. The same
     // model answering the same prompts alike on every document is no
-    // sample of a difference: there is none.
+    // sample of a difference: there is none, so no regression either.
     let (z_ok, z_bad) = match (diff.discordant, &p.clusters) {
-        _ if p.identical() => (f64::INFINITY, f64::NEG_INFINITY),
+        _ if p.identical() => (f64::INFINITY, f64::INFINITY),
         (Some((lost, gained)), None) => {
             let n = diff.documents as u64;
             (
