@@ -35,6 +35,32 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     crate::hash::file_sha256_remembered(path, cache_dir().as_deref())
 }
 
+/// Makes the file `path` once: `write` fills a file of this process's own
+/// beside it, which is then renamed into place whole, so a reader never
+/// sees half a file and two processes making it at once do not collide. A
+/// file already there is kept; a failed write leaves nothing behind.
+/// `io` turns the folder's and the rename's I/O errors into `E`.
+pub fn write_once<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+    io: impl Fn(std::io::Error) -> E,
+) -> Result<(), E> {
+    if path.is_file() {
+        return Ok(());
+    }
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(&io)?;
+    }
+    let mut part = path.as_os_str().to_owned();
+    part.push(format!(".{}.part", std::process::id()));
+    let part = PathBuf::from(part);
+    let written = write(&part).and_then(|()| std::fs::rename(&part, path).map_err(&io));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    written
+}
+
 /// Where assay keeps caches: `$ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`,
 /// else `~/.cache/assay`.
 pub fn cache_dir() -> Option<PathBuf> {

@@ -32,6 +32,10 @@ const STDERR_LINES: usize = 40;
 /// The arguments assay reads itself; the others go to lm-eval's model.
 const OWN_ARGS: &[&str] = &["python", "timeout"];
 
+/// lm-eval's model arguments that may name local weights (a model folder,
+/// a PEFT adapter, a delta): fingerprinted by their files when they do.
+pub const WEIGHTS_ARGS: &[&str] = &["pretrained", "peft", "delta"];
+
 pub struct LmEvalBackend {
     identity: ModelIdentity,
     /// The model's chat template as lm-eval picks it, if it has one.
@@ -62,23 +66,17 @@ fn worker_file() -> Result<PathBuf, BackendError> {
         .unwrap_or_else(std::env::temp_dir)
         .join("lm-eval-worker");
     let path = dir.join(format!("worker-{}.py", &digest[..16]));
-    if path.is_file() {
-        return Ok(path);
-    }
     let failed = |e: std::io::Error| {
         BackendError::Failed(format!(
             "cannot write the lm-eval worker to {}: {e}",
             dir.display()
         ))
     };
-    std::fs::create_dir_all(&dir).map_err(failed)?;
-    let part = dir.join(format!(
-        "worker-{}.py.{}.part",
-        &digest[..16],
-        std::process::id()
-    ));
-    std::fs::write(&part, WORKER).map_err(failed)?;
-    std::fs::rename(&part, &path).map_err(failed)?;
+    crate::cache::write_once(
+        &path,
+        |part| std::fs::write(part, WORKER).map_err(failed),
+        failed,
+    )?;
     Ok(path)
 }
 
@@ -368,8 +366,7 @@ fn identity(
         .filter(|p| p.is_file());
     for (key, value) in args {
         let local = Path::new(value);
-        let weights = matches!(key.as_str(), "pretrained" | "peft" | "delta");
-        if weights && local.exists() {
+        if WEIGHTS_ARGS.contains(&key.as_str()) && local.exists() {
             let digest = match (&gguf, key.as_str()) {
                 (Some(file), "pretrained") => crate::cache::file_sha256(file),
                 _ => folder_sha256(local),

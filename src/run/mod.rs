@@ -181,13 +181,27 @@ fn pipeline(job: Job, given: Option<&mut dyn Backend>) -> Result<Written, Error>
         show_progress,
         on_warning,
     } = job;
-    let variant =
-        variant.unwrap_or_else(|| backend::default_variant_name(&model.spec, &model.args));
-    if variant.is_empty() || variant.contains(['/', '\\']) || variant.starts_with('.') {
-        return Err(Error::Input(format!(
-            "--variant {variant:?}: use a plain name (letters, digits, - _ .)"
-        )));
-    }
+    let plain =
+        |name: &str| !name.is_empty() && !name.contains(['/', '\\']) && !name.starts_with('.');
+    let variant = match variant {
+        Some(name) if !plain(&name) => {
+            return Err(Error::Input(format!(
+                "--variant {name:?}: use a plain name (letters, digits, - _ .)"
+            )))
+        }
+        Some(name) => name,
+        None => {
+            let name = backend::default_variant_name(&model.spec, &model.args);
+            if !plain(&name) {
+                return Err(Error::Input(format!(
+                    "--model {}: no run name follows from it; name the model after the colon \
+                     (e.g. llama:model.gguf, lm-eval:hf), or give --variant NAME",
+                    model.spec
+                )));
+            }
+            name
+        }
+    };
     let registry = Registry::with_builtin(&invocation.include_path)?;
     // The backend is opened once, when first needed: before planning only
     // if the chat template, which is the model's, shapes the prompts.
@@ -380,7 +394,7 @@ pub fn variant_job(
     // relative to the folder that holds variants/.
     let mut args = variant.backend.args.clone();
     if spec.starts_with("lm-eval:") {
-        for key in ["pretrained", "peft", "delta"] {
+        for &key in backend::lm_eval::WEIGHTS_ARGS {
             if let Some(value) = args.get_mut(key) {
                 let local = variant::resolve(&variant.path, value);
                 if local.exists() {

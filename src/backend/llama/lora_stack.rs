@@ -66,16 +66,8 @@ pub fn combined(adapters: &[Adapter]) -> Result<PathBuf, BackendError> {
             dir.display()
         ))
     };
-    std::fs::create_dir_all(&dir).map_err(failed)?;
-    // Written under a name of its own, renamed whole: a reader never sees
-    // half a file, and two processes building it at once do not collide.
-    let part = dir.join(format!("{key}.gguf.{}.part", std::process::id()));
-    let written = write(&part, &inputs, &targets)
-        .and_then(|()| std::fs::rename(&part, &path).map_err(failed));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&part);
-    }
-    written.map(|()| path)
+    crate::cache::write_once(&path, |part| write(part, &inputs, &targets), failed)?;
+    Ok(path)
 }
 
 /// GGML tensor types an adapter's tensors may have.
