@@ -597,6 +597,22 @@ fn the_example_policy_reads() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("margn"), "{err}");
+    // A gate with nothing left to decide is named.
+    std::fs::write(bad.path(), "[tasks.t]\nrequired = false\n").unwrap();
+    let policy = assay::gate::Policy::read(bad.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = scores(100, 60);
+    run(dir.path(), "base", &base, None, "h");
+    run(dir.path(), "cand", &base, None, "h");
+    let (code, text, _) = gate(
+        dir.path(),
+        "base",
+        "cand",
+        &["--policy", bad.path().to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("required = false"), "{text}");
+    assert!(!policy.task("t").required);
     // A per-task margin means nothing to the default mode, and a guard
     // nothing to the per-task one: both are named.
     std::fs::write(bad.path(), "[tasks.t]\nmargin = 2\n").unwrap();

@@ -497,6 +497,24 @@ fn errors_say_what_to_install_or_fix() {
         stderr.contains("cannot run Python") && stderr.contains("--model-arg python=PATH"),
         "{stderr}"
     );
+    // assay's own arguments are checked before anything starts.
+    let (code, stderr) = run_bridge(&cache, &out, &python(), &["--model-arg", "timeout=soon"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--model-arg timeout=soon"), "{stderr}");
+    let output = assay(&cache)
+        .args(["run", "--model", "lm-eval:", "--tasks", "bridge_mc"])
+        .arg("--include-path")
+        .arg(tasks())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--model lm-eval:") && stderr.contains("lm-eval:hf"),
+        "{stderr}"
+    );
     // An interpreter without lm-eval (an empty virtual environment).
     let bare = dir.path().join("bare");
     let made = std::process::Command::new("python3")
