@@ -32,3 +32,4 @@ pub mod scaffold;
 pub mod stats;
 pub mod task;
 pub mod variant;
+pub mod worker;

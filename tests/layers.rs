@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["gguf"],
     &["request", "stats"],
     &["cache", "metric"],
-    &["data"],
+    &["data", "worker"],
     &["ports"],
     &["task"],
     &["prompt"],

@@ -9,25 +9,20 @@
 //! stdout (the protocol is described in the worker). Each answer comes back
 //! as the model reports it to its cache hook, so it is stored at once.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::{Backend, BackendError, ChatTemplateSpec, ModelIdentity, OnAnswer};
 use crate::request::GenerationOptions;
+use crate::worker::{Worker, WorkerError};
 
 const WORKER: &str = include_str!("lm_eval_worker.py");
 const PROTOCOL: u64 = 1;
 /// How long to wait for the worker's next message unless `timeout=` says.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 1800;
-/// Lines of the worker's stderr kept for error messages.
-const STDERR_LINES: usize = 40;
 
 /// The arguments assay reads itself; the others go to lm-eval's model.
 const OWN_ARGS: &[&str] = &["python", "timeout"];
@@ -40,44 +35,11 @@ pub struct LmEvalBackend {
     identity: ModelIdentity,
     /// The model's chat template as lm-eval picks it, if it has one.
     chat_template: Option<ChatTemplateSpec>,
-    child: Child,
-    stdin: ChildStdin,
-    messages: Receiver<Value>,
-    stderr: Arc<Mutex<VecDeque<String>>>,
-    timeout: Duration,
+    worker: Worker,
     /// What the user ran, for messages: `lm-eval:hf`.
     shown: String,
     /// The interpreter, for messages.
     python: String,
-}
-
-impl Drop for LmEvalBackend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The worker script on disk: in the cache folder under its hash (else
-/// the system's temporary folder).
-fn worker_file() -> Result<PathBuf, BackendError> {
-    let digest = crate::hash::sha256_hex(WORKER.as_bytes());
-    let dir = crate::cache::cache_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("lm-eval-worker");
-    let path = dir.join(format!("worker-{}.py", &digest[..16]));
-    let failed = |e: std::io::Error| {
-        BackendError::Failed(format!(
-            "cannot write the lm-eval worker to {}: {e}",
-            dir.display()
-        ))
-    };
-    crate::cache::write_once(
-        &path,
-        |part| std::fs::write(part, WORKER).map_err(failed),
-        failed,
-    )?;
-    Ok(path)
 }
 
 impl LmEvalBackend {
@@ -96,8 +58,7 @@ impl LmEvalBackend {
         let python = args
             .get("python")
             .cloned()
-            .or_else(|| std::env::var("ASSAY_PYTHON").ok().filter(|p| !p.is_empty()))
-            .unwrap_or_else(|| "python3".into());
+            .unwrap_or_else(crate::worker::default_python);
         let timeout = match args.get("timeout") {
             None => DEFAULT_TIMEOUT_SECONDS,
             Some(t) => t.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(|| {
@@ -111,51 +72,19 @@ impl LmEvalBackend {
             .filter(|(k, _)| !OWN_ARGS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let worker = worker_file()?;
-        let mut child = Command::new(&python)
-            .arg(&worker)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                BackendError::BadInput(format!(
-                    "--model {shown}: cannot run Python `{python}` ({e}); install Python 3 with \
-                     lm-eval, or name the interpreter with --model-arg python=PATH or $ASSAY_PYTHON"
-                ))
-            })?;
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr_pipe = child.stderr.take().expect("piped stderr");
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
-        let tail = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-                if tail.len() == STDERR_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        });
-        let (sender, messages) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let message =
-                    serde_json::from_str(&line).unwrap_or_else(|_| json!({"unreadable": line}));
-                if sender.send(message).is_err() {
-                    break;
-                }
-            }
-        });
+        let script = crate::worker::script_file("lm-eval-worker", WORKER).map_err(|e| {
+            BackendError::Failed(format!("cannot write the lm-eval worker to the cache folder: {e}"))
+        })?;
+        let worker = Worker::start(&python, &script, Duration::from_secs(timeout)).map_err(|e| {
+            BackendError::BadInput(format!(
+                "--model {shown}: cannot run Python `{python}` ({e}); install Python 3 with \
+                 lm-eval, or name the interpreter with --model-arg python=PATH or $ASSAY_PYTHON"
+            ))
+        })?;
         let mut backend = LmEvalBackend {
             identity: ModelIdentity::default(),
             chat_template: None,
-            child,
-            stdin,
-            messages,
-            stderr,
-            timeout: Duration::from_secs(timeout),
+            worker,
             shown,
             python,
         };
@@ -204,56 +133,32 @@ impl LmEvalBackend {
     }
 
     fn send(&mut self, message: &Value) -> Result<(), BackendError> {
-        let mut line = message.to_string();
-        line.push('\n');
-        self.stdin
-            .write_all(line.as_bytes())
-            .and_then(|()| self.stdin.flush())
-            .map_err(|_| self.died())
+        self.worker.send(message).map_err(|e| self.failed(e))
     }
 
     /// The worker's next message, within the timeout.
     fn next_message(&mut self) -> Result<Value, BackendError> {
-        match self.messages.recv_timeout(self.timeout) {
-            Ok(message) => Ok(message),
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = self.child.kill();
-                Err(BackendError::Failed(format!(
-                    "--model {}: the lm-eval worker ({}) sent nothing for {} s and was \
-                     stopped; what it answered is cached; raise --model-arg timeout=SECONDS if \
-                     the model is just slow",
-                    self.shown,
-                    self.python,
-                    self.timeout.as_secs()
-                )))
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(self.died()),
-        }
+        self.worker.next_message().map_err(|e| self.failed(e))
     }
 
-    /// The worker ended without saying why: its exit status and the last
-    /// line it wrote to stderr.
-    fn died(&mut self) -> BackendError {
-        let status = self
-            .child
-            .wait()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|e| e.to_string());
-        // The stderr reader may still be draining the pipe.
-        std::thread::sleep(Duration::from_millis(100));
-        BackendError::Failed(format!(
-            "--model {}: the lm-eval worker stopped ({status}){}; what it answered is cached, \
-             and the same command resumes",
-            self.shown,
-            self.stderr_last_line()
-                .map(|l| format!(": {l}"))
-                .unwrap_or_default()
-        ))
-    }
-
-    fn stderr_last_line(&self) -> Option<String> {
-        let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
-        tail.iter().rev().find(|l| !l.trim().is_empty()).cloned()
+    /// A worker that went silent or ended, in words that say what is kept.
+    fn failed(&self, error: WorkerError) -> BackendError {
+        BackendError::Failed(match error {
+            WorkerError::Silent(after) => format!(
+                "--model {}: the lm-eval worker ({}) sent nothing for {} s and was \
+                 stopped; what it answered is cached; raise --model-arg timeout=SECONDS if \
+                 the model is just slow",
+                self.shown,
+                self.python,
+                after.as_secs()
+            ),
+            WorkerError::Died { status, last_line } => format!(
+                "--model {}: the lm-eval worker stopped ({status}){}; what it answered is \
+                 cached, and the same command resumes",
+                self.shown,
+                last_line.map(|l| format!(": {l}")).unwrap_or_default()
+            ),
+        })
     }
 
     /// The error a worker's `{"error": ...}` message reports, in words that
@@ -268,7 +173,8 @@ impl LmEvalBackend {
                     self.shown
                 ));
             }
-            return self.died();
+            let died = self.worker.died();
+            return self.failed(died);
         };
         let shown = &self.shown;
         match message.get("kind").and_then(Value::as_str) {
