@@ -118,6 +118,11 @@ pub struct Invocation {
     /// record the same invocation).
     #[serde(skip)]
     pub shard: Option<Shard>,
+    /// `--python-hooks`: whether hooks may run in Python. Never read from
+    /// a file (it runs code from the task folder): the user says it each
+    /// time; run.json records how each hook ran.
+    #[serde(skip)]
+    pub python_hooks: crate::ports::python::HookMode,
 }
 
 impl Invocation {

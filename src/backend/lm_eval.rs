@@ -73,14 +73,17 @@ impl LmEvalBackend {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let script = crate::worker::script_file("lm-eval-worker", WORKER).map_err(|e| {
-            BackendError::Failed(format!("cannot write the lm-eval worker to the cache folder: {e}"))
-        })?;
-        let worker = Worker::start(&python, &script, Duration::from_secs(timeout)).map_err(|e| {
-            BackendError::BadInput(format!(
-                "--model {shown}: cannot run Python `{python}` ({e}); install Python 3 with \
-                 lm-eval, or name the interpreter with --model-arg python=PATH or $ASSAY_PYTHON"
+            BackendError::Failed(format!(
+                "cannot write the lm-eval worker to the cache folder: {e}"
             ))
         })?;
+        let worker =
+            Worker::start(&python, &script, Duration::from_secs(timeout)).map_err(|e| {
+                BackendError::BadInput(format!(
+                    "--model {shown}: cannot run Python `{python}` ({e}); install Python 3 with \
+                 lm-eval, or name the interpreter with --model-arg python=PATH or $ASSAY_PYTHON"
+                ))
+            })?;
         let mut backend = LmEvalBackend {
             identity: ModelIdentity::default(),
             chat_template: None,

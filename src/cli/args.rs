@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::invocation::{parse_fewshot_seed, parse_shard, Invocation, Limit};
+use crate::ports::python::HookMode;
 use crate::run::CachePlace;
 
 #[derive(Parser)]
@@ -165,6 +166,11 @@ pub struct ScoreArgs {
     pub cache: CacheArgs,
     #[arg(long)]
     pub quiet: bool,
+    /// Run the Python functions (`!function`) of tasks that have no
+    /// native port, as lm-eval would (needs Python with lm-eval; runs code
+    /// from the task folder). `--python-hooks=all`: Python for every hook.
+    #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+    pub python_hooks: Option<String>,
 }
 
 #[derive(Args)]
@@ -178,6 +184,11 @@ pub struct MergeArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Run the Python functions (`!function`) of tasks that have no
+    /// native port, as lm-eval would (needs Python with lm-eval; runs code
+    /// from the task folder). `--python-hooks=all`: Python for every hook.
+    #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+    pub python_hooks: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -211,6 +222,11 @@ pub struct TaskArgs {
     /// default with --apply-chat-template, as in lm-eval; `false` turns it off).
     #[arg(long = "fewshot-as-multiturn", num_args = 0..=1, default_missing_value = "true")]
     pub fewshot_as_multiturn: Option<bool>,
+    /// Run the Python functions (`!function`) of tasks that have no
+    /// native port, as lm-eval would (needs Python with lm-eval; runs code
+    /// from the task folder). `--python-hooks=all`: Python for every hook.
+    #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+    pub python_hooks: Option<String>,
 }
 
 /// Where a run keeps its answers.
@@ -277,6 +293,9 @@ pub enum TasksCommand {
         names: Vec<String>,
         #[arg(long = "include-path")]
         include_path: Vec<PathBuf>,
+        /// Show `python` for tasks whose hooks would run in Python.
+        #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+        python_hooks: Option<String>,
     },
     /// Download the Hub datasets of tasks or groups into the cache, so later
     /// runs work offline (HF_HUB_OFFLINE=1).
@@ -296,6 +315,9 @@ pub enum TasksCommand {
     Validate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Run hooks without a native port in Python.
+        #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+        python_hooks: Option<String>,
     },
 }
 
@@ -315,6 +337,7 @@ impl TaskArgs {
                 .unwrap_or(self.apply_chat_template),
             apply_chat_template: self.apply_chat_template,
             shard: self.shard.as_deref().map(parse_shard).transpose()?,
+            python_hooks: HookMode::from_flag(self.python_hooks.as_deref())?,
         })
     }
 }

@@ -14,6 +14,7 @@ use clap::Parser;
 use crate::engine::Overlong;
 use crate::error::{exit, ErrorKind};
 use crate::invocation::{parse_shard, Limit};
+use crate::ports::python::HookMode;
 use crate::run::{self, Job, Model};
 use args::{
     Cli, Command, GateArgs, LeaderboardArgs, MergeArgs, RequestsArgs, RunArgs, ScoreArgs,
@@ -141,6 +142,8 @@ fn score(args: ScoreArgs) -> Result<i32, Failure> {
     if let Some(shard) = &args.shard {
         job.invocation.shard = Some(parse_shard(shard).map_err(Failure::input)?);
     }
+    job.invocation.python_hooks =
+        HookMode::from_flag(args.python_hooks.as_deref()).map_err(Failure::input)?;
     job.cache = args.cache.place();
     job.show_progress = !args.quiet;
     job.on_warning = warn;
@@ -148,7 +151,13 @@ fn score(args: ScoreArgs) -> Result<i32, Failure> {
 }
 
 fn merge(args: MergeArgs) -> Result<i32, Failure> {
-    report(&run::merge_shards(&args.runs, &args.out, !args.quiet)?)
+    let python_hooks = HookMode::from_flag(args.python_hooks.as_deref()).map_err(Failure::input)?;
+    report(&run::merge_shards(
+        &args.runs,
+        &args.out,
+        !args.quiet,
+        python_hooks,
+    )?)
 }
 
 fn requests(args: RequestsArgs) -> Result<i32, Failure> {
@@ -195,8 +204,10 @@ fn tasks(cmd: TasksCommand) -> Result<i32, Failure> {
         TasksCommand::List {
             names,
             include_path,
+            python_hooks,
         } => {
-            let (table, unreadable) = run::catalog::list(&names, &include_path)?;
+            let mode = HookMode::from_flag(python_hooks.as_deref()).map_err(Failure::input)?;
+            let (table, unreadable) = run::catalog::list(&names, &include_path, mode)?;
             // A closed pipe (`| head`) ends the listing quietly.
             let _ = std::io::stdout().lock().write_all(table.as_bytes());
             // Files that could not be read are errors, listed after the
@@ -214,7 +225,13 @@ fn tasks(cmd: TasksCommand) -> Result<i32, Failure> {
                 println!("{config}");
             }
         }
-        TasksCommand::Validate { paths } => match run::catalog::validate(&paths) {
+        TasksCommand::Validate {
+            paths,
+            python_hooks,
+        } => match run::catalog::validate(
+            &paths,
+            HookMode::from_flag(python_hooks.as_deref()).map_err(Failure::input)?,
+        ) {
             Ok(checked) => println!("ok: {checked} task and group configs are valid"),
             Err(failures) => {
                 for f in &failures[1..] {

@@ -27,7 +27,7 @@ pub use bigbench::{exact_str_match, multiple_choice_grade, normalized_log_probs}
 pub use document::{document_value, Evidence, MultipleChoice};
 pub use error::MetricError;
 pub use exact_match::{exact_match, ExactMatchOptions};
-pub use filters::{Filter, FilterPipeline};
+pub use filters::{ExternalFilter, Filter, FilterPipeline};
 pub use registry::{
     computed_metrics, default_metrics, metric_info, reads_unconditional, MetricInfo, METRICS,
 };

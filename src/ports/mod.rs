@@ -18,13 +18,14 @@
 mod bigbench;
 mod hellaswag;
 mod leaderboard;
+pub mod python;
 mod truthfulqa;
 mod wikitext;
 mod winogrande;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -103,12 +104,27 @@ pub fn all() -> impl Iterator<Item = &'static Port> {
 #[derive(Debug, Default)]
 pub struct Resolver {
     seen: Mutex<HashMap<(PathBuf, String), Resolution>>,
+    /// Whether hooks may run in Python (`--python-hooks`), and the worker.
+    python: Option<(python::HookMode, Arc<python::PythonHooks>)>,
 }
 
 /// What one reference resolved to.
 type Resolution = Result<&'static Port, Unresolved>;
 
 impl Resolver {
+    /// A resolver that runs hooks in Python as `mode` says.
+    pub fn with_python(mode: python::HookMode, runtime: Arc<python::PythonHooks>) -> Resolver {
+        Resolver {
+            seen: Mutex::default(),
+            python: (mode != python::HookMode::Native).then_some((mode, runtime)),
+        }
+    }
+
+    /// The Python hooks' mode and worker, when hooks may run in Python.
+    pub fn python(&self) -> Option<(python::HookMode, &Arc<python::PythonHooks>)> {
+        self.python.as_ref().map(|(m, r)| (*m, r))
+    }
+
     /// The port `reference` (`module.function`) names for a config in
     /// `folder`.
     pub fn resolve(&self, folder: &Path, reference: &str) -> Resolution {

@@ -261,7 +261,8 @@ impl<'c> Prompter<'c> {
                 ),
             )
         })?;
-        (port.run)(doc).map_err(|m| self.error(doc_id, field, format!("{}: {m}", port.name)))
+        port.value(doc)
+            .map_err(|m| self.error(doc_id, field, format!("{}: {m}", port.name)))
     }
 
     fn render(

@@ -20,8 +20,8 @@ use crate::python::value::py_str;
 
 pub use crate::python::json::dumps_indent2;
 pub use run::{
-    MetricBlock, Provenance, Run, RunConfig, SampleCounts, ShardRecord, TaskRecord, Timings,
-    BOOTSTRAP_ITERS,
+    HookRecord, MetricBlock, Provenance, Run, RunConfig, SampleCounts, ShardRecord, TaskRecord,
+    Timings, BOOTSTRAP_ITERS,
 };
 pub use samples::{
     chosen_option, hash_key, prompts_hash, read as read_samples, read_doc_field, read_documents,

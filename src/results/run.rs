@@ -136,6 +136,30 @@ pub struct TaskRecord {
     /// Which prompts the task asked (see `prompts_hash`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompts_hash: Option<String>,
+    /// The task's `!function` hooks and how each was run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRecord>,
+}
+
+/// One `!function` hook of a task: a native port, or the Python function
+/// itself (`--python-hooks`), with what computed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HookRecord {
+    /// The config field, e.g. `process_docs` or `metric_list[0].metric`.
+    pub field: String,
+    /// `module.function` as the config names it.
+    pub function: String,
+    /// `native` or `python`.
+    pub implementation: String,
+    /// The Python file and its SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Python, lm-eval, and the packages the hook's module imported.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

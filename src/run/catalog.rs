@@ -11,13 +11,18 @@ use super::Error;
 use crate::data;
 use crate::data::hub::{cache_state, CacheState, HubSettings};
 use crate::invocation::Invocation;
+use crate::ports::python::{HookMode, PythonHooks};
 use crate::task::registry::{builtin_tasks_dir, EntryKind, Node};
 use crate::task::{Registry, TaskConfig, TaskError};
 
 /// `assay tasks list`: the table, and each config file that could not be
 /// read, with why.
-pub fn list(names: &[String], include_path: &[PathBuf]) -> Result<(String, Vec<String>), Error> {
-    let registry = Registry::with_builtin(include_path)?;
+pub fn list(
+    names: &[String],
+    include_path: &[PathBuf],
+    python_hooks: HookMode,
+) -> Result<(String, Vec<String>), Error> {
+    let registry = super::registry(include_path, python_hooks)?;
     let settings = HubSettings::from_env();
     let builtin = builtin_tasks_dir().and_then(|d| d.canonicalize().ok());
     let mut out = String::new();
@@ -121,7 +126,7 @@ pub fn show(name: &str, include_path: &[PathBuf]) -> Result<Vec<String>, Error> 
 
 /// `assay tasks validate`: how many task and group configs were checked,
 /// or every distinct failure (the first is the command's error).
-pub fn validate(paths: &[PathBuf]) -> Result<usize, Vec<String>> {
+pub fn validate(paths: &[PathBuf], python_hooks: HookMode) -> Result<usize, Vec<String>> {
     let mut failures: Vec<String> = Vec::new();
     let mut checked = 0;
     // A task in several groups is planned once per distinct config.
@@ -129,7 +134,10 @@ pub fn validate(paths: &[PathBuf]) -> Result<usize, Vec<String>> {
     let invocation = Invocation::default();
     let preparation = Preparation::new(&invocation, false).map_err(|e| vec![e.to_string()])?;
     for path in paths {
-        let registry = Registry::scan(std::slice::from_ref(path));
+        let mut registry = Registry::scan(std::slice::from_ref(path));
+        if python_hooks != HookMode::Native {
+            registry = registry.with_python_hooks(python_hooks, PythonHooks::new(None));
+        }
         failures.extend(registry.broken.iter().map(|(_, err)| err.to_string()));
         let names: Vec<String> = registry
             .entries()
@@ -177,6 +185,7 @@ fn task_status(
         "-".to_string()
     } else {
         match registry.ports(t) {
+            Ok(p) if p.uses.iter().any(|u| u.python.is_some()) => "python".to_string(),
             Ok(_) => "native".to_string(),
             Err(TaskError::HookDiffers { .. }) => "differs".to_string(),
             Err(_) => "missing".to_string(),
@@ -242,6 +251,8 @@ fn group_status(
         .collect();
     let hooks = if skipped > 0 || rows.iter().any(|r| r.0 == "missing") {
         "missing"
+    } else if rows.iter().any(|r| r.0 == "python") {
+        "python"
     } else if rows.iter().any(|r| r.0 == "native") {
         "native"
     } else {

@@ -19,7 +19,6 @@ use super::{Error, Plan, Record};
 use crate::engine::{Answers, RequestCounts};
 use crate::request::{Request, Response};
 use crate::results::{self, Run, SampleRecord};
-use crate::task::Registry;
 
 /// One shard as read from its run folder.
 struct Shard {
@@ -72,7 +71,11 @@ fn read_shard(dir: &Path) -> Result<Shard, Error> {
 
 /// Reads and checks the shards in `dirs`, plans the whole run with the
 /// recorded invocation, and fills its answers from the shards' samples.
-pub fn merge(dirs: &[PathBuf], show_progress: bool) -> Result<Merged, Error> {
+pub fn merge(
+    dirs: &[PathBuf],
+    show_progress: bool,
+    python_hooks: crate::ports::python::HookMode,
+) -> Result<Merged, Error> {
     let started = std::time::Instant::now();
     if dirs.is_empty() {
         return Err(input("give the run folders of the shards to merge".into()));
@@ -149,8 +152,9 @@ pub fn merge(dirs: &[PathBuf], show_progress: bool) -> Result<Merged, Error> {
         )));
     }
 
-    let invocation = first.run.assay.invocation.clone();
-    let registry = Registry::with_builtin(&invocation.include_path)?;
+    let mut invocation = first.run.assay.invocation.clone();
+    invocation.python_hooks = python_hooks;
+    let registry = super::registry(&invocation.include_path, python_hooks)?;
     invocation
         .compiled_chat_template()
         .map_err(|e| input(format!("{}: the recorded chat template: {e}", name(first))))?;

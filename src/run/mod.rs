@@ -202,7 +202,7 @@ fn pipeline(job: Job, given: Option<&mut dyn Backend>) -> Result<Written, Error>
             name
         }
     };
-    let registry = Registry::with_builtin(&invocation.include_path)?;
+    let registry = registry(&invocation.include_path, invocation.python_hooks)?;
     // The backend is opened once, when first needed: before planning only
     // if the chat template, which is the model's, shapes the prompts.
     let mut owned: Option<Box<dyn Backend>> = None;
@@ -292,7 +292,7 @@ pub fn plan_only(
     model: Option<&Model>,
     show_progress: bool,
 ) -> Result<Plan, Error> {
-    let registry = Registry::with_builtin(&invocation.include_path)?;
+    let registry = registry(&invocation.include_path, invocation.python_hooks)?;
     if invocation.apply_chat_template {
         let model = model.ok_or_else(|| {
             Error::Input("--apply-chat-template needs --model: the template is the model's".into())
@@ -320,9 +320,27 @@ pub fn write(
 }
 
 /// Merges the shards in `dirs` into one run under `out`.
-pub fn merge_shards(dirs: &[PathBuf], out: &Path, show_progress: bool) -> Result<Written, Error> {
-    let merged = merge::merge(dirs, show_progress)?;
+pub fn merge_shards(
+    dirs: &[PathBuf],
+    out: &Path,
+    show_progress: bool,
+    python_hooks: crate::ports::python::HookMode,
+) -> Result<Written, Error> {
+    let merged = merge::merge(dirs, show_progress, python_hooks)?;
     write(&merged.plan, &merged.answers, &merged.record, out)
+}
+
+/// The built-in tasks and `include_path`, with hooks run in Python as
+/// `python_hooks` allows.
+pub fn registry(
+    include_path: &[PathBuf],
+    python_hooks: crate::ports::python::HookMode,
+) -> Result<Registry, crate::task::TaskError> {
+    let registry = Registry::with_builtin(include_path)?;
+    Ok(match python_hooks {
+        crate::ports::python::HookMode::Native => registry,
+        mode => registry.with_python_hooks(mode, crate::ports::python::PythonHooks::new(None)),
+    })
 }
 
 /// A variant's run on a suite (`assay score`): checks its manifest (and its

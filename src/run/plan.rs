@@ -14,10 +14,11 @@ use crate::data::{self, Doc, HubSource};
 use crate::engine::{Answers, OverlongRequest, SkippedDocument, TaskRequests};
 use crate::invocation::Invocation;
 use crate::metric::{self, Aggregation, FilterPipeline};
+use crate::ports::python::{PyHook, PythonFilter};
 use crate::prompt::chat::ChatTemplate;
 use crate::prompt::{Prepared, PromptOptions, Prompter};
 use crate::task::config::MetricConfig;
-use crate::task::ports::{Call, DocsFn, TaskPorts};
+use crate::task::ports::{Call, DocsPort, TaskPorts};
 use crate::task::registry::{Node, Selection};
 use crate::task::{Registry, TaskConfig, TaskError};
 
@@ -49,6 +50,11 @@ pub struct MetricSpec {
     pub aggregation: Aggregation,
     pub higher_is_better: bool,
     pub kwargs: serde_json::Map<String, Value>,
+    /// A metric function in Python (`metric: !function`), called with each
+    /// document's gold and prediction.
+    pub python_metric: Option<PyHook>,
+    /// An aggregation function in Python, which replaces `aggregation`.
+    pub python_aggregation: Option<PyHook>,
 }
 
 /// One task ready to run.
@@ -222,7 +228,14 @@ pub fn plan_task(
                 let steps = f
                     .steps
                     .iter()
-                    .map(|s| metric::Filter::from_config(&s.function, &s.kwargs))
+                    .enumerate()
+                    .map(|(j, s)| match ports.filters.get(&(i, j)) {
+                        Some(hook) => Ok(metric::Filter::External(Arc::new(PythonFilter {
+                            hook: hook.clone(),
+                            kwargs: s.kwargs.clone(),
+                        }))),
+                        None => metric::Filter::from_config(&s.function, &s.kwargs),
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| {
                         field_error(&config, &format!("filter_list[{i}]"), e.to_string())
@@ -251,12 +264,15 @@ pub fn plan_task(
         })
     };
     // lm-eval's process_docs applies to every split the task reads; the
-    // few-shot split gets fewshot_config's (inherited from the task's).
-    let process = |docs: Vec<Doc>, field: &str, port: Option<&Call<DocsFn>>| match port {
+    // few-shot split gets fewshot_config's (inherited from the task's). As
+    // in lm-eval, the few-shot split is processed first, and the task's
+    // first call is the one after its generators were seeded.
+    let first_call = std::cell::Cell::new(true);
+    let process = |docs: Vec<Doc>, field: &str, port: Option<&Call<DocsPort>>| match port {
         None => Ok(docs),
-        Some(p) => {
-            (p.run)(docs).map_err(|m| field_error(&config, field, format!("{}: {m}", p.name)))
-        }
+        Some(p) => p
+            .docs(docs, first_call.replace(false))
+            .map_err(|m| field_error(&config, field, format!("{}: {m}", p.name))),
     };
     let split_docs = |field: &str, split: &str| -> Result<Vec<Doc>, Error> {
         let hook = if field == "fewshot_split" {
@@ -272,28 +288,6 @@ pub fn plan_task(
         };
         process(docs, hook_field, hook)
     };
-    let eval_docs = if let Some(s) = &config.test_split {
-        split_docs("test_split", s)?
-    } else if let Some(s) = &config.validation_split {
-        split_docs("validation_split", s)?
-    } else {
-        return Err(field_error(
-            &config,
-            "test_split",
-            "missing: set test_split or validation_split".into(),
-        ));
-    };
-    if eval_docs.is_empty() {
-        let files: Vec<&str> = dataset.files.keys().map(String::as_str).collect();
-        return Err(field_error(
-            &config,
-            "test_split",
-            format!(
-                "the evaluation split has no documents (read from {})",
-                files.join(", ")
-            ),
-        ));
-    }
     let fs = &config.fewshot_config;
     let fewshot_docs = if let Some(s) = &fs.split {
         split_docs("fewshot_split", s)?
@@ -318,6 +312,28 @@ pub fn plan_task(
     } else {
         vec![]
     };
+    let eval_docs = if let Some(s) = &config.test_split {
+        split_docs("test_split", s)?
+    } else if let Some(s) = &config.validation_split {
+        split_docs("validation_split", s)?
+    } else {
+        return Err(field_error(
+            &config,
+            "test_split",
+            "missing: set test_split or validation_split".into(),
+        ));
+    };
+    if eval_docs.is_empty() {
+        let files: Vec<&str> = dataset.files.keys().map(String::as_str).collect();
+        return Err(field_error(
+            &config,
+            "test_split",
+            format!(
+                "the evaluation split has no documents (read from {})",
+                files.join(", ")
+            ),
+        ));
+    }
     let total_docs = eval_docs.len();
     let limit = options.limit.map_or(total_docs, |l| l.of(total_docs));
     let prompt_options = PromptOptions {
@@ -327,6 +343,9 @@ pub fn plan_task(
         chat_template: preparation.chat_template.clone(),
         fewshot_as_multiturn: options.fewshot_as_multiturn,
     };
+    ports
+        .prefetch(&eval_docs[..limit])
+        .map_err(|m| field_error(&config, "doc_to_text", m))?;
     let mut prompter = Prompter::new(&config, &ports, &eval_docs, fewshot_docs, prompt_options)?;
     crate::engine::log_line(
         preparation.show_progress,
@@ -372,7 +391,9 @@ fn metric_specs(config: &TaskConfig, ports: &TaskPorts) -> Result<Vec<MetricSpec
             .iter()
             .map(|m| MetricConfig {
                 metric: m.to_string(),
+                metric_hook: None,
                 aggregation: None,
+                aggregation_hook: None,
                 higher_is_better: None,
                 kwargs: serde_json::Map::new(),
             })
@@ -386,14 +407,20 @@ fn metric_specs(config: &TaskConfig, ports: &TaskPorts) -> Result<Vec<MetricSpec
             aggregation,
             higher_is_better: hib,
             kwargs,
+            ..
         } = entry;
+        let python_metric = ports.metric_functions.get(&i).cloned();
+        let python_aggregation = ports.aggregations.get(&i).cloned();
         let field = format!("metric_list[{i}]");
         let info = metric::metric_info(&name);
-        let supported = match &ports.process_results {
-            Some(port) => port.metrics.to_vec(),
-            None => metric::computed_metrics(config.output_type),
+        let supported: Vec<String> = match &ports.process_results {
+            Some(port) => port.metrics.clone(),
+            None => metric::computed_metrics(config.output_type)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         };
-        if !supported.contains(&name.as_str()) {
+        if python_metric.is_none() && !supported.contains(&name) {
             return Err(field_error(
                 config,
                 &format!("{field}.metric"),
@@ -405,6 +432,7 @@ fn metric_specs(config: &TaskConfig, ports: &TaskPorts) -> Result<Vec<MetricSpec
             ));
         }
         let aggregation = match aggregation {
+            _ if python_aggregation.is_some() => Aggregation::Mean,
             Some(a) => Aggregation::from_name(&a)
                 .map_err(|e| field_error(config, &format!("{field}.aggregation"), e.to_string()))?,
             None => info
@@ -413,7 +441,7 @@ fn metric_specs(config: &TaskConfig, ports: &TaskPorts) -> Result<Vec<MetricSpec
                 .map_err(|e| field_error(config, &field, e.to_string()))?
                 .unwrap_or(Aggregation::Mean),
         };
-        if name == "exact_match" {
+        if name == "exact_match" && python_metric.is_none() {
             metric::ExactMatchOptions::from_kwargs(&kwargs)
                 .map_err(|e| field_error(config, &field, e.to_string()))?;
         }
@@ -422,6 +450,8 @@ fn metric_specs(config: &TaskConfig, ports: &TaskPorts) -> Result<Vec<MetricSpec
             name,
             aggregation,
             kwargs,
+            python_metric,
+            python_aggregation,
         });
     }
     Ok(out)

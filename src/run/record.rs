@@ -10,8 +10,8 @@ use super::Record;
 use crate::hash::sha256_hex;
 use crate::python::value::py_str;
 use crate::results::{
-    doc_hashes, prompts_hash, MetricBlock, Provenance, Run, RunConfig, SampleCounts, SampleRow,
-    ShardRecord, TaskRecord, Timings,
+    doc_hashes, prompts_hash, HookRecord, MetricBlock, Provenance, Run, RunConfig, SampleCounts,
+    SampleRow, ShardRecord, TaskRecord, Timings,
 };
 
 fn block(alias: &str, scores: &std::collections::BTreeMap<String, Score>) -> MetricBlock {
@@ -77,6 +77,7 @@ pub fn build(
                 dataset: planned.data_source.clone(),
                 output_type: planned.config.output_type.name().to_string(),
                 prompts_hash: Some(prompts),
+                hooks: hook_records(&planned.ports),
             },
         );
     }
@@ -112,6 +113,32 @@ pub fn build(
         },
     };
     (run, rows)
+}
+
+/// How each of a task's hooks ran, with the Python file's digest and the
+/// versions that computed it.
+fn hook_records(ports: &crate::task::ports::TaskPorts) -> Vec<HookRecord> {
+    ports
+        .uses
+        .iter()
+        .map(|u| {
+            let python = u.python.as_ref().map(|h| (h, h.provenance()));
+            HookRecord {
+                field: u.field.clone(),
+                function: u.function.clone(),
+                implementation: if python.is_some() { "python" } else { "native" }.into(),
+                file: python.as_ref().map(|(h, _)| h.file.display().to_string()),
+                sha256: python
+                    .as_ref()
+                    .and_then(|(_, p)| p.as_ref().ok())
+                    .map(|p| p.sha256.clone()),
+                versions: python
+                    .and_then(|(_, p)| p.ok())
+                    .map(|p| p.versions)
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 /// Appends one task's sample rows; returns the task's prompts hash.

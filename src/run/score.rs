@@ -13,6 +13,7 @@ use super::plan::PlannedTask;
 use super::Error;
 use crate::engine::Answers;
 use crate::metric::{self, Evidence, ItemValue, MultipleChoice};
+use crate::ports::python::{self, HookError, PyHook};
 use crate::prompt::Prepared;
 use crate::python::value::py_str;
 use crate::request::{OutputType, Response};
@@ -113,9 +114,14 @@ pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, E
             let filtered = pipeline
                 .apply(texts.clone(), &docs)
                 .map_err(|e| scoring_error(task, e.to_string()))?;
-            for ((doc, raw), out) in task.docs.iter().zip(texts).zip(filtered) {
-                let prediction = out.first().cloned().unwrap_or_default();
-                let values = generation_values(task, doc, &prediction)?;
+            let predictions: Vec<String> = filtered
+                .iter()
+                .map(|out| out.first().cloned().unwrap_or_default())
+                .collect();
+            let per_doc = all_generation_values(task, &predictions)?;
+            for (((doc, raw), prediction), values) in
+                task.docs.iter().zip(texts).zip(predictions).zip(per_doc)
+            {
                 samples.push(sample(
                     doc,
                     pipeline.name(),
@@ -132,8 +138,36 @@ pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, E
             }
         }
     } else {
+        let python_values = match &task.ports.process_results {
+            Some(ProcessResults {
+                call:
+                    crate::task::ports::Call {
+                        run: ResultsPort::Python(hook),
+                        ..
+                    },
+                ..
+            }) => {
+                let items = task
+                    .docs
+                    .iter()
+                    .zip(&responses)
+                    .map(|(doc, rs)| {
+                        (
+                            Value::Object(doc.doc.clone()),
+                            loglikelihood_results(task.config.output_type, rs),
+                        )
+                    })
+                    .collect();
+                Some(python_results(task, hook, items)?)
+            }
+            _ => None,
+        };
+        let mut python_values = python_values.map(Vec::into_iter);
         for (doc, rs) in task.docs.iter().zip(&responses) {
-            let values = loglikelihood_values(task, doc, rs)?;
+            let values = match python_values.as_mut().and_then(Iterator::next) {
+                Some(values) => values,
+                None => loglikelihood_values(task, doc, rs)?,
+            };
             let raw: Vec<Value> = rs
                 .iter()
                 .map(|r| match r {
@@ -158,12 +192,22 @@ pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, E
             .iter()
             .find(|m| &m.name == name)
             .expect("values only for listed metrics");
-        let value = spec
-            .aggregation
-            .aggregate(values)
-            .map_err(|e| scoring_error(task, e.to_string()))?;
-        let stderr = metric::stderr(name, spec.aggregation, values, BOOTSTRAP_ITERS)
-            .filter(|s| s.is_finite());
+        let (value, stderr) = match &spec.python_aggregation {
+            // lm-eval has no standard error for an aggregation it does not
+            // know.
+            Some(hook) => (
+                hook.aggregate(values.iter().map(to_python).collect())
+                    .map_err(|e| scoring_error(task, format!("metric `{name}`: {e}")))?,
+                None,
+            ),
+            None => (
+                spec.aggregation
+                    .aggregate(values)
+                    .map_err(|e| scoring_error(task, e.to_string()))?,
+                metric::stderr(name, spec.aggregation, values, BOOTSTRAP_ITERS)
+                    .filter(|s| s.is_finite()),
+            ),
+        };
         scores.insert(format!("{name},{filter}"), Score { value, stderr });
     }
     Ok(TaskScores {
@@ -198,6 +242,7 @@ fn sample(
                         .and_then(|g| probs.get(g))
                         .copied()
                         .unwrap_or(f64::NAN),
+                    ItemValue::Python(v) => python::number(v).unwrap_or(f64::NAN),
                 };
                 (k.clone(), x)
             })
@@ -216,7 +261,7 @@ fn listed_values(
     evidence: &Evidence,
 ) -> Result<Vec<(String, ItemValue)>, Error> {
     let mut out = Vec::new();
-    for spec in &task.metrics {
+    for spec in task.metrics.iter().filter(|m| m.python_metric.is_none()) {
         let value = metric::document_value(&spec.name, &spec.kwargs, evidence)
             .map_err(|e| scoring_error(task, format!("document {}: {e}", doc.doc_id)))?;
         if let Some(v) = value {
@@ -291,7 +336,7 @@ fn hook_values(
     input: HookInput,
 ) -> Result<Vec<(String, ItemValue)>, Error> {
     let name = &port.call.name;
-    let values = match (port.call.run, input) {
+    let values = match (&port.call.run, input) {
         (ResultsPort::Loglikelihoods(f), HookInput::Loglikelihoods(pairs)) => f(&doc.doc, pairs),
         (ResultsPort::Generated(f), HookInput::Generated(texts)) => f(&doc.doc, texts),
         _ => {
@@ -317,7 +362,19 @@ fn generation_values(
         let texts = [prediction.to_string()];
         return hook_values(task, port, doc, HookInput::Generated(&texts));
     }
-    let golds: Vec<String> = if let Some(choices) = &doc.choices {
+    let golds = golds(task, doc)?;
+    let evidence = Evidence::Generated {
+        golds: &golds,
+        prediction,
+    };
+    listed_values(task, doc, &evidence)
+}
+
+/// A generation document's gold answer(s) as lm-eval's default
+/// `process_results` compares them: the chosen option's text, each target
+/// of a multiple-target task, else the target as text.
+fn golds(task: &PlannedTask, doc: &Prepared) -> Result<Vec<String>, Error> {
+    Ok(if let Some(choices) = &doc.choices {
         let i = doc
             .target
             .as_i64()
@@ -339,12 +396,203 @@ fn generation_values(
         }
     } else {
         vec![py_str(&doc.target)]
+    })
+}
+
+/// Every document's metric values for one filter's predictions: from the
+/// task's `process_results` (every document in one call when it is Python),
+/// else from the listed metrics, Python metric functions included.
+fn all_generation_values(
+    task: &PlannedTask,
+    predictions: &[String],
+) -> Result<Vec<Vec<(String, ItemValue)>>, Error> {
+    if let Some(port) = &task.ports.process_results {
+        if let ResultsPort::Python(hook) = &port.call.run {
+            let items = task
+                .docs
+                .iter()
+                .zip(predictions)
+                .map(|(d, p)| (Value::Object(d.doc.clone()), serde_json::json!([p])))
+                .collect();
+            return python_results(task, hook, items);
+        }
+    }
+    let mut out = task
+        .docs
+        .iter()
+        .zip(predictions)
+        .map(|(doc, p)| generation_values(task, doc, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    if task.ports.process_results.is_some() {
+        return Ok(out);
+    }
+    for spec in &task.metrics {
+        let Some(hook) = &spec.python_metric else {
+            continue;
+        };
+        // Each (document, gold) pair is one item; a document with several
+        // golds scores 1 when any does, as in lm-eval.
+        let mut owners = Vec::new();
+        let mut items = Vec::new();
+        for (i, (doc, p)) in task.docs.iter().zip(predictions).enumerate() {
+            for gold in golds(task, doc)? {
+                owners.push(i);
+                items.push((Value::String(gold), Value::String(p.clone())));
+            }
+        }
+        let values = hook
+            .metric(&spec.kwargs, items)
+            .map_err(|e| hook_error(task, &owners, &spec.name, e))?;
+        let mut per_doc: Vec<Vec<Value>> = vec![Vec::new(); task.docs.len()];
+        for (owner, value) in owners.into_iter().zip(values) {
+            let value = match value {
+                Value::Object(m) if python::number(&Value::Object(m.clone())).is_none() => {
+                    m.get(&spec.name).cloned().ok_or_else(|| {
+                        scoring_error(
+                            task,
+                            format!(
+                                "metric `{}` returned a mapping without the key `{}`",
+                                spec.name, spec.name
+                            ),
+                        )
+                    })?
+                }
+                other => other,
+            };
+            per_doc[owner].push(value);
+        }
+        for (values, scores) in out.iter_mut().zip(per_doc) {
+            let value = if task.multiple_target {
+                let any = scores
+                    .iter()
+                    .any(|v| python::number(v).is_some_and(|x| x != 0.0));
+                ItemValue::Score(f64::from(u8::from(any)))
+            } else {
+                scores
+                    .into_iter()
+                    .next()
+                    .map_or(ItemValue::Score(f64::NAN), |v| from_python(v, spec))
+            };
+            values.push((spec.name.clone(), value));
+        }
+    }
+    Ok(out)
+}
+
+/// What lm-eval hands `process_results` for a document's log-likelihood
+/// requests: `(ll, is_greedy)` tuples, or the rolling log-likelihood.
+fn loglikelihood_results(output_type: OutputType, rs: &[&Response]) -> Value {
+    let float = |x: f64| {
+        serde_json::Number::from_f64(x).map_or_else(
+            || serde_json::json!({"__float__": if x.is_nan() { "nan" } else if x > 0.0 { "inf" } else { "-inf" }}),
+            Value::Number,
+        )
     };
-    let evidence = Evidence::Generated {
-        golds: &golds,
-        prediction,
+    Value::Array(
+        rs.iter()
+            .map(|r| match r {
+                Response::Loglikelihood { logprob, is_greedy }
+                    if output_type != OutputType::LoglikelihoodRolling =>
+                {
+                    serde_json::json!({"__tuple__": [float(*logprob), is_greedy]})
+                }
+                Response::Loglikelihood { logprob, .. } | Response::Rolling { logprob } => {
+                    float(*logprob)
+                }
+                Response::Generate { text } => Value::String(text.clone()),
+            })
+            .collect(),
+    )
+}
+
+/// A Python `process_results` over every document at once: the values of
+/// the metrics the task lists.
+fn python_results(
+    task: &PlannedTask,
+    hook: &PyHook,
+    items: Vec<(Value, Value)>,
+) -> Result<Vec<Vec<(String, ItemValue)>>, Error> {
+    let owners: Vec<usize> = (0..items.len()).collect();
+    let maps = hook
+        .results(items)
+        .map_err(|e| hook_error(task, &owners, "process_results", e))?;
+    Ok(maps
+        .into_iter()
+        .map(|m| {
+            task.metrics
+                .iter()
+                .filter_map(|spec| {
+                    m.get(&spec.name)
+                        .map(|v| (spec.name.clone(), from_python(v.clone(), spec)))
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// A hook's error, naming the document it raised on.
+fn hook_error(task: &PlannedTask, owners: &[usize], what: &str, error: HookError) -> Error {
+    match error {
+        HookError::Raised {
+            index: Some(i),
+            message,
+        } => {
+            let doc = owners
+                .get(i)
+                .and_then(|o| task.docs.get(*o))
+                .map_or(i, |d| d.doc_id);
+            scoring_error(task, format!("document {doc}: {what}: {message}"))
+        }
+        other => scoring_error(task, format!("{what}: {other}")),
+    }
+}
+
+/// A value a Python hook returned, as the metric's aggregation reads it.
+fn from_python(value: Value, spec: &super::plan::MetricSpec) -> ItemValue {
+    use crate::metric::Aggregation;
+    if let Some(x) = python::number(&value) {
+        return ItemValue::Score(x);
+    }
+    if spec.python_aggregation.is_some() {
+        return ItemValue::Python(value);
+    }
+    let pair = match python::plain(value.clone()) {
+        Value::Array(items) if items.len() == 2 => Some((items[0].clone(), items[1].clone())),
+        _ => None,
     };
-    listed_values(task, doc, &evidence)
+    match (spec.aggregation, pair) {
+        (Aggregation::F1 | Aggregation::MatthewsCorrcoef, Some((g, p))) => {
+            match (g.as_i64(), p.as_i64()) {
+                (Some(gold), Some(pred)) => ItemValue::GoldPred { gold, pred },
+                _ => ItemValue::Python(value),
+            }
+        }
+        (Aggregation::WeightedPerplexity | Aggregation::BitsPerByte, Some((l, w))) => {
+            match (python::number(&l), python::number(&w)) {
+                (Some(loglikelihood), Some(weight)) => ItemValue::Weighted {
+                    loglikelihood,
+                    weight,
+                },
+                _ => ItemValue::Python(value),
+            }
+        }
+        _ => ItemValue::Python(value),
+    }
+}
+
+/// A document's value as a Python aggregation function receives it.
+fn to_python(item: &ItemValue) -> Value {
+    match item {
+        ItemValue::Score(x) => serde_json::Number::from_f64(*x)
+            .map_or_else(|| serde_json::json!({"__float__": "nan"}), Value::Number),
+        ItemValue::Weighted {
+            loglikelihood,
+            weight,
+        } => serde_json::json!({"__tuple__": [loglikelihood, weight]}),
+        ItemValue::GoldPred { gold, pred } => serde_json::json!({"__tuple__": [gold, pred]}),
+        ItemValue::GoldProbs { gold, probs } => serde_json::json!({"__tuple__": [gold, probs]}),
+        ItemValue::Python(v) => v.clone(),
+    }
 }
 
 /// Aggregates groups bottom-up from their children's scores, as lm-eval's

@@ -49,8 +49,14 @@ pub enum ChoiceSpec {
 /// One entry of `metric_list`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricConfig {
+    /// The metric's name; for a Python metric function, the function's
+    /// name (lm-eval names it by `__name__`).
     pub metric: String,
+    /// `metric: !function module.name`.
+    pub metric_hook: Option<Hook>,
     pub aggregation: Option<String>,
+    /// `aggregation: !function module.name`.
+    pub aggregation_hook: Option<Hook>,
     pub higher_is_better: Option<bool>,
     /// Everything else in the entry: keyword options for the metric.
     pub kwargs: Map<String, Value>,
@@ -60,6 +66,8 @@ pub struct MetricConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterStep {
     pub function: String,
+    /// `function: !function module.Class`: a filter class in Python.
+    pub hook: Option<Hook>,
     pub kwargs: Map<String, Value>,
 }
 
@@ -201,20 +209,24 @@ impl<'a> Fields<'a> {
     fn hook(&self, field: &str) -> Result<Option<Hook>, TaskError> {
         match self.present(field) {
             None => Ok(None),
-            Some(v) => match hook_name(v) {
-                Some(name) => {
-                    let folder = self.path.parent().unwrap_or(Path::new("."));
-                    Ok(Some(Hook {
-                        function: name.to_string(),
-                        folder: match hook_dir(v) {
-                            Some(dir) => folder.join(dir),
-                            None => folder.to_path_buf(),
-                        },
-                    }))
-                }
+            Some(v) => match self.hook_value(v) {
+                Some(hook) => Ok(Some(hook)),
                 None => Err(self.err(field, "expected a `!function module.name` reference")),
             },
         }
+    }
+
+    /// The hook a `!function` marker at `field` names.
+    fn hook_value(&self, v: &Value) -> Option<Hook> {
+        let name = hook_name(v)?;
+        let folder = self.path.parent().unwrap_or(Path::new("."));
+        Some(Hook {
+            function: name.to_string(),
+            folder: match hook_dir(v) {
+                Some(dir) => folder.join(dir),
+                None => folder.to_path_buf(),
+            },
+        })
     }
 
     fn string(&self, field: &str) -> Result<Option<String>, TaskError> {
@@ -232,6 +244,7 @@ impl<'a> Fields<'a> {
             path: self.path.to_path_buf(),
             field: format!("{}{field}", self.prefix),
             function: hook_name(v).unwrap_or_default().to_string(),
+            file: None,
         }
     }
 
@@ -496,7 +509,7 @@ impl TaskConfig {
     }
 
     /// Every Python hook this config names, as (field, hook).
-    pub fn hooks(&self) -> Vec<(&'static str, &Hook)> {
+    pub fn hooks(&self) -> Vec<(String, &Hook)> {
         fn doc_hook(spec: &Option<DocSpec>) -> Option<&Hook> {
             match spec {
                 Some(DocSpec::Hook(h)) => Some(h),
@@ -510,7 +523,7 @@ impl TaskConfig {
             }
         }
         let fs = &self.fewshot_config;
-        [
+        let mut out = [
             ("process_docs", self.process_docs.as_ref()),
             ("doc_to_text", doc_hook(&self.doc_to_text)),
             ("doc_to_target", doc_hook(&self.doc_to_target)),
@@ -525,8 +538,24 @@ impl TaskConfig {
             ),
         ]
         .into_iter()
-        .filter_map(|(field, h)| h.map(|h| (field, h)))
-        .collect()
+        .filter_map(|(field, h)| h.map(|h| (field.to_string(), h)))
+        .collect::<Vec<_>>();
+        for (i, m) in self.metric_list.iter().flatten().enumerate() {
+            if let Some(h) = &m.metric_hook {
+                out.push((format!("metric_list[{i}].metric"), h));
+            }
+            if let Some(h) = &m.aggregation_hook {
+                out.push((format!("metric_list[{i}].aggregation"), h));
+            }
+        }
+        for (i, f) in self.filter_list.iter().flatten().enumerate() {
+            for (j, step) in f.steps.iter().enumerate() {
+                if let Some(h) = &step.hook {
+                    out.push((format!("filter_list[{i}].filter[{j}].function"), h));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -642,9 +671,19 @@ fn parse_metric_list(f: &Fields) -> Result<Option<Vec<MetricConfig>>, TaskError>
             ));
         };
         let field = |k: &str| format!("metric_list[{i}].{k}");
+        let metric_hook = m.get("metric").and_then(|v| f.hook_value(v));
         let metric = match m.get("metric") {
             Some(Value::String(s)) => s.clone(),
-            Some(v) if hook_name(v).is_some() => return Err(f.python_hook(&field("metric"), v)),
+            Some(_) if metric_hook.is_some() => metric_hook
+                .as_ref()
+                .map(|h| {
+                    h.function
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .unwrap_or_default(),
             _ => {
                 return Err(f.err(
                     &field("metric"),
@@ -652,12 +691,11 @@ fn parse_metric_list(f: &Fields) -> Result<Option<Vec<MetricConfig>>, TaskError>
                 ))
             }
         };
+        let aggregation_hook = m.get("aggregation").and_then(|v| f.hook_value(v));
         let aggregation = match m.get("aggregation") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(v) if hook_name(v).is_some() => {
-                return Err(f.python_hook(&field("aggregation"), v))
-            }
+            Some(_) if aggregation_hook.is_some() => None,
             Some(_) => return Err(f.err(&field("aggregation"), "expected an aggregation name")),
         };
         let higher_is_better = match m.get("higher_is_better") {
@@ -683,7 +721,9 @@ fn parse_metric_list(f: &Fields) -> Result<Option<Vec<MetricConfig>>, TaskError>
             .collect();
         out.push(MetricConfig {
             metric,
+            metric_hook,
             aggregation,
+            aggregation_hook,
             higher_is_better,
             kwargs,
         });
@@ -727,9 +767,13 @@ fn parse_filter_list(f: &Fields) -> Result<Option<Vec<FilterConfig>>, TaskError>
             let Value::Object(sm) = step else {
                 return Err(f.err(&sfield, "expected a mapping with a `function` key"));
             };
+            let hook = sm.get("function").and_then(|v| f.hook_value(v));
             let function = match sm.get("function") {
                 Some(Value::String(s)) => s.clone(),
-                Some(v) if hook_name(v).is_some() => return Err(f.python_hook(&sfield, v)),
+                Some(_) if hook.is_some() => hook
+                    .as_ref()
+                    .map(|h| h.function.clone())
+                    .unwrap_or_default(),
                 _ => return Err(f.err(&sfield, "missing: name the filter function, e.g. `regex`")),
             };
             let kwargs = sm
@@ -737,7 +781,11 @@ fn parse_filter_list(f: &Fields) -> Result<Option<Vec<FilterConfig>>, TaskError>
                 .filter(|(k, _)| k.as_str() != "function")
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            parsed.push(FilterStep { function, kwargs });
+            parsed.push(FilterStep {
+                function,
+                hook,
+                kwargs,
+            });
         }
         out.push(FilterConfig {
             name,

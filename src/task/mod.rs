@@ -31,14 +31,24 @@ pub enum TaskError {
         message: String,
     },
     #[error(
-        "{path}: field `{field}` calls the Python function `{function}` (!function); \
-         Python hooks are not supported by assay: write the logic as a Jinja template \
-         in the YAML, or use a task with a native port"
+        "{path}: field `{field}` calls the Python function `{function}` (!function), which \
+         has no native port; {}",
+        match file {
+            Some(file) => format!(
+                "--python-hooks would run {}:{} (code from the task folder), or write the \
+                 logic as a Jinja template in the YAML",
+                file.display(),
+                function.rsplit('.').next().unwrap_or(function)
+            ),
+            None => "assay does not run Python in this field, even with --python-hooks".into(),
+        }
     )]
     PythonHook {
         path: PathBuf,
         field: String,
         function: String,
+        /// The Python file `--python-hooks` would run, when it can.
+        file: Option<PathBuf>,
     },
     #[error(
         "{path}: field `{field}` calls the Python function `{function}` (!function) from {file}, \

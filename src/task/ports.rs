@@ -1,5 +1,6 @@
-//! A task's `!function` hooks resolved to native ports, once, when the task
-//! is planned. Each field's port is checked here to be of that field's kind
+//! A task's `!function` hooks resolved, once, when the task is planned: to
+//! native ports, or (with `--python-hooks`) to the Python functions
+//! themselves. Each field's port is checked here to be of that field's kind
 //! (and `process_results` of the task's output type), so the planner, the
 //! prompter and the scorer call typed functions and check nothing again.
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 use super::config::{Hook, TaskConfig};
 use super::TaskError;
 use crate::data::Doc;
+use crate::ports::python::{HookMode, PyHook};
 use crate::ports::{MetricValues, Native, Resolver, ResultsFn, Unresolved};
 use crate::request::OutputType;
 
@@ -28,49 +30,123 @@ pub struct Call<F> {
     pub name: String,
 }
 
+/// A `process_docs` hook.
+#[derive(Debug, Clone)]
+pub enum DocsPort {
+    Native(DocsFn),
+    Python(PyHook),
+}
+
+/// A `doc_to_text`, `doc_to_target` or `doc_to_choice` hook.
+#[derive(Debug, Clone)]
+pub enum ValuePort {
+    Native(ValueFn),
+    Python(PyHook),
+}
+
 /// What a `process_results` port reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum ResultsPort {
     /// The (log-likelihood, is-greedy) pairs of the document's requests.
     Loglikelihoods(ResultsFn),
     /// The filtered generations.
     Generated(GeneratedFn),
+    /// lm-eval's `results` for the output type, in Python.
+    Python(PyHook),
 }
 
-/// A task's `process_results` port and the metrics it gives values for.
+/// A task's `process_results` port and the metrics it gives values for
+/// (for Python, every metric the task lists).
 #[derive(Debug, Clone)]
 pub struct ProcessResults {
     pub call: Call<ResultsPort>,
-    pub metrics: &'static [&'static str],
+    pub metrics: Vec<String>,
+}
+
+/// How one hook of a task is run, for the run's provenance.
+#[derive(Debug, Clone)]
+pub struct HookUse {
+    /// The config field, e.g. `process_docs` or `metric_list[0].metric`.
+    pub field: String,
+    /// `module.function` as the config names it.
+    pub function: String,
+    /// The Python function when it runs in Python; `None` for a native port.
+    pub python: Option<PyHook>,
 }
 
 /// Every hook of one task, resolved.
 #[derive(Debug, Clone, Default)]
 pub struct TaskPorts {
-    pub process_docs: Option<Call<DocsFn>>,
-    pub fewshot_process_docs: Option<Call<DocsFn>>,
+    pub process_docs: Option<Call<DocsPort>>,
+    pub fewshot_process_docs: Option<Call<DocsPort>>,
     /// The `doc_to_*` hooks (the task's and its few-shot config's), by hook.
-    values: HashMap<Hook, Call<ValueFn>>,
+    values: HashMap<Hook, Call<ValuePort>>,
     pub process_results: Option<ProcessResults>,
+    /// Python metric functions, by their index in `metric_list`.
+    pub metric_functions: HashMap<usize, PyHook>,
+    /// Python aggregation functions, by their metric's index in `metric_list`.
+    pub aggregations: HashMap<usize, PyHook>,
+    /// Python filter classes, by (pipeline, step) in `filter_list`.
+    pub filters: HashMap<(usize, usize), PyHook>,
+    /// Every hook and how it runs, in config order.
+    pub uses: Vec<HookUse>,
 }
 
 impl TaskPorts {
     /// Resolves every hook `config` names, or says which has no port (or
-    /// one of another kind).
+    /// one of another kind). With Python hooks on, a hook without a port
+    /// (or every hook, for [`HookMode::All`]) runs in Python.
     pub fn resolve(config: &TaskConfig, resolver: &Resolver) -> Result<TaskPorts, TaskError> {
         let mut ports = TaskPorts::default();
         for (field, hook) in config.hooks() {
-            let port = resolver
-                .resolve(&hook.folder, &hook.function)
-                .map_err(|why| unresolved(config, field, hook, why))?;
+            let field = field.as_str();
             let name = hook.function.clone();
+            let native = match resolver.python() {
+                Some((HookMode::All, _)) => None,
+                _ => match resolver.resolve(&hook.folder, &hook.function) {
+                    Ok(port) => Some(port),
+                    Err(why) if resolver.python().is_none() => {
+                        return Err(unresolved(config, field, hook, why))
+                    }
+                    Err(_) => None,
+                },
+            };
+            let Some(port) = native else {
+                let (_, runtime) = resolver.python().expect("Python hooks are on");
+                let python = PyHook::new(runtime, &hook.folder, &hook.function).map_err(|m| {
+                    TaskError::Field {
+                        path: config.source.clone(),
+                        field: field.to_string(),
+                        message: m,
+                    }
+                })?;
+                ports.python_hook(config, field, python.clone(), name.clone(), hook)?;
+                ports.uses.push(HookUse {
+                    field: field.to_string(),
+                    function: name,
+                    python: Some(python),
+                });
+                continue;
+            };
+            ports.uses.push(HookUse {
+                field: field.to_string(),
+                function: name.clone(),
+                python: None,
+            });
             let generation = config.output_type == OutputType::GenerateUntil;
+            let metrics = || port.metrics.iter().map(|m| m.to_string()).collect();
             match (field, port.native) {
                 ("process_docs", Native::Docs(run)) => {
-                    ports.process_docs = Some(Call { run, name });
+                    ports.process_docs = Some(Call {
+                        run: DocsPort::Native(run),
+                        name,
+                    });
                 }
                 ("fewshot_config.process_docs", Native::Docs(run)) => {
-                    ports.fewshot_process_docs = Some(Call { run, name });
+                    ports.fewshot_process_docs = Some(Call {
+                        run: DocsPort::Native(run),
+                        name,
+                    });
                 }
                 ("process_results", Native::Results(f)) if !generation => {
                     ports.process_results = Some(ProcessResults {
@@ -78,7 +154,7 @@ impl TaskPorts {
                             run: ResultsPort::Loglikelihoods(f),
                             name,
                         },
-                        metrics: port.metrics,
+                        metrics: metrics(),
                     });
                 }
                 ("process_results", Native::Generated(f)) if generation => {
@@ -87,11 +163,17 @@ impl TaskPorts {
                             run: ResultsPort::Generated(f),
                             name,
                         },
-                        metrics: port.metrics,
+                        metrics: metrics(),
                     });
                 }
                 (field, Native::Value(run)) if field.contains("doc_to_") => {
-                    ports.values.insert(hook.clone(), Call { run, name });
+                    ports.values.insert(
+                        hook.clone(),
+                        Call {
+                            run: ValuePort::Native(run),
+                            name,
+                        },
+                    );
                 }
                 _ => {
                     return Err(TaskError::Field {
@@ -109,9 +191,131 @@ impl TaskPorts {
         Ok(ports)
     }
 
+    /// Places a hook that runs in Python by its field.
+    fn python_hook(
+        &mut self,
+        config: &TaskConfig,
+        field: &str,
+        python: PyHook,
+        name: String,
+        hook: &Hook,
+    ) -> Result<(), TaskError> {
+        let index = |prefix: &str| -> Option<usize> {
+            field.strip_prefix(prefix)?.split(']').next()?.parse().ok()
+        };
+        match field {
+            "process_docs" => {
+                self.process_docs = Some(Call {
+                    run: DocsPort::Python(python),
+                    name,
+                });
+            }
+            "fewshot_config.process_docs" => {
+                self.fewshot_process_docs = Some(Call {
+                    run: DocsPort::Python(python),
+                    name,
+                });
+            }
+            "process_results" => {
+                self.process_results = Some(ProcessResults {
+                    call: Call {
+                        run: ResultsPort::Python(python),
+                        name,
+                    },
+                    metrics: config
+                        .metric_list
+                        .iter()
+                        .flatten()
+                        .map(|m| m.metric.clone())
+                        .collect(),
+                });
+            }
+            f if f.contains("doc_to_") => {
+                self.values.insert(
+                    hook.clone(),
+                    Call {
+                        run: ValuePort::Python(python),
+                        name,
+                    },
+                );
+            }
+            f if f.ends_with("].metric") => {
+                if config.output_type != OutputType::GenerateUntil {
+                    return Err(TaskError::Field {
+                        path: config.source.clone(),
+                        field: f.to_string(),
+                        message: format!(
+                            "a metric function (`{name}`) is only called for generate_until \
+                             tasks; for output_type {} give process_results instead",
+                            config.output_type.name()
+                        ),
+                    });
+                }
+                self.metric_functions
+                    .insert(index("metric_list[").unwrap_or_default(), python);
+            }
+            f if f.ends_with("].aggregation") => {
+                self.aggregations
+                    .insert(index("metric_list[").unwrap_or_default(), python);
+            }
+            f if f.starts_with("filter_list[") => {
+                let pipeline = index("filter_list[").unwrap_or_default();
+                let step = f
+                    .split("].filter[")
+                    .nth(1)
+                    .and_then(|s| s.split(']').next())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_default();
+                self.filters.insert((pipeline, step), python);
+            }
+            f => {
+                return Err(TaskError::Field {
+                    path: config.source.clone(),
+                    field: f.to_string(),
+                    message: format!("`{name}`: assay does not call Python hooks in this field"),
+                })
+            }
+        }
+        Ok(())
+    }
+
     /// The port of a `doc_to_*` hook of the task.
-    pub fn value(&self, hook: &Hook) -> Option<&Call<ValueFn>> {
+    pub fn value(&self, hook: &Hook) -> Option<&Call<ValuePort>> {
         self.values.get(hook)
+    }
+
+    /// Computes every Python `doc_to_*` hook for `docs` in one call each, so
+    /// that preparing the documents one by one asks Python nothing more.
+    pub fn prefetch(&self, docs: &[Doc]) -> Result<(), String> {
+        for call in self.values.values() {
+            if let ValuePort::Python(hook) = &call.run {
+                hook.prefetch(docs)
+                    .map_err(|e| format!("{}: {e}", call.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Call<DocsPort> {
+    /// `process_docs` over one split's documents; `first` says this is the
+    /// task's first call (Python's generators are seeded then, as lm-eval's
+    /// evaluator seeds them before it builds the task).
+    pub fn docs(&self, docs: Vec<Doc>, first: bool) -> Result<Vec<Doc>, String> {
+        match &self.run {
+            DocsPort::Native(f) => f(docs),
+            DocsPort::Python(hook) => hook.docs(docs, first).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl Call<ValuePort> {
+    /// The hook's value for one document.
+    pub fn value(&self, doc: &Doc) -> Result<Value, String> {
+        match &self.run {
+            ValuePort::Native(f) => f(doc),
+            ValuePort::Python(hook) => hook.value(doc).map_err(|e| e.to_string()),
+        }
     }
 }
 
@@ -121,6 +325,11 @@ fn unresolved(config: &TaskConfig, field: &str, hook: &Hook, why: Unresolved) ->
             path: config.source.clone(),
             field: field.to_string(),
             function: hook.function.clone(),
+            file: hook
+                .function
+                .rsplit_once('.')
+                .map(|(module, _)| hook.folder.join(format!("{}.py", module.replace('.', "/"))))
+                .filter(|f| f.is_file()),
         },
         Unresolved::Differs { file, fingerprint } => TaskError::HookDiffers {
             path: config.source.clone(),

@@ -215,7 +215,18 @@ impl Registry {
         registry
     }
 
-    /// The native ports of `config`'s hooks, or why one has none.
+    /// Lets hooks run in Python as `mode` says (`--python-hooks`).
+    pub fn with_python_hooks(
+        mut self,
+        mode: crate::ports::python::HookMode,
+        runtime: std::sync::Arc<crate::ports::python::PythonHooks>,
+    ) -> Registry {
+        self.resolver = Resolver::with_python(mode, runtime);
+        self
+    }
+
+    /// The ports of `config`'s hooks (native, or Python when allowed), or
+    /// why one has none.
     pub fn ports(&self, config: &TaskConfig) -> Result<TaskPorts, TaskError> {
         TaskPorts::resolve(config, &self.resolver)
     }

@@ -27,6 +27,9 @@ pub enum ItemValue {
     GoldPred { gold: i64, pred: i64 },
     /// `(gold, softmax of the choice log-likelihoods)` for brier_score.
     GoldProbs { gold: i64, probs: Vec<f64> },
+    /// Another value a Python hook returned (JSON, the hooks' worker's
+    /// tags kept), for a Python aggregation function to read.
+    Python(serde_json::Value),
 }
 
 impl ItemValue {
@@ -36,6 +39,7 @@ impl ItemValue {
             ItemValue::Weighted { .. } => "a (loglikelihood, weight) pair",
             ItemValue::GoldPred { .. } => "a (gold, pred) pair",
             ItemValue::GoldProbs { .. } => "a (gold, probabilities) pair",
+            ItemValue::Python(_) => "a value a Python hook returned",
         }
     }
 }

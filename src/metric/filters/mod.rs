@@ -15,6 +15,8 @@ mod extraction;
 mod selection;
 mod transformation;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::MetricError;
@@ -46,6 +48,14 @@ pub enum Filter {
     Map(MapFilter),
     /// `bigbench_postprocess`: BIG-bench's `stop_string` and `output_regex`.
     BigBenchPostprocess(PostprocessFilter),
+    /// A filter class a task defines in Python (`--python-hooks`).
+    External(Arc<dyn ExternalFilter>),
+}
+
+/// A filter step computed outside assay: every document's responses in (a
+/// list of texts, or the one text `take_first` left), the same shapes out.
+pub trait ExternalFilter: std::fmt::Debug + Send + Sync {
+    fn apply(&self, responses: Vec<Value>, docs: &[Value]) -> Result<Vec<Value>, String>;
 }
 
 /// Filter functions lm-eval registers that assay does not run, and why.
@@ -125,6 +135,7 @@ impl Filter {
             Filter::Uppercase => "uppercase",
             Filter::Map(_) => "map",
             Filter::BigBenchPostprocess(_) => "bigbench_postprocess",
+            Filter::External(_) => "python",
         }
     }
 
@@ -142,7 +153,7 @@ impl Filter {
     /// Whether the step reads the documents (and so needs them passed to
     /// [`FilterPipeline::apply`]).
     pub fn needs_docs(&self) -> bool {
-        matches!(self, Filter::MultiChoiceRegex(_))
+        matches!(self, Filter::MultiChoiceRegex(_) | Filter::External(_))
     }
 
     fn apply(
@@ -179,6 +190,44 @@ impl Filter {
             Filter::Uppercase => each_response(responses, |r| Ok(r.to_uppercase())),
             Filter::Map(f) => each_response(responses, |r| Ok(f.lookup(&r))),
             Filter::BigBenchPostprocess(f) => each_response(responses, |r| f.apply(&r)),
+            Filter::External(f) => {
+                let n = responses.len();
+                let values = responses
+                    .into_iter()
+                    .map(|rs| match rs {
+                        DocResponses::List(items) => {
+                            Value::Array(items.into_iter().map(Value::String).collect())
+                        }
+                        DocResponses::Single(s) => Value::String(s),
+                    })
+                    .collect();
+                let out = f.apply(values, docs).map_err(MetricError::MissingInput)?;
+                if out.len() != n {
+                    return Err(MetricError::MissingInput(format!(
+                        "a Python filter returned {} entries for {n} documents",
+                        out.len()
+                    )));
+                }
+                out.into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(DocResponses::Single(s)),
+                        Value::Array(items) => items
+                            .into_iter()
+                            .map(|i| match i {
+                                Value::String(s) => Ok(s),
+                                other => Err(other),
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(DocResponses::List),
+                        other => Err(other),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|v| {
+                        MetricError::MissingInput(format!(
+                            "a Python filter returned {v}, not text or a list of texts"
+                        ))
+                    })
+            }
         }
     }
 }

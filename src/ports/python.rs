@@ -1,0 +1,560 @@
+//! Python hooks (`--python-hooks`): a task's `!function module.name` run as
+//! written, by a Python worker that imports the module as lm-eval does (the
+//! file beside the YAML that names it, executed under the module's name).
+//!
+//! One worker serves a whole run; it starts when the first hook is called,
+//! so resolving hooks (`assay tasks list`) needs no Python. Calls are
+//! batched: many documents per message. Values cross as JSON with Python's
+//! types kept (see `hooks_worker.py`), so prompts and hashes see exactly
+//! what lm-eval's would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::data::Doc;
+use crate::worker::{Worker, WorkerError};
+
+const WORKER: &str = include_str!("hooks_worker.py");
+const PROTOCOL: u64 = 1;
+/// How long one call may take: process_docs over a large split is slow.
+const TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Where ports and Python hooks each run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HookMode {
+    /// Native ports only; a hook without one is refused.
+    #[default]
+    Native,
+    /// Native ports where they exist, Python for the rest.
+    Missing,
+    /// Python for every hook, ports too (to check a port).
+    All,
+}
+
+impl HookMode {
+    /// `--python-hooks` as given: absent, bare, or `=all`.
+    pub fn from_flag(value: Option<&str>) -> Result<HookMode, String> {
+        match value {
+            None => Ok(HookMode::Native),
+            Some("" | "missing") => Ok(HookMode::Missing),
+            Some("all") => Ok(HookMode::All),
+            Some(other) => Err(format!(
+                "--python-hooks={other}: give --python-hooks (Python where no native port \
+                 exists) or --python-hooks=all (Python for every hook)"
+            )),
+        }
+    }
+}
+
+/// The one Python worker of a run, started on first use.
+#[derive(Debug)]
+pub struct PythonHooks {
+    python: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    worker: Option<Worker>,
+    versions: BTreeMap<String, String>,
+    loaded: HashMap<(PathBuf, String), Loaded>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("running", &self.worker.is_some())
+            .field("loaded", &self.loaded.len())
+            .finish()
+    }
+}
+
+/// A hook the worker has imported.
+#[derive(Debug, Clone)]
+struct Loaded {
+    id: u64,
+    sha256: String,
+    imports: BTreeMap<String, String>,
+}
+
+/// What a run records of one Python hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookProvenance {
+    pub file: PathBuf,
+    pub sha256: String,
+    /// Python, lm-eval and the packages the hook's module imported.
+    pub versions: BTreeMap<String, String>,
+}
+
+impl PythonHooks {
+    /// A runtime that will run `python` (else `$ASSAY_PYTHON`, else
+    /// `python3`).
+    pub fn new(python: Option<String>) -> Arc<PythonHooks> {
+        Arc::new(PythonHooks {
+            python: python.unwrap_or_else(crate::worker::default_python),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the worker if it is not running.
+    fn start(&self, state: &mut State) -> Result<(), String> {
+        if state.worker.is_some() {
+            return Ok(());
+        }
+        let python = &self.python;
+        let script = crate::worker::script_file("python-hooks", WORKER).map_err(|e| {
+            format!("cannot write the Python hooks' worker to the cache folder: {e}")
+        })?;
+        let mut worker = Worker::start(python, &script, TIMEOUT).map_err(|e| {
+            format!(
+                "--python-hooks: cannot run Python `{python}` ({e}); install Python 3 with \
+                 lm-eval (pip install lm-eval), or name the interpreter with $ASSAY_PYTHON"
+            )
+        })?;
+        let hello = worker.next_message().map_err(|e| self.failed(e))?;
+        match hello.get("hello") {
+            Some(h) if h.get("protocol").and_then(Value::as_u64) == Some(PROTOCOL) => {
+                state.versions = h
+                    .get("versions")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            _ => {
+                return Err(format!(
+                    "--python-hooks: `{python}` did not start the hooks' worker: {hello}"
+                ))
+            }
+        }
+        state.worker = Some(worker);
+        Ok(())
+    }
+
+    fn failed(&self, error: WorkerError) -> String {
+        match error {
+            WorkerError::Silent(after) => format!(
+                "the Python hooks' worker ({}) answered nothing for {} s and was stopped",
+                self.python,
+                after.as_secs()
+            ),
+            WorkerError::Died { status, last_line } => format!(
+                "the Python hooks' worker ({}) stopped ({status}){}",
+                self.python,
+                last_line.map(|l| format!(": {l}")).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// One message out, one back; an ended worker is forgotten so that the
+    /// next call starts a new one.
+    fn exchange(&self, state: &mut State, message: &Value) -> Result<Value, String> {
+        let worker = state.worker.as_mut().expect("started");
+        let answer = worker
+            .send(message)
+            .and_then(|()| worker.next_message())
+            .map_err(|e| self.failed(e));
+        if answer.is_err() {
+            state.worker = None;
+            state.loaded.clear();
+        }
+        answer
+    }
+
+    /// Imports `hook`'s module and function (once).
+    fn load(&self, state: &mut State, hook: &PyHook) -> Result<Loaded, String> {
+        let key = (hook.file.clone(), hook.function.clone());
+        if let Some(loaded) = state.loaded.get(&key) {
+            return Ok(loaded.clone());
+        }
+        self.start(state)?;
+        let id = state.loaded.len() as u64 + 1;
+        let answer = self.exchange(
+            state,
+            &json!({
+                "op": "hook",
+                "id": id,
+                "file": hook.file,
+                "module": hook.module,
+                "function": hook.function,
+            }),
+        )?;
+        if answer.get("ready").is_none() {
+            return Err(self.import_error(hook, &answer));
+        }
+        let loaded = Loaded {
+            id,
+            sha256: answer
+                .get("sha256")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            imports: answer
+                .get("imports")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        state.loaded.insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn import_error(&self, hook: &PyHook, answer: &Value) -> String {
+        let text = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .map_or_else(|| answer.to_string(), str::to_string);
+        let file = hook.file.display();
+        match answer.get("kind").and_then(Value::as_str) {
+            Some("missing") => {
+                let package = answer.get("package").and_then(Value::as_str).unwrap_or("?");
+                format!(
+                    "{file} imports the Python module `{package}`, which `{}` does not have \
+                     ({text}); pip install the package that provides it",
+                    self.python
+                )
+            }
+            _ => format!("{file} cannot be imported: {text}"),
+        }
+    }
+
+    /// Runs one call of `hook`; the worker's value, tags kept.
+    fn call(
+        &self,
+        hook: &PyHook,
+        kind: &str,
+        mut body: Map<String, Value>,
+    ) -> Result<Value, HookError> {
+        let mut state = self.state();
+        let loaded = self.load(&mut state, hook).map_err(HookError::Setup)?;
+        body.insert("op".into(), json!("call"));
+        body.insert("id".into(), json!(loaded.id));
+        body.insert("kind".into(), json!(kind));
+        let answer = self
+            .exchange(&mut state, &Value::Object(body))
+            .map_err(HookError::Setup)?;
+        if let Some(value) = answer.get("value") {
+            return Ok(value.clone());
+        }
+        let text = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .map_or_else(|| answer.to_string(), str::to_string);
+        Err(HookError::Raised {
+            index: answer
+                .get("index")
+                .and_then(Value::as_u64)
+                .map(|i| i as usize),
+            message: format!("{}:{} raised {text}", hook.file.display(), hook.function),
+        })
+    }
+
+    /// What a run records of `hook`: its file's SHA-256 and the versions
+    /// that compute it. Imports the hook if no call has yet.
+    pub fn provenance(&self, hook: &PyHook) -> Result<HookProvenance, String> {
+        let mut state = self.state();
+        let loaded = self.load(&mut state, hook)?;
+        let mut versions = state.versions.clone();
+        versions.extend(loaded.imports.clone());
+        Ok(HookProvenance {
+            file: hook.file.clone(),
+            sha256: loaded.sha256,
+            versions,
+        })
+    }
+}
+
+/// Why a hook call gave no value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HookError {
+    /// Python could not run the hook at all (no interpreter, a missing
+    /// package, a module that does not import, a worker that died).
+    Setup(String),
+    /// The hook raised, on item `index` of the call when known.
+    Raised {
+        index: Option<usize>,
+        message: String,
+    },
+}
+
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookError::Setup(m) | HookError::Raised { message: m, .. } => f.write_str(m),
+        }
+    }
+}
+
+/// One `!function module.name`, to be run by Python.
+#[derive(Debug, Clone)]
+pub struct PyHook {
+    runtime: Arc<PythonHooks>,
+    pub file: PathBuf,
+    module: String,
+    function: String,
+    /// Values already computed, by document (its JSON text).
+    memo: Arc<Mutex<HashMap<String, Value>>>,
+}
+
+impl PyHook {
+    /// The hook `reference` (`module.function`) names for a config in
+    /// `folder`: the file `folder/module.py`, as lm-eval's loader finds it.
+    pub fn new(
+        runtime: &Arc<PythonHooks>,
+        folder: &Path,
+        reference: &str,
+    ) -> Result<PyHook, String> {
+        let (module, function) = reference
+            .rsplit_once('.')
+            .ok_or_else(|| format!("`{reference}` is not of the form module.function"))?;
+        let file = folder.join(format!("{module}.py"));
+        if !file.is_file() {
+            return Err(format!(
+                "`{reference}` names {}, which does not exist",
+                file.display()
+            ));
+        }
+        Ok(PyHook {
+            runtime: Arc::clone(runtime),
+            file,
+            module: module.to_string(),
+            function: function.to_string(),
+            memo: Arc::default(),
+        })
+    }
+
+    pub fn provenance(&self) -> Result<HookProvenance, String> {
+        self.runtime.provenance(self)
+    }
+
+    /// `process_docs` over a split's documents (seeded first when `seed`).
+    pub fn docs(&self, docs: Vec<Doc>, seed: bool) -> Result<Vec<Doc>, HookError> {
+        let docs: Vec<Value> = docs.into_iter().map(Value::Object).collect();
+        let mut body = Map::new();
+        body.insert("docs".into(), Value::Array(docs));
+        body.insert("seed".into(), Value::Bool(seed));
+        let value = self.runtime.call(self, "docs", body)?;
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|d| match d {
+                    Value::Object(m) => Ok(m),
+                    other => Err(HookError::Raised {
+                        index: None,
+                        message: format!(
+                            "{}:{} returned a document that is not a mapping: {other}",
+                            self.file.display(),
+                            self.function
+                        ),
+                    }),
+                })
+                .collect(),
+            other => Err(self.shape("a list of documents", &other)),
+        }
+    }
+
+    fn shape(&self, wanted: &str, got: &Value) -> HookError {
+        let mut shown = got.to_string();
+        shown.truncate(200);
+        HookError::Raised {
+            index: None,
+            message: format!(
+                "{}:{} gave assay {shown}, not {wanted}",
+                self.file.display(),
+                self.function
+            ),
+        }
+    }
+
+    /// Computes the hook for many documents in one call and remembers the
+    /// values (`doc_to_text` and friends).
+    pub fn prefetch(&self, docs: &[Doc]) -> Result<(), HookError> {
+        let memo_keys: Vec<String> = {
+            let memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+            let mut keys: Vec<String> = docs
+                .iter()
+                .map(|d| Value::Object(d.clone()).to_string())
+                .filter(|k| !memo.contains_key(k))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        };
+        if memo_keys.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<Value> = memo_keys
+            .iter()
+            .map(|k| serde_json::from_str(k).unwrap_or(Value::Null))
+            .collect();
+        let values = self.each(batch)?;
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.extend(memo_keys.into_iter().zip(values));
+        Ok(())
+    }
+
+    /// The hook's value for one document, from the prefetched values or a
+    /// call of its own.
+    pub fn value(&self, doc: &Doc) -> Result<Value, HookError> {
+        let key = Value::Object(doc.clone()).to_string();
+        if let Some(v) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(v.clone());
+        }
+        let value = self
+            .each(vec![Value::Object(doc.clone())])?
+            .pop()
+            .unwrap_or(Value::Null);
+        self.memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value.clone());
+        Ok(value)
+    }
+
+    fn each(&self, docs: Vec<Value>) -> Result<Vec<Value>, HookError> {
+        let n = docs.len();
+        let mut body = Map::new();
+        body.insert("docs".into(), Value::Array(docs));
+        match self.runtime.call(self, "each", body)? {
+            Value::Array(values) if values.len() == n => {
+                Ok(values.into_iter().map(plain).collect())
+            }
+            other => Err(self.shape("one value per document", &other)),
+        }
+    }
+
+    /// `process_results` for many documents: `(doc, results)` pairs in,
+    /// one mapping of metric values (tags kept) per document out.
+    pub fn results(
+        &self,
+        items: Vec<(Value, Value)>,
+    ) -> Result<Vec<Map<String, Value>>, HookError> {
+        let n = items.len();
+        let items: Vec<Value> = items.into_iter().map(|(d, r)| json!([d, r])).collect();
+        let mut body = Map::new();
+        body.insert("items".into(), Value::Array(items));
+        match self.runtime.call(self, "results", body)? {
+            Value::Array(values) if values.len() == n => values
+                .into_iter()
+                .map(|v| match v {
+                    Value::Object(m) => Ok(m),
+                    other => Err(self.shape("a mapping of metric values", &other)),
+                })
+                .collect(),
+            other => Err(self.shape("one mapping per document", &other)),
+        }
+    }
+
+    /// A filter class's `apply`, over every document's responses.
+    pub fn filter(
+        &self,
+        kwargs: &Map<String, Value>,
+        resps: Vec<Value>,
+        docs: &[Value],
+    ) -> Result<Vec<Value>, HookError> {
+        let n = resps.len();
+        let mut body = Map::new();
+        body.insert("kwargs".into(), Value::Object(kwargs.clone()));
+        body.insert("resps".into(), Value::Array(resps));
+        body.insert("docs".into(), Value::Array(docs.to_vec()));
+        match self.runtime.call(self, "filter", body)? {
+            Value::Array(values) if values.len() == n => Ok(values),
+            other => Err(self.shape("one entry per document", &other)),
+        }
+    }
+
+    /// A metric function over `(gold, prediction)` pairs, as lm-eval's
+    /// default `process_results` calls it; its value per pair (tags kept).
+    pub fn metric(
+        &self,
+        kwargs: &Map<String, Value>,
+        items: Vec<(Value, Value)>,
+    ) -> Result<Vec<Value>, HookError> {
+        let n = items.len();
+        let items: Vec<Value> = items.into_iter().map(|(g, p)| json!([g, p])).collect();
+        let mut body = Map::new();
+        body.insert("kwargs".into(), Value::Object(kwargs.clone()));
+        body.insert("items".into(), Value::Array(items));
+        match self.runtime.call(self, "metric", body)? {
+            Value::Array(values) if values.len() == n => Ok(values),
+            other => Err(self.shape("one value per document", &other)),
+        }
+    }
+
+    /// An aggregation function over the documents' values.
+    pub fn aggregate(&self, items: Vec<Value>) -> Result<f64, HookError> {
+        let mut body = Map::new();
+        body.insert("items".into(), Value::Array(items));
+        let value = self.runtime.call(self, "aggregate", body)?;
+        number(&value).ok_or_else(|| self.shape("a number", &value))
+    }
+}
+
+/// A value with the worker's tags undone for assay's own use: a tuple is a
+/// list (as a template or a hash sees it).
+pub fn plain(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(plain).collect()),
+        Value::Object(mut m) => {
+            if m.len() == 1 {
+                if let Some(Value::Array(items)) = m.remove("__tuple__") {
+                    return Value::Array(items.into_iter().map(plain).collect());
+                }
+            }
+            Value::Object(m.into_iter().map(|(k, v)| (k, plain(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// A number a hook returned: an int, a float (tagged when not finite) or a
+/// bool (Python's `True` is 1).
+pub fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Object(m) if m.len() == 1 => match m.get("__float__")?.as_str()? {
+            "nan" => Some(f64::NAN),
+            "inf" => Some(f64::INFINITY),
+            "-inf" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A Python filter class with its keyword arguments, as a filter step.
+#[derive(Debug)]
+pub struct PythonFilter {
+    pub hook: PyHook,
+    pub kwargs: Map<String, Value>,
+}
+
+impl crate::metric::ExternalFilter for PythonFilter {
+    fn apply(&self, responses: Vec<Value>, docs: &[Value]) -> Result<Vec<Value>, String> {
+        self.hook
+            .filter(&self.kwargs, responses, docs)
+            .map(|values| values.into_iter().map(plain).collect())
+            .map_err(|e| e.to_string())
+    }
+}
