@@ -109,7 +109,8 @@ fn python_function_is_refused_by_name() {
             "t.yaml",
             "process_docs",
             "utils.process_docs",
-            "not supported",
+            "--python-hooks would run",
+            "utils.py:process_docs",
         ],
     );
 }

@@ -309,6 +309,8 @@ pub struct PyHook {
     function: String,
     /// Values already computed, by document (its JSON text).
     memo: Arc<Mutex<HashMap<String, Value>>>,
+    /// `process_docs` results, by the SHA-256 of the documents given.
+    docs_memo: Arc<Mutex<HashMap<String, Vec<Doc>>>>,
 }
 
 impl PyHook {
@@ -335,6 +337,7 @@ impl PyHook {
             module: module.to_string(),
             function: function.to_string(),
             memo: Arc::default(),
+            docs_memo: Arc::default(),
         })
     }
 
@@ -343,12 +346,26 @@ impl PyHook {
     }
 
     /// `process_docs` over a split's documents (seeded first when `seed`).
+    /// The same documents again get the first call's result, as lm-eval
+    /// gets it from the `datasets` cache of the mapped split: a hook that
+    /// draws random numbers does not draw again.
     pub fn docs(&self, docs: Vec<Doc>, seed: bool) -> Result<Vec<Doc>, HookError> {
-        let docs: Vec<Value> = docs.into_iter().map(Value::Object).collect();
+        let docs = Value::Array(docs.into_iter().map(Value::Object).collect());
+        let key = crate::hash::sha256_hex(docs.to_string().as_bytes());
+        let memo = || self.docs_memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = memo().get(&key) {
+            return Ok(done.clone());
+        }
         let mut body = Map::new();
-        body.insert("docs".into(), Value::Array(docs));
+        body.insert("docs".into(), docs);
         body.insert("seed".into(), Value::Bool(seed));
         let value = self.runtime.call(self, "docs", body)?;
+        let processed = self.processed(value)?;
+        memo().insert(key, processed.clone());
+        Ok(processed)
+    }
+
+    fn processed(&self, value: Value) -> Result<Vec<Doc>, HookError> {
         match value {
             Value::Array(items) => items
                 .into_iter()

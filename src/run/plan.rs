@@ -343,9 +343,7 @@ pub fn plan_task(
         chat_template: preparation.chat_template.clone(),
         fewshot_as_multiturn: options.fewshot_as_multiturn,
     };
-    ports
-        .prefetch(&eval_docs[..limit])
-        .map_err(|m| field_error(&config, "doc_to_text", m))?;
+    ports.prefetch(&eval_docs[..limit]);
     let mut prompter = Prompter::new(&config, &ports, &eval_docs, fewshot_docs, prompt_options)?;
     crate::engine::log_line(
         preparation.show_progress,

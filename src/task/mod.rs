@@ -35,10 +35,11 @@ pub enum TaskError {
          has no native port; {}",
         match file {
             Some(file) => format!(
-                "--python-hooks would run {}:{} (code from the task folder), or write the \
+                "--python-hooks would run {}:{}{} (code from the task folder), or write the \
                  logic as a Jinja template in the YAML",
                 file.display(),
-                function.rsplit('.').next().unwrap_or(function)
+                function.rsplit('.').next().unwrap_or(function),
+                if file.is_file() { "" } else { ", a file that is not there" }
             ),
             None => "assay does not run Python in this field, even with --python-hooks".into(),
         }

@@ -285,15 +285,15 @@ impl TaskPorts {
     }
 
     /// Computes every Python `doc_to_*` hook for `docs` in one call each, so
-    /// that preparing the documents one by one asks Python nothing more.
-    pub fn prefetch(&self, docs: &[Doc]) -> Result<(), String> {
+    /// that preparing the documents one by one asks Python nothing more. A
+    /// call that fails leaves its documents to be computed one by one, so
+    /// that the error names the document.
+    pub fn prefetch(&self, docs: &[Doc]) {
         for call in self.values.values() {
             if let ValuePort::Python(hook) = &call.run {
-                hook.prefetch(docs)
-                    .map_err(|e| format!("{}: {e}", call.name))?;
+                let _ = hook.prefetch(docs);
             }
         }
-        Ok(())
     }
 }
 
@@ -328,8 +328,7 @@ fn unresolved(config: &TaskConfig, field: &str, hook: &Hook, why: Unresolved) ->
             file: hook
                 .function
                 .rsplit_once('.')
-                .map(|(module, _)| hook.folder.join(format!("{}.py", module.replace('.', "/"))))
-                .filter(|f| f.is_file()),
+                .map(|(module, _)| hook.folder.join(format!("{module}.py"))),
         },
         Unresolved::Differs { file, fingerprint } => TaskError::HookDiffers {
             path: config.source.clone(),

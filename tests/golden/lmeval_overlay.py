@@ -69,6 +69,30 @@ HUB_TASKS: dict[str, HubTask] = {
                                         f"gpqa_{t}") for t in ("main", "diamond", "extended")},
     **{f"leaderboard_musr_{t}": HubTask(f"leaderboard/musr/musr_{t}.yaml", "TAUR-Lab/MuSR", "default")
        for t in ("murder_mysteries", "object_placements", "team_allocation")},
+    # Tasks whose hooks run in Python (PYTHON_HOOK_TASKS below).
+    "drop": HubTask("drop/default.yaml", "EleutherAI/drop", "default"),
+    "copa": HubTask("super_glue/copa/default.yaml", "aps/super_glue", "copa"),
+    "wsc": HubTask("super_glue/wsc/default.yaml", "aps/super_glue", "wsc.fixed"),
+    "super_glue-wsc-t5-prompt": HubTask("super_glue/wsc/t5-prompt.yaml", "aps/super_glue", "wsc.fixed"),
+    "super_glue-cb-t5-prompt": HubTask("super_glue/cb/t5-prompt.yaml", "aps/super_glue", "cb"),
+    "logiqa": HubTask("logiqa/logiqa.yaml", "EleutherAI/logiqa", "logiqa"),
+    "mathqa": HubTask("mathqa/mathqa.yaml", "regisss/math_qa", "default"),
+    "race": HubTask("race/race.yaml", "EleutherAI/race", "high"),
+    "xwinograd_en": HubTask("xwinograd/xwinograd_en.yaml", "Muennighoff/xwinograd", "en"),
+    "pubmedqa": HubTask("pubmedqa/pubmedqa.yaml", "bigbio/pubmed_qa", "pubmed_qa_labeled_fold0_source"),
+    "mutual": HubTask("mutual/mutual.yaml", "EleutherAI/mutual", "mutual"),
+    "webqs": HubTask("webqs/webqs.yaml", "stanfordnlp/web_questions", "default"),
+    **{f"bbh_zeroshot_{t}": HubTask(f"bbh/zeroshot/{t}.yaml", "SaylorTwift/bbh", t)
+       for t in ("sports_understanding", "date_understanding")},
+}
+
+
+# Tasks whose hooks have no native port in assay: their goldens are checked with
+# `assay requests --python-hooks` (the meta's `assay_args`).
+PYTHON_HOOK_TASKS: set[str] = {
+    "drop", "copa", "wsc", "super_glue-wsc-t5-prompt", "super_glue-cb-t5-prompt", "logiqa", "mathqa", "race",
+    "xwinograd_en", "pubmedqa", "mutual", "webqs", "bbh_zeroshot_sports_understanding",
+    "bbh_zeroshot_date_understanding",
 }
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lmeval_overlay import (  # noqa: E402
-    GOLDEN, HUB_FIXTURES, HUB_TASKS, ROOT, TEMP_PREFIX, lmeval_tasks_dir, remove, rename_tasks, run_lmeval, scratch,
+    GOLDEN, HUB_FIXTURES, HUB_TASKS, PYTHON_HOOK_TASKS, ROOT, TEMP_PREFIX, lmeval_tasks_dir, remove, rename_tasks, run_lmeval, scratch,
 )
 
 OUT = GOLDEN / "hub"
@@ -99,6 +99,8 @@ def make(name: str, tasks: list[str], extra: list[str]) -> None:
         meta = {k: run.results[k] for k in META_KEYS if k in run.results}
         meta["tasks"] = tasks
         meta["extra_args"] = extra
+        if any(t in PYTHON_HOOK_TASKS for t in tasks):
+            meta["assay_args"] = ["--python-hooks"]
         meta["hub_datasets"] = {t: {"dataset_path": HUB_TASKS[t].repo, "dataset_name": HUB_TASKS[t].config,
                                     "lm_eval_yaml": "<lm_eval>/tasks/" + HUB_TASKS[t].yaml} for t in tasks}
         cmd = ["lm_eval", *run.command[1:]]

@@ -1,0 +1,418 @@
+//! `--python-hooks`: a task's `!function` hooks run as written, in Python,
+//! when assay has no native port. The test tasks (tests/fixtures/python_hooks)
+//! use every hook kind lm-eval calls: process_docs (a `datasets.Dataset`
+//! mapped and filtered, and one shuffled with Python's seeded generator),
+//! doc_to_text/target/choice, process_results returning ints, floats, bools
+//! and tuples, a filter class with keyword arguments, a metric function with
+//! keyword arguments and aggregation functions.
+//!
+//! lm-eval itself checks assay's work: its evaluator, answering from the
+//! responses assay recorded (`support/lm_eval_replay.py`), must ask exactly
+//! the requests assay sent and compute the same scores.
+//!
+//! The Python with lm-eval is `.lm-eval/venv/bin/python`
+//! (`scripts/fetch-lm-eval-python.sh` makes it; `.ci/run` runs it), or
+//! `ASSAY_TEST_LM_EVAL_PYTHON`.
+
+#[path = "support/mock_openai.rs"]
+mod mock_openai;
+#[path = "support/runs.rs"]
+mod runs;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use mock_openai::MockServer;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ASSAY_TEST_LM_EVAL_PYTHON") {
+        return p.into();
+    }
+    let p = root().join(".lm-eval/venv/bin/python");
+    assert!(
+        p.exists(),
+        "the Python hooks tests need a Python with lm-eval: run \
+         scripts/fetch-lm-eval-python.sh (.ci/run does), or set ASSAY_TEST_LM_EVAL_PYTHON"
+    );
+    p
+}
+
+/// Questions of several lengths (those of 3 characters or fewer are dropped
+/// by process_docs), answers, and four options with a gold label.
+fn documents(n: usize, offset: usize) -> String {
+    let words = [
+        "red", "blue", "green", "amber", "violet", "teal", "ochre", "slate",
+    ];
+    let mut out = String::new();
+    for i in 0..n {
+        let k = i + offset;
+        let q = match k % 5 {
+            0 => format!("how many {} stones", words[k % 8]),
+            1 => words[k % 8][..3].to_string(),
+            2 => format!("which {} comes after {}", words[k % 8], words[(k + 3) % 8]),
+            3 => format!("is {} warm", words[(k + 1) % 8]),
+            _ => format!("name a {} bird", words[(k + 5) % 8]),
+        };
+        let options: Vec<String> = (0..4).map(|j| words[(k + j * 3) % 8].to_string()).collect();
+        let doc = serde_json::json!({
+            "q": q,
+            "a": format!("{} {}", words[(k * 7) % 8], k % 4),
+            "options": options,
+            "label": k % 4,
+        });
+        out.push_str(&doc.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+const GEN: &str = r#"task: ph_gen
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    train: TRAIN
+    test: TEST
+training_split: train
+test_split: test
+num_fewshot: 2
+output_type: generate_until
+process_docs: !function utils.process_docs
+doc_to_text: !function utils.doc_to_text
+doc_to_target: !function utils.doc_to_target
+generation_kwargs:
+  until: ["\n"]
+  max_gen_toks: 16
+filter_list:
+  - name: shout
+    filter:
+      - function: !function utils.Shout
+        suffix: "!"
+        drop: "[aeiou]"
+      - function: take_first
+  - name: plain
+    filter:
+      - function: take_first
+metric_list:
+  - metric: !function utils.overlap
+    aggregation: !function utils.agg_overlap
+    higher_is_better: true
+    scale: 2
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+"#;
+
+const MC: &str = r#"task: ph_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: TEST
+test_split: test
+output_type: multiple_choice
+process_docs: !function utils.process_docs_shuffled
+doc_to_text: !function utils.mc_text
+doc_to_choice: !function utils.mc_choices
+doc_to_target: !function utils.mc_target
+process_results: !function utils.mc_results
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: margin
+    aggregation: median
+    higher_is_better: true
+  - metric: pair
+    aggregation: !function utils.agg_pairs
+    higher_is_better: true
+  - metric: greedy_any
+    aggregation: mean
+    higher_is_better: true
+"#;
+
+const LL: &str = r#"task: ph_ll
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: TEST
+test_split: test
+output_type: loglikelihood
+doc_to_text: "{{q}} ="
+doc_to_target: " {{a}}"
+process_results: !function utils.ll_results
+metric_list:
+  - metric: ll
+    aggregation: mean
+    higher_is_better: true
+  - metric: greedy
+    aggregation: mean
+    higher_is_better: true
+  - metric: words
+    aggregation: mean
+    higher_is_better: true
+"#;
+
+/// A fresh working folder with the test tasks in `tasks/`: their configs,
+/// the hooks' module and the data.
+fn task_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = dir.path().join("tasks");
+    std::fs::create_dir(&tasks).unwrap();
+    let train = tasks.join("train.jsonl");
+    let test = tasks.join("test.jsonl");
+    std::fs::write(&train, documents(10, 100)).unwrap();
+    std::fs::write(&test, documents(14, 0)).unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/python_hooks/utils.py"),
+        tasks.join("utils.py"),
+    )
+    .unwrap();
+    for (name, text) in [("gen.yaml", GEN), ("mc.yaml", MC), ("ll.yaml", LL)] {
+        let text = text
+            .replace("TRAIN", &train.display().to_string())
+            .replace("TEST", &test.display().to_string());
+        std::fs::write(tasks.join(name), text).unwrap();
+    }
+    dir
+}
+
+fn assay(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.current_dir(dir)
+        .env("ASSAY_PYTHON", python())
+        .env("ASSAY_CACHE_DIR", dir.join("cache"))
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1");
+    cmd
+}
+
+/// lm-eval's scores, by task and `metric,filter`, for the answers the run
+/// recorded (its evaluator fails if it asks a request assay did not send,
+/// or assay sent one it did not ask).
+fn lm_eval_scores(run: &Path, tasks: &str, include: &[&str]) -> Value {
+    let out = std::process::Command::new(python())
+        .arg(root().join("tests/support/lm_eval_replay.py"))
+        .arg(run)
+        .arg(tasks)
+        .args(include)
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lm-eval's replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every score lm-eval reports equals assay's.
+fn assert_same_scores(ours: &Value, theirs: &Value) {
+    let theirs = theirs.as_object().unwrap();
+    assert!(!theirs.is_empty());
+    for (task, scores) in theirs {
+        let scores = scores.as_object().unwrap();
+        assert!(!scores.is_empty(), "{task}: lm-eval reported no scores");
+        for (key, want) in scores {
+            let got = &ours["results"][task][key];
+            match (got.as_f64(), want.as_f64()) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{task} {key}: assay {a}, lm-eval {b}"
+                ),
+                _ => panic!("{task} {key}: assay {got}, lm-eval {want}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn hooks_run_in_python_send_lm_evals_requests_and_get_its_scores() {
+    let dir = task_folder();
+    let server = MockServer::start();
+    let out = dir.path().join("runs");
+    assay(dir.path())
+        .args(["run", "--quiet", "--variant", "mock", "--model"])
+        .arg(format!("openai-completions:{}", server.base))
+        .args(["--tasks", "ph_gen,ph_mc,ph_ll", "--include-path"])
+        .arg(dir.path().join("tasks"))
+        .args(["--python-hooks", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let run = runs::only_run(&out.join("mock"));
+    let ours = runs::run_json(&run);
+    let theirs = lm_eval_scores(
+        &run,
+        "ph_gen,ph_mc,ph_ll",
+        &[&dir.path().join("tasks").display().to_string()],
+    );
+    assert_same_scores(&ours, &theirs);
+    let keys = |task: &str| theirs[task].as_object().unwrap().len();
+    // overlap and exact_match under two filters; four and three metrics.
+    assert_eq!((keys("ph_gen"), keys("ph_mc"), keys("ph_ll")), (4, 4, 3), "{theirs}");
+    // The scores are not all alike: the answers differ across documents.
+    assert!(ours["results"]["ph_mc"]["margin,none"].as_f64().unwrap() != 0.0);
+    // Short questions were dropped by process_docs, in Python.
+    assert_eq!(ours["n-samples"]["ph_gen"]["original"], 11);
+
+    // Provenance: how each hook ran, the file's digest, the versions.
+    let hooks = ours["assay"]["tasks"]["ph_mc"]["hooks"].as_array().unwrap();
+    let fields: Vec<&str> = hooks.iter().map(|h| h["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"process_results"), "{fields:?}");
+    assert!(fields.contains(&"metric_list[2].aggregation"), "{fields:?}");
+    let digest =
+        assay::hash::sha256_hex(&std::fs::read(dir.path().join("tasks/utils.py")).unwrap());
+    for h in hooks {
+        assert_eq!(h["implementation"], "python");
+        assert_eq!(h["sha256"], digest.as_str());
+        assert_eq!(h["versions"]["lm_eval"], "0.4.13", "{h}");
+        assert!(h["versions"]["python"].is_string());
+    }
+}
+
+#[test]
+fn without_the_flag_the_refusal_names_the_python_that_would_run() {
+    let dir = task_folder();
+    assay(dir.path())
+        .args(["requests", "--tasks", "ph_mc", "--include-path"])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("mc.yaml")
+                .and(predicate::str::contains("--python-hooks would run"))
+                .and(predicate::str::contains("utils.py:process_docs_shuffled")),
+        );
+    // `tasks list` says which tasks would run Python.
+    let listing = |flag: Option<&str>| {
+        let mut cmd = assay(dir.path());
+        cmd.args(["tasks", "list", "ph_mc", "ph_ll", "--include-path"])
+            .arg(dir.path().join("tasks"));
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let plain = listing(None);
+    let with = listing(Some("--python-hooks"));
+    let hooks = |text: &str, task: &str| {
+        text.lines()
+            .find(|l| l.starts_with(task))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(hooks(&plain, "ph_mc"), "missing", "{plain}");
+    assert_eq!(hooks(&with, "ph_mc"), "python", "{with}");
+    assert_eq!(hooks(&with, "ph_ll"), "python", "{with}");
+}
+
+#[test]
+fn a_hook_that_raises_names_the_task_document_file_and_function() {
+    let dir = task_folder();
+    std::fs::write(
+        dir.path().join("tasks/raise.yaml"),
+        LL.replace("task: ph_ll", "task: ph_raise")
+            .replace(
+                "doc_to_text: \"{{q}} =\"",
+                "doc_to_text: !function utils.raise_on_warm",
+            )
+            .replace(
+                "TEST",
+                &dir.path().join("tasks/test.jsonl").display().to_string(),
+            ),
+    )
+    .unwrap();
+    let out = assay(dir.path())
+        .args([
+            "requests",
+            "--tasks",
+            "ph_raise",
+            "--python-hooks",
+            "--include-path",
+        ])
+        .arg(dir.path().join("tasks"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for part in [
+        "raise.yaml",
+        "ph_raise",
+        "document 3",
+        "utils.py:raise_on_warm",
+        "ValueError: cannot read 'is violet warm'",
+    ] {
+        assert!(err.contains(part), "`{part}` missing from: {err}");
+    }
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_module_that_does_not_import_names_the_missing_package() {
+    let dir = task_folder();
+    std::fs::write(
+        dir.path().join("tasks/needs.py"),
+        "import assay_no_such_package\n\ndef text(doc):\n    return doc['q']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tasks/needs.yaml"),
+        LL.replace("task: ph_ll", "task: ph_needs")
+            .replace(
+                "doc_to_text: \"{{q}} =\"",
+                "doc_to_text: !function needs.text",
+            )
+            .replace(
+                "TEST",
+                &dir.path().join("tasks/test.jsonl").display().to_string(),
+            ),
+    )
+    .unwrap();
+    assay(dir.path())
+        .args([
+            "requests",
+            "--tasks",
+            "ph_needs",
+            "--python-hooks",
+            "--include-path",
+        ])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("needs.py")
+                .and(predicate::str::contains("`assay_no_such_package`"))
+                .and(predicate::str::contains("pip install")),
+        );
+    // No interpreter at all: one line that says how to name one.
+    assay(dir.path())
+        .env("ASSAY_PYTHON", dir.path().join("no-python"))
+        .args([
+            "requests",
+            "--tasks",
+            "ph_mc",
+            "--python-hooks",
+            "--include-path",
+        ])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("cannot run Python")
+                .and(predicate::str::contains("ASSAY_PYTHON")),
+        );
+    // A flag value other than `all` is refused.
+    assay(dir.path())
+        .args(["requests", "--tasks", "ph_ll", "--python-hooks=some"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--python-hooks=all"));
+}
