@@ -28,8 +28,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// lm-eval's task folder: `$ASSAY_LM_EVAL_TASKS`, else what
-/// `scripts/fetch-lm-eval-tasks.sh` unpacks.
 /// The Python with lm-eval that Python hooks run in.
 fn python() -> PathBuf {
     std::env::var_os("ASSAY_TEST_LM_EVAL_PYTHON")
@@ -37,6 +35,8 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| root().join(".lm-eval/venv/bin/python"))
 }
 
+/// lm-eval's task folder: `$ASSAY_LM_EVAL_TASKS`, else what
+/// `scripts/fetch-lm-eval-tasks.sh` unpacks.
 fn lm_eval_tasks() -> PathBuf {
     let dir = std::env::var_os("ASSAY_LM_EVAL_TASKS")
         .map(PathBuf::from)
@@ -175,14 +175,22 @@ fn goldens() -> Vec<(String, String, Vec<String>)> {
 /// Runs assay for every golden and lists the differences; returns the
 /// requests compared and the requests the goldens hold. Goldens with the
 /// same options share one assay run (reading lm-eval's whole task folder is
-/// the slow part).
-fn check(hub: &MockHub, include_path: Option<&Path>) -> (usize, usize, Vec<String>) {
+/// the slow part). `hooks` replaces each golden's `--python-hooks` flag.
+fn check(
+    hub: &MockHub,
+    include_path: Option<&Path>,
+    hooks: Option<&str>,
+) -> (usize, usize, Vec<String>) {
     let cache = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut compared = 0;
     let mut expected = 0;
     let mut by_options: BTreeMap<Vec<String>, Vec<(String, String)>> = BTreeMap::new();
-    for (name, tasks, extra) in goldens() {
+    for (name, tasks, mut extra) in goldens() {
+        if let Some(flag) = hooks {
+            extra.retain(|a| !a.starts_with("--python-hooks"));
+            extra.push(flag.to_string());
+        }
         // assay's own configs are the ported tasks; Python-hook goldens
         // are lm-eval's folder only.
         let python = extra.iter().any(|a| a.starts_with("--python-hooks"));
@@ -242,7 +250,7 @@ fn check(hub: &MockHub, include_path: Option<&Path>) -> (usize, usize, Vec<Strin
 fn lm_evals_own_configs_read_from_the_hub_send_lm_evals_requests() {
     let tasks = lm_eval_tasks();
     let hub = serve_fixtures();
-    let (compared, expected, failures) = check(&hub, Some(&tasks));
+    let (compared, expected, failures) = check(&hub, Some(&tasks), None);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(compared, expected);
     assert!(expected > 0, "no golden requests found");
@@ -251,10 +259,89 @@ fn lm_evals_own_configs_read_from_the_hub_send_lm_evals_requests() {
 #[test]
 fn assays_own_standard_configs_send_lm_evals_requests() {
     let hub = serve_fixtures();
-    let (compared, expected, failures) = check(&hub, None);
+    let (compared, expected, failures) = check(&hub, None, None);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(compared, expected);
     assert!(expected > 0, "no golden requests found");
+}
+
+/// `--python-hooks=all` runs lm-eval's own Python in place of every native
+/// port: the requests must not change (a cross-check of the ports).
+#[test]
+fn python_hooks_everywhere_send_the_native_ports_requests() {
+    let tasks = lm_eval_tasks();
+    let hub = serve_fixtures();
+    let (compared, expected, failures) = check(&hub, Some(&tasks), Some("--python-hooks=all"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(compared, expected);
+    assert!(expected > 0, "no golden requests found");
+}
+
+/// The same answers scored through the native ports and through lm-eval's
+/// own Python (`--python-hooks=all`) give the same scores.
+#[test]
+fn python_hooks_everywhere_score_as_the_native_ports() {
+    let hub = serve_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    tiny_gguf::write_tiny_llama(&model, 5).unwrap();
+    let tasks = "truthfulqa_mc2,truthfulqa_gen,wikitext,hellaswag,winogrande,\
+                 leaderboard_mmlu_pro,leaderboard_musr_team_allocation,leaderboard_gpqa_main";
+    let run = |flag: Option<&str>, out: &str| {
+        let out_dir = dir.path().join(out);
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.current_dir(root())
+            .env("HF_ENDPOINT", &hub.url)
+            .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
+            .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
+            .env("ASSAY_PYTHON", python())
+            .env_remove("HF_HUB_OFFLINE")
+            .args(["run", "--quiet", "--limit", "6", "--model-arg", "n_ctx=4096", "--model"])
+            .arg(format!("llama:{}", model.display()))
+            .args(["--tasks", tasks, "--include-path"])
+            .arg(lm_eval_tasks())
+            .arg("--out")
+            .arg(&out_dir);
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let output = cmd.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        run_json(&only_run(&out_dir.join("tiny")))
+    };
+    let native = run(None, "native");
+    let python = run(Some("--python-hooks=all"), "python");
+    let hooks = |run: &Value, task: &str| -> Vec<String> {
+        run["assay"]["tasks"][task]["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["implementation"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(hooks(&native, "wikitext").iter().all(|h| h == "native"));
+    assert!(hooks(&python, "wikitext").iter().all(|h| h == "python"));
+    let mut compared = 0;
+    for (task, scores) in native["results"].as_object().unwrap() {
+        for (key, value) in scores.as_object().unwrap() {
+            let theirs = &python["results"][task][key];
+            match (value.as_f64(), theirs.as_f64()) {
+                (Some(a), Some(b)) => {
+                    assert!(
+                        (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                        "{task} {key}: native {a}, Python {b}"
+                    );
+                    compared += 1;
+                }
+                _ => assert_eq!(value, theirs, "{task} {key}"),
+            }
+        }
+    }
+    assert!(compared >= 30, "{compared} scores compared");
 }
 
 #[test]

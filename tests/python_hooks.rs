@@ -256,7 +256,11 @@ fn hooks_run_in_python_send_lm_evals_requests_and_get_its_scores() {
     assert_same_scores(&ours, &theirs);
     let keys = |task: &str| theirs[task].as_object().unwrap().len();
     // overlap and exact_match under two filters; four and three metrics.
-    assert_eq!((keys("ph_gen"), keys("ph_mc"), keys("ph_ll")), (4, 4, 3), "{theirs}");
+    assert_eq!(
+        (keys("ph_gen"), keys("ph_mc"), keys("ph_ll")),
+        (4, 4, 3),
+        "{theirs}"
+    );
     // The scores are not all alike: the answers differ across documents.
     assert!(ours["results"]["ph_mc"]["margin,none"].as_f64().unwrap() != 0.0);
     // Short questions were dropped by process_docs, in Python.
