@@ -4,7 +4,8 @@
 //! mapped and filtered, and one shuffled with Python's seeded generator),
 //! doc_to_text/target/choice, process_results returning ints, floats, bools
 //! and tuples, a filter class with keyword arguments, a metric function with
-//! keyword arguments and aggregation functions.
+//! keyword arguments, aggregation functions and few-shot samples from a
+//! function.
 //!
 //! lm-eval itself checks assay's work: its evaluator, answering from the
 //! responses assay recorded (`support/lm_eval_replay.py`), must ask exactly
@@ -145,6 +146,10 @@ output_type: loglikelihood
 doc_to_text: "{{q}} ="
 doc_to_target: " {{a}}"
 process_results: !function utils.ll_results
+num_fewshot: 2
+fewshot_config:
+  sampler: first_n
+  samples: !function utils.fewshot_samples
 metric_list:
   - metric: ll
     aggregation: mean

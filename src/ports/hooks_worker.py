@@ -24,6 +24,7 @@ Kinds of call:
   "metric"     {"kwargs": {...}, "items": [[GOLD, PREDICTION], ...]}: a
                metric function, as lm-eval's default process_results calls it.
   "aggregate"  {"items": [VALUE, ...]}: an aggregation function.
+  "samples"    {}: fewshot_config.samples as a function; the documents.
 
 Values keep Python's types: a tuple is {"__tuple__": [...]}, a float that
 JSON cannot hold is {"__float__": "nan" | "inf" | "-inf"}.
@@ -228,6 +229,8 @@ def call(message):
         return each(decode(message["items"]), score)
     if kind == "aggregate":
         return function(decode(message["items"]))
+    if kind == "samples":
+        return [dict(d) for d in function()]
     raise ValueError(f"unknown kind of call {kind!r}")
 
 

@@ -398,6 +398,13 @@ impl PyHook {
         }
     }
 
+    /// `fewshot_config.samples` as a function: the few-shot documents it
+    /// returns.
+    pub fn samples(&self) -> Result<Vec<Doc>, HookError> {
+        let value = self.runtime.call(self, "samples", Map::new())?;
+        self.processed(value)
+    }
+
     /// Computes the hook for many documents in one call and remembers the
     /// values (`doc_to_text` and friends).
     pub fn prefetch(&self, docs: &[Doc]) -> Result<(), HookError> {

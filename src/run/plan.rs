@@ -291,6 +291,14 @@ pub fn plan_task(
     let fs = &config.fewshot_config;
     let fewshot_docs = if let Some(s) = &fs.split {
         split_docs("fewshot_split", s)?
+    } else if let Some(samples) = &ports.fewshot_samples {
+        samples.run.samples().map_err(|e| {
+            field_error(
+                &config,
+                "fewshot_config.samples",
+                format!("{}: {e}", samples.name),
+            )
+        })?
     } else if let Some(samples) = &fs.samples {
         samples
             .iter()

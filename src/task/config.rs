@@ -86,6 +86,8 @@ pub struct FewshotConfig {
     pub process_docs: Option<Hook>,
     pub fewshot_indices: Option<Vec<usize>>,
     pub samples: Option<Vec<Value>>,
+    /// `samples: !function module.name`: a function that returns them.
+    pub samples_hook: Option<Hook>,
     pub doc_to_text: Option<DocSpec>,
     pub doc_to_choice: Option<ChoiceSpec>,
     pub doc_to_target: Option<DocSpec>,
@@ -427,6 +429,7 @@ impl TaskConfig {
                 process_docs: process_docs.clone(),
                 fewshot_indices: None,
                 samples: None,
+                samples_hook: None,
                 doc_to_text: doc_to_text.clone(),
                 doc_to_choice: doc_to_choice.clone(),
                 doc_to_target: doc_to_target.clone(),
@@ -530,6 +533,7 @@ impl TaskConfig {
             ("doc_to_choice", choice_hook(&self.doc_to_choice)),
             ("process_results", self.process_results.as_ref()),
             ("fewshot_config.process_docs", fs.process_docs.as_ref()),
+            ("fewshot_config.samples", fs.samples_hook.as_ref()),
             ("fewshot_config.doc_to_text", doc_hook(&fs.doc_to_text)),
             ("fewshot_config.doc_to_target", doc_hook(&fs.doc_to_target)),
             (
@@ -606,7 +610,7 @@ fn parse_fewshot(
     let samples = match f.present("samples") {
         None => None,
         Some(Value::Array(items)) => Some(items.clone()),
-        Some(v) if hook_name(v).is_some() => return Err(f.python_hook("samples", v)),
+        Some(v) if hook_name(v).is_some() => None,
         Some(_) => return Err(f.err("samples", "expected a list of documents")),
     };
     Ok(FewshotConfig {
@@ -623,6 +627,7 @@ fn parse_fewshot(
         },
         fewshot_indices,
         samples,
+        samples_hook: f.hook_value(map.get("samples").unwrap_or(&Value::Null)),
         doc_to_text: if map.contains_key("doc_to_text") {
             f.doc_spec("doc_to_text")?
         } else {

@@ -79,6 +79,8 @@ pub struct HookUse {
 pub struct TaskPorts {
     pub process_docs: Option<Call<DocsPort>>,
     pub fewshot_process_docs: Option<Call<DocsPort>>,
+    /// `fewshot_config.samples` as a function (Python only).
+    pub fewshot_samples: Option<Call<PyHook>>,
     /// The `doc_to_*` hooks (the task's and its few-shot config's), by hook.
     values: HashMap<Hook, Call<ValuePort>>,
     pub process_results: Option<ProcessResults>,
@@ -215,6 +217,9 @@ impl TaskPorts {
                     run: DocsPort::Python(python),
                     name,
                 });
+            }
+            "fewshot_config.samples" => {
+                self.fewshot_samples = Some(Call { run: python, name });
             }
             "process_results" => {
                 self.process_results = Some(ProcessResults {
