@@ -70,8 +70,33 @@ impl Worker {
     /// Runs `python script` with piped streams. A line on stdout that is
     /// not JSON arrives as `{"unreadable": LINE}`.
     pub fn start(python: &str, script: &Path, timeout: Duration) -> std::io::Result<Worker> {
-        let mut child = Command::new(python)
-            .arg(script)
+        Self::spawn(Command::new(python).arg(script), timeout)
+    }
+
+    /// As [`Worker::start`], for a worker that runs code from elsewhere (a
+    /// task folder's hooks): it does not see the environment's secrets
+    /// (variables whose names hold TOKEN, KEY, SECRET or PASSWORD).
+    pub fn start_without_secrets(
+        python: &str,
+        script: &Path,
+        timeout: Duration,
+    ) -> std::io::Result<Worker> {
+        let mut command = Command::new(python);
+        command.arg(script);
+        for (name, _) in std::env::vars_os() {
+            let upper = name.to_string_lossy().to_uppercase();
+            if ["TOKEN", "KEY", "SECRET", "PASSWORD"]
+                .iter()
+                .any(|s| upper.contains(s))
+            {
+                command.env_remove(&name);
+            }
+        }
+        Self::spawn(&mut command, timeout)
+    }
+
+    fn spawn(command: &mut Command, timeout: Duration) -> std::io::Result<Worker> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

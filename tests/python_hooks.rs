@@ -425,3 +425,42 @@ fn a_module_that_does_not_import_names_the_missing_package() {
         .code(2)
         .stderr(predicate::str::contains("--python-hooks=all"));
 }
+
+#[test]
+fn hooks_do_not_see_the_environments_secrets() {
+    let dir = task_folder();
+    std::fs::write(
+        dir.path().join("tasks/secret.yaml"),
+        LL.replace("task: ph_ll", "task: ph_secret")
+            .replace(
+                "doc_to_text: \"{{q}} =\"",
+                "doc_to_text: !function utils.seen_secret",
+            )
+            .replace(
+                "TEST",
+                &dir.path().join("tasks/test.jsonl").display().to_string(),
+            ),
+    )
+    .unwrap();
+    let out = assay(dir.path())
+        .env("ASSAY_TEST_API_KEY", "hunter2")
+        .args([
+            "requests",
+            "--tasks",
+            "ph_secret",
+            "--python-hooks",
+            "--limit",
+            "1",
+        ])
+        .arg("--include-path")
+        .arg(dir.path().join("tasks"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("how many red stones [no key]"), "{text}");
+}

@@ -113,7 +113,7 @@ impl PythonHooks {
         let script = crate::worker::script_file("python-hooks", WORKER).map_err(|e| {
             format!("cannot write the Python hooks' worker to the cache folder: {e}")
         })?;
-        let mut worker = Worker::start(python, &script, TIMEOUT).map_err(|e| {
+        let mut worker = Worker::start_without_secrets(python, &script, TIMEOUT).map_err(|e| {
             format!(
                 "--python-hooks: cannot run Python `{python}` ({e}); install Python 3 with \
                  lm-eval (pip install lm-eval), or name the interpreter with $ASSAY_PYTHON"

@@ -218,6 +218,18 @@ pub fn plan_task(
     preparation: &Preparation,
 ) -> Result<PlannedTask, Error> {
     let options = preparation.invocation;
+    // Code from the task folder is about to run: say which, unless quiet.
+    for hook in ports.uses.iter().filter(|_| preparation.show_progress) {
+        if let Some(python) = &hook.python {
+            eprintln!(
+                "task {}: {} runs {}:{} in Python",
+                config.task,
+                hook.field,
+                python.file.display(),
+                hook.function.rsplit('.').next().unwrap_or_default()
+            );
+        }
+    }
     let metrics = metric_specs(&config, &ports)?;
     let filters = match &config.filter_list {
         None => vec![FilterPipeline::lm_eval_default()],
