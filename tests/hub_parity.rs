@@ -296,7 +296,15 @@ fn python_hooks_everywhere_score_as_the_native_ports() {
             .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
             .env("ASSAY_PYTHON", python())
             .env_remove("HF_HUB_OFFLINE")
-            .args(["run", "--quiet", "--limit", "6", "--model-arg", "n_ctx=4096", "--model"])
+            .args([
+                "run",
+                "--quiet",
+                "--limit",
+                "6",
+                "--model-arg",
+                "n_ctx=4096",
+                "--model",
+            ])
             .arg(format!("llama:{}", model.display()))
             .args(["--tasks", tasks, "--include-path"])
             .arg(lm_eval_tasks())
