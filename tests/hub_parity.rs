@@ -352,6 +352,89 @@ fn python_hooks_everywhere_score_as_the_native_ports() {
     assert!(compared >= 30, "{compared} scores compared");
 }
 
+/// The lm-eval tasks whose hooks run in Python score as lm-eval scores
+/// them: its evaluator, answering from the responses the run recorded
+/// (`support/lm_eval_replay.py`, on the same documents as local files),
+/// must ask exactly the requests assay sent and report the same scores, so
+/// process_results, filter classes, metric and aggregation functions are
+/// all checked.
+#[test]
+fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
+    let hub = serve_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    tiny_gguf::write_tiny_llama(&model, 7).unwrap();
+    let tasks: Vec<String> = goldens()
+        .into_iter()
+        .filter(|(_, _, args)| args.iter().any(|a| a == "--python-hooks"))
+        .flat_map(|(_, tasks, _)| tasks.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(tasks.len() >= 12, "{tasks:?}");
+    let out_dir = dir.path().join("runs");
+    let output = Command::cargo_bin("assay")
+        .unwrap()
+        .current_dir(root())
+        .env("HF_ENDPOINT", &hub.url)
+        .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
+        .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
+        .env("ASSAY_PYTHON", python())
+        .env_remove("HF_HUB_OFFLINE")
+        .args([
+            "run",
+            "--quiet",
+            "--python-hooks",
+            "--model-arg",
+            "n_ctx=4096",
+        ])
+        .arg("--model")
+        .arg(format!("llama:{}", model.display()))
+        .args(["--tasks", &tasks.join(","), "--include-path"])
+        .arg(lm_eval_tasks())
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_dir = only_run(&out_dir.join("tiny"));
+    let ours = run_json(&run_dir);
+    let replay = std::process::Command::new(python())
+        .arg(root().join("tests/support/lm_eval_replay.py"))
+        .arg(&run_dir)
+        .arg(tasks.join(","))
+        .arg("--hub-fixtures")
+        .arg(root().join("tests/fixtures/hub"))
+        .env("LM_EVAL_TASKS", lm_eval_tasks())
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "lm-eval's replay failed: {}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let theirs: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    let mut compared = 0;
+    for task in &tasks {
+        let scores = theirs[task].as_object().unwrap();
+        assert!(!scores.is_empty(), "{task}: lm-eval reported no scores");
+        for (key, want) in scores {
+            let got = &ours["results"][task][key];
+            match (got.as_f64(), want.as_f64()) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{task} {key}: assay {a}, lm-eval {b}"
+                ),
+                _ => panic!("{task} {key}: assay {got}, lm-eval {want}"),
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "{compared} scores compared");
+}
+
 #[test]
 fn every_hook_of_the_standard_tasks_has_a_native_port() {
     let tasks = lm_eval_tasks();

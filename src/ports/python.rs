@@ -540,7 +540,7 @@ pub fn plain(value: Value) -> Value {
     match value {
         Value::Array(items) => Value::Array(items.into_iter().map(plain).collect()),
         Value::Object(mut m) => {
-            if m.len() == 1 {
+            if m.len() == 1 && matches!(m.get("__tuple__"), Some(Value::Array(_))) {
                 if let Some(Value::Array(items)) = m.remove("__tuple__") {
                     return Value::Array(items.into_iter().map(plain).collect());
                 }
@@ -548,6 +548,17 @@ pub fn plain(value: Value) -> Value {
             Value::Object(m.into_iter().map(|(k, v)| (k, plain(v))).collect())
         }
         other => other,
+    }
+}
+
+/// Whether a value a hook returned is a Python dict (not a tagged tuple or
+/// float).
+pub fn is_mapping(value: &Value) -> bool {
+    match value {
+        Value::Object(m) => {
+            !(m.len() == 1 && (m.contains_key("__tuple__") || m.contains_key("__float__")))
+        }
+        _ => false,
     }
 }
 

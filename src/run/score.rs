@@ -446,7 +446,7 @@ fn all_generation_values(
         let mut per_doc: Vec<Vec<Value>> = vec![Vec::new(); task.docs.len()];
         for (owner, value) in owners.into_iter().zip(values) {
             let value = match value {
-                Value::Object(m) if python::number(&Value::Object(m.clone())).is_none() => {
+                Value::Object(m) if python::is_mapping(&Value::Object(m.clone())) => {
                     m.get(&spec.name).cloned().ok_or_else(|| {
                         scoring_error(
                             task,
