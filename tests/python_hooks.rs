@@ -321,6 +321,19 @@ fn without_the_flag_the_refusal_names_the_python_that_would_run() {
     assert_eq!(hooks(&plain, "ph_mc"), "missing", "{plain}");
     assert_eq!(hooks(&with, "ph_mc"), "python", "{with}");
     assert_eq!(hooks(&with, "ph_ll"), "python", "{with}");
+    // `tasks validate` plans every document, running the hooks when asked.
+    assay(dir.path())
+        .args(["tasks", "validate"])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--python-hooks would run"));
+    assay(dir.path())
+        .args(["tasks", "validate", "--python-hooks"])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok: 3 task and group configs"));
 }
 
 #[test]

@@ -169,7 +169,7 @@ pub struct ScoreArgs {
     /// Run the Python functions (`!function`) of tasks that have no
     /// native port, as lm-eval would (needs Python with lm-eval; runs code
     /// from the task folder). `--python-hooks=all`: Python for every hook.
-    #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+    #[arg(long = "python-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "all")]
     pub python_hooks: Option<String>,
 }
 
@@ -187,7 +187,7 @@ pub struct MergeArgs {
     /// Run the Python functions (`!function`) of tasks that have no
     /// native port, as lm-eval would (needs Python with lm-eval; runs code
     /// from the task folder). `--python-hooks=all`: Python for every hook.
-    #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+    #[arg(long = "python-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "all")]
     pub python_hooks: Option<String>,
 }
 
@@ -225,7 +225,7 @@ pub struct TaskArgs {
     /// Run the Python functions (`!function`) of tasks that have no
     /// native port, as lm-eval would (needs Python with lm-eval; runs code
     /// from the task folder). `--python-hooks=all`: Python for every hook.
-    #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+    #[arg(long = "python-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "all")]
     pub python_hooks: Option<String>,
 }
 
@@ -294,7 +294,7 @@ pub enum TasksCommand {
         #[arg(long = "include-path")]
         include_path: Vec<PathBuf>,
         /// Show `python` for tasks whose hooks would run in Python.
-        #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+        #[arg(long = "python-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "all")]
         python_hooks: Option<String>,
     },
     /// Download the Hub datasets of tasks or groups into the cache, so later
@@ -316,7 +316,7 @@ pub enum TasksCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Run hooks without a native port in Python.
-        #[arg(long = "python-hooks", num_args = 0..=1, default_missing_value = "", value_name = "all")]
+        #[arg(long = "python-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "all")]
         python_hooks: Option<String>,
     },
 }
