@@ -49,6 +49,9 @@ struct State {
     truncate_once: Mutex<BTreeSet<String>>,
     /// Added before every download's body.
     delay: Mutex<std::time::Duration>,
+    /// Requests read but not yet logged: a client can finish reading a
+    /// response before its request is in the log.
+    busy: std::sync::atomic::AtomicUsize,
 }
 
 pub struct MockHub {
@@ -96,7 +99,14 @@ impl MockHub {
         *self.state.delay.lock().unwrap() = delay;
     }
 
+    /// Every request so far, once those being answered are logged.
     pub fn hits(&self) -> Vec<Hit> {
+        let start = std::time::Instant::now();
+        while self.state.busy.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && start.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         self.state.log.lock().unwrap().clone()
     }
 
@@ -217,6 +227,7 @@ fn handle(mut stream: TcpStream, state: &State) {
     if reader.read_line(&mut line).is_err() {
         return;
     }
+    state.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
     let mut range = None;
     let mut authorization = None;
@@ -247,6 +258,7 @@ fn handle(mut stream: TcpStream, state: &State) {
         authorization,
         status,
     });
+    state.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn not_found(stream: &mut TcpStream, what: &str) -> u16 {
