@@ -6,6 +6,8 @@
 //! task folder (its Python hooks resolved to native ports) and from assay's
 //! own configs in tasks/standard/. Every request must be equal.
 
+#[path = "support/lm_eval_python.rs"]
+mod lm_eval_python;
 #[path = "support/mock_hub.rs"]
 mod mock_hub;
 #[path = "support/requests.rs"]
@@ -19,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use lm_eval_python::{assert_same_scores, lm_eval_scores, python};
 use mock_hub::{parquet, MockHub, Repo};
 use requests::{difference, sorted};
 use runs::{only_run, run_json};
@@ -26,13 +29,6 @@ use serde_json::{json, Value};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The Python with lm-eval that Python hooks run in.
-fn python() -> PathBuf {
-    std::env::var_os("ASSAY_TEST_LM_EVAL_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".lm-eval/venv/bin/python"))
 }
 
 /// lm-eval's task folder: `$ASSAY_LM_EVAL_TASKS`, else what
@@ -265,6 +261,24 @@ fn assays_own_standard_configs_send_lm_evals_requests() {
     assert!(expected > 0, "no golden requests found");
 }
 
+/// `assay run` on the tiny model in `dir`, reading the mock Hub, with a
+/// context long enough for every fixture document; the run goes to
+/// `dir/out`.
+fn run_on_hub(hub: &MockHub, dir: &Path, model: &Path, out: &str) -> Command {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.current_dir(root())
+        .env("HF_ENDPOINT", &hub.url)
+        .env("ASSAY_DATASETS_CACHE", dir.join("datasets"))
+        .env("ASSAY_CACHE_DIR", dir.join("cache"))
+        .env("ASSAY_PYTHON", python())
+        .env_remove("HF_HUB_OFFLINE")
+        .args(["run", "--quiet", "--model-arg", "n_ctx=4096", "--model"])
+        .arg(format!("llama:{}", model.display()))
+        .arg("--out")
+        .arg(dir.join(out));
+    cmd
+}
+
 /// `--python-hooks=all` runs lm-eval's own Python in place of every native
 /// port: the requests must not change (a cross-check of the ports).
 #[test]
@@ -288,28 +302,9 @@ fn python_hooks_everywhere_score_as_the_native_ports() {
     let tasks = "truthfulqa_mc2,truthfulqa_gen,wikitext,hellaswag,winogrande,\
                  leaderboard_mmlu_pro,leaderboard_musr_team_allocation,leaderboard_gpqa_main";
     let run = |flag: Option<&str>, out: &str| {
-        let out_dir = dir.path().join(out);
-        let mut cmd = Command::cargo_bin("assay").unwrap();
-        cmd.current_dir(root())
-            .env("HF_ENDPOINT", &hub.url)
-            .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
-            .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
-            .env("ASSAY_PYTHON", python())
-            .env_remove("HF_HUB_OFFLINE")
-            .args([
-                "run",
-                "--quiet",
-                "--limit",
-                "6",
-                "--model-arg",
-                "n_ctx=4096",
-                "--model",
-            ])
-            .arg(format!("llama:{}", model.display()))
-            .args(["--tasks", tasks, "--include-path"])
-            .arg(lm_eval_tasks())
-            .arg("--out")
-            .arg(&out_dir);
+        let mut cmd = run_on_hub(&hub, dir.path(), &model, out);
+        cmd.args(["--limit", "6", "--tasks", tasks, "--include-path"])
+            .arg(lm_eval_tasks());
         if let Some(f) = flag {
             cmd.arg(f);
         }
@@ -319,7 +314,7 @@ fn python_hooks_everywhere_score_as_the_native_ports() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        run_json(&only_run(&out_dir.join("tiny")))
+        run_json(&only_run(&dir.path().join(out).join("tiny")))
     };
     let native = run(None, "native");
     let python = run(Some("--python-hooks=all"), "python");
@@ -370,28 +365,14 @@ fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
         .flat_map(|(_, tasks, _)| tasks.split(',').map(str::to_string).collect::<Vec<_>>())
         .collect();
     assert!(tasks.len() >= 12, "{tasks:?}");
-    let out_dir = dir.path().join("runs");
-    let output = Command::cargo_bin("assay")
-        .unwrap()
-        .current_dir(root())
-        .env("HF_ENDPOINT", &hub.url)
-        .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
-        .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
-        .env("ASSAY_PYTHON", python())
-        .env_remove("HF_HUB_OFFLINE")
+    let output = run_on_hub(&hub, dir.path(), &model, "runs")
         .args([
-            "run",
-            "--quiet",
             "--python-hooks",
-            "--model-arg",
-            "n_ctx=4096",
+            "--tasks",
+            &tasks.join(","),
+            "--include-path",
         ])
-        .arg("--model")
-        .arg(format!("llama:{}", model.display()))
-        .args(["--tasks", &tasks.join(","), "--include-path"])
         .arg(lm_eval_tasks())
-        .arg("--out")
-        .arg(&out_dir)
         .output()
         .unwrap();
     assert!(
@@ -399,39 +380,15 @@ fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let run_dir = only_run(&out_dir.join("tiny"));
+    let run_dir = only_run(&dir.path().join("runs/tiny"));
     let ours = run_json(&run_dir);
-    let replay = std::process::Command::new(python())
-        .arg(root().join("tests/support/lm_eval_replay.py"))
-        .arg(&run_dir)
-        .arg(tasks.join(","))
-        .arg("--hub-fixtures")
-        .arg(root().join("tests/fixtures/hub"))
-        .env("LM_EVAL_TASKS", lm_eval_tasks())
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "lm-eval's replay failed: {}",
-        String::from_utf8_lossy(&replay.stderr)
+    let fixtures = root().join("tests/fixtures/hub");
+    let theirs = lm_eval_scores(
+        &run_dir,
+        &tasks.join(","),
+        &["--hub-fixtures".as_ref(), fixtures.as_os_str()],
     );
-    let theirs: Value = serde_json::from_slice(&replay.stdout).unwrap();
-    let mut compared = 0;
-    for task in &tasks {
-        let scores = theirs[task].as_object().unwrap();
-        assert!(!scores.is_empty(), "{task}: lm-eval reported no scores");
-        for (key, want) in scores {
-            let got = &ours["results"][task][key];
-            match (got.as_f64(), want.as_f64()) {
-                (Some(a), Some(b)) => assert!(
-                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
-                    "{task} {key}: assay {a}, lm-eval {b}"
-                ),
-                _ => panic!("{task} {key}: assay {got}, lm-eval {want}"),
-            }
-            compared += 1;
-        }
-    }
+    let compared = assert_same_scores(&ours, &theirs);
     assert!(compared >= 20, "{compared} scores compared");
 }
 

@@ -9,6 +9,8 @@
 //! `scripts/fetch-lm-eval-python.sh` makes one in `.lm-eval/venv` (`.ci/run`
 //! runs it), or set `ASSAY_TEST_LM_EVAL_PYTHON`.
 
+#[path = "support/lm_eval_python.rs"]
+mod lm_eval_python;
 #[path = "support/runs.rs"]
 mod runs;
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
+use lm_eval_python::python;
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -25,20 +28,6 @@ type Answers = Vec<((String, i64), Vec<String>)>;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The Python with lm-eval.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("ASSAY_TEST_LM_EVAL_PYTHON") {
-        return p.into();
-    }
-    let p = root().join(".lm-eval/venv/bin/python");
-    assert!(
-        p.exists(),
-        "the lm-eval bridge tests need a Python with lm-eval[hf], torch and transformers: \
-         run scripts/fetch-lm-eval-python.sh (.ci/run does), or set ASSAY_TEST_LM_EVAL_PYTHON"
-    );
-    p
 }
 
 /// A folder that lives as long as the test process.

@@ -15,6 +15,8 @@
 //! (`scripts/fetch-lm-eval-python.sh` makes it; `.ci/run` runs it), or
 //! `ASSAY_TEST_LM_EVAL_PYTHON`.
 
+#[path = "support/lm_eval_python.rs"]
+mod lm_eval_python;
 #[path = "support/mock_openai.rs"]
 mod mock_openai;
 #[path = "support/runs.rs"]
@@ -23,25 +25,12 @@ mod runs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use lm_eval_python::{assert_same_scores, lm_eval_scores, python};
 use mock_openai::MockServer;
 use predicates::prelude::*;
-use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("ASSAY_TEST_LM_EVAL_PYTHON") {
-        return p.into();
-    }
-    let p = root().join(".lm-eval/venv/bin/python");
-    assert!(
-        p.exists(),
-        "the Python hooks tests need a Python with lm-eval: run \
-         scripts/fetch-lm-eval-python.sh (.ci/run does), or set ASSAY_TEST_LM_EVAL_PYTHON"
-    );
-    p
 }
 
 /// Questions of several lengths (those of 3 characters or fewer are dropped
@@ -186,6 +175,21 @@ fn task_folder() -> tempfile::TempDir {
     dir
 }
 
+/// One more task in the folder: `ph_ll` named `name`, its prompt from the
+/// hook `doc_to_text` (`module.function`).
+fn add_task(dir: &Path, name: &str, doc_to_text: &str) {
+    std::fs::write(
+        dir.join(format!("tasks/{name}.yaml")),
+        LL.replace("task: ph_ll", &format!("task: {name}"))
+            .replace(
+                "doc_to_text: \"{{q}} =\"",
+                &format!("doc_to_text: !function {doc_to_text}"),
+            )
+            .replace("TEST", &dir.join("tasks/test.jsonl").display().to_string()),
+    )
+    .unwrap();
+}
+
 fn assay(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.current_dir(dir)
@@ -194,47 +198,6 @@ fn assay(dir: &Path) -> Command {
         .env("HF_DATASETS_OFFLINE", "1")
         .env("HF_HUB_OFFLINE", "1");
     cmd
-}
-
-/// lm-eval's scores, by task and `metric,filter`, for the answers the run
-/// recorded (its evaluator fails if it asks a request assay did not send,
-/// or assay sent one it did not ask).
-fn lm_eval_scores(run: &Path, tasks: &str, include: &[&str]) -> Value {
-    let out = std::process::Command::new(python())
-        .arg(root().join("tests/support/lm_eval_replay.py"))
-        .arg(run)
-        .arg(tasks)
-        .args(include)
-        .env("HF_DATASETS_OFFLINE", "1")
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "lm-eval's replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Every score lm-eval reports equals assay's.
-fn assert_same_scores(ours: &Value, theirs: &Value) {
-    let theirs = theirs.as_object().unwrap();
-    assert!(!theirs.is_empty());
-    for (task, scores) in theirs {
-        let scores = scores.as_object().unwrap();
-        assert!(!scores.is_empty(), "{task}: lm-eval reported no scores");
-        for (key, want) in scores {
-            let got = &ours["results"][task][key];
-            match (got.as_f64(), want.as_f64()) {
-                (Some(a), Some(b)) => assert!(
-                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
-                    "{task} {key}: assay {a}, lm-eval {b}"
-                ),
-                _ => panic!("{task} {key}: assay {got}, lm-eval {want}"),
-            }
-        }
-    }
 }
 
 #[test]
@@ -253,11 +216,8 @@ fn hooks_run_in_python_send_lm_evals_requests_and_get_its_scores() {
         .success();
     let run = runs::only_run(&out.join("mock"));
     let ours = runs::run_json(&run);
-    let theirs = lm_eval_scores(
-        &run,
-        "ph_gen,ph_mc,ph_ll",
-        &[&dir.path().join("tasks").display().to_string()],
-    );
+    let tasks = dir.path().join("tasks");
+    let theirs = lm_eval_scores(&run, "ph_gen,ph_mc,ph_ll", &[tasks.as_os_str()]);
     assert_same_scores(&ours, &theirs);
     let keys = |task: &str| theirs[task].as_object().unwrap().len();
     // overlap and exact_match under two filters; four and three metrics.
@@ -339,19 +299,7 @@ fn without_the_flag_the_refusal_names_the_python_that_would_run() {
 #[test]
 fn a_hook_that_raises_names_the_task_document_file_and_function() {
     let dir = task_folder();
-    std::fs::write(
-        dir.path().join("tasks/raise.yaml"),
-        LL.replace("task: ph_ll", "task: ph_raise")
-            .replace(
-                "doc_to_text: \"{{q}} =\"",
-                "doc_to_text: !function utils.raise_on_warm",
-            )
-            .replace(
-                "TEST",
-                &dir.path().join("tasks/test.jsonl").display().to_string(),
-            ),
-    )
-    .unwrap();
+    add_task(dir.path(), "ph_raise", "utils.raise_on_warm");
     let out = assay(dir.path())
         .args([
             "requests",
@@ -366,7 +314,7 @@ fn a_hook_that_raises_names_the_task_document_file_and_function() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for part in [
-        "raise.yaml",
+        "ph_raise.yaml",
         "ph_raise",
         "document 3",
         "utils.py:raise_on_warm",
@@ -385,19 +333,7 @@ fn a_module_that_does_not_import_names_the_missing_package() {
         "import assay_no_such_package\n\ndef text(doc):\n    return doc['q']\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("tasks/needs.yaml"),
-        LL.replace("task: ph_ll", "task: ph_needs")
-            .replace(
-                "doc_to_text: \"{{q}} =\"",
-                "doc_to_text: !function needs.text",
-            )
-            .replace(
-                "TEST",
-                &dir.path().join("tasks/test.jsonl").display().to_string(),
-            ),
-    )
-    .unwrap();
+    add_task(dir.path(), "ph_needs", "needs.text");
     assay(dir.path())
         .args([
             "requests",
@@ -442,19 +378,7 @@ fn a_module_that_does_not_import_names_the_missing_package() {
 #[test]
 fn hooks_do_not_see_the_environments_secrets() {
     let dir = task_folder();
-    std::fs::write(
-        dir.path().join("tasks/secret.yaml"),
-        LL.replace("task: ph_ll", "task: ph_secret")
-            .replace(
-                "doc_to_text: \"{{q}} =\"",
-                "doc_to_text: !function utils.seen_secret",
-            )
-            .replace(
-                "TEST",
-                &dir.path().join("tasks/test.jsonl").display().to_string(),
-            ),
-    )
-    .unwrap();
+    add_task(dir.path(), "ph_secret", "utils.seen_secret");
     let out = assay(dir.path())
         .env("ASSAY_TEST_API_KEY", "hunter2")
         .args([
