@@ -315,6 +315,10 @@ pub enum TasksCommand {
     Validate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Folders of task configs that the checked configs name (e.g. a
+        /// suite's tasks); they are not checked themselves.
+        #[arg(long = "include-path")]
+        include_path: Vec<PathBuf>,
         /// Run hooks without a native port in Python.
         #[arg(long = "python-hooks", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "all")]
         python_hooks: Option<String>,

@@ -227,9 +227,11 @@ fn tasks(cmd: TasksCommand) -> Result<i32, Failure> {
         }
         TasksCommand::Validate {
             paths,
+            include_path,
             python_hooks,
         } => match run::catalog::validate(
             &paths,
+            &include_path,
             HookMode::from_flag(python_hooks.as_deref()).map_err(Failure::input)?,
         ) {
             Ok(checked) => println!("ok: {checked} task and group configs are valid"),

@@ -73,7 +73,7 @@ pub fn run(request: &Request) -> Result<Outcome, GateError> {
                 ranked.insert(task.clone(), (spec.metric.clone(), spec.filter.clone()));
                 let place = SuitePlace {
                     entry: entry.clone(),
-                    baseline: spec.baseline,
+                    baseline: spec.baseline_of(&task),
                 };
                 placed.insert(task, place);
             }

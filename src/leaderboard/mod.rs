@@ -70,6 +70,19 @@ pub struct SuiteTask {
     pub filter: String,
     #[serde(default)]
     pub baseline: f64,
+    /// For a group whose tasks have different random baselines (BBH's and
+    /// MuSR's option counts differ): each task's baseline. The group's
+    /// normalized score is then the mean of its documents' values, each
+    /// normalized by its own task's baseline.
+    #[serde(default)]
+    pub subtasks: BTreeMap<String, f64>,
+}
+
+impl SuiteTask {
+    /// The random baseline of `leaf`, one of the entry's tasks.
+    pub fn baseline_of(&self, leaf: &str) -> f64 {
+        self.subtasks.get(leaf).copied().unwrap_or(self.baseline)
+    }
 }
 
 fn none_filter() -> String {
@@ -99,11 +112,14 @@ pub fn read_suite(path: &Path) -> Result<BTreeMap<String, SuiteTask>, Leaderboar
         ));
     }
     for (task, spec) in &suite.metadata.leaderboard {
-        if !(0.0..1.0).contains(&spec.baseline) {
-            return Err(error(
-                path,
-                format!("task {task}: baseline {} is not in [0, 1)", spec.baseline),
-            ));
+        let baselines = std::iter::once((task, &spec.baseline)).chain(&spec.subtasks);
+        for (name, baseline) in baselines {
+            if !(0.0..1.0).contains(baseline) {
+                return Err(error(
+                    path,
+                    format!("task {name}: baseline {baseline} is not in [0, 1)"),
+                ));
+            }
         }
     }
     Ok(suite.metadata.leaderboard)
@@ -150,6 +166,9 @@ pub struct TaskScore {
 }
 
 fn task_score(run: &Run, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
+    if !spec.subtasks.is_empty() {
+        return pooled_score(run, task, spec);
+    }
     let found = run.score(task, &format!("{},{}", spec.metric, spec.filter))?;
     let score = Some(found.value).filter(|v| !v.is_nan())?;
     let stderr = found.stderr;
@@ -159,6 +178,43 @@ fn task_score(run: &Run, task: &str, spec: &SuiteTask) -> Option<TaskScore> {
         stderr,
         normalized: (score - spec.baseline) / scale,
         normalized_stderr: stderr.map(|s| s / scale),
+    })
+}
+
+/// A group's score when its tasks have baselines of their own: each task's
+/// score normalized by its baseline, weighted by its documents (the mean
+/// of the documents' normalized values, as the group's raw score is the
+/// mean of their raw values).
+fn pooled_score(run: &Run, entry: &str, spec: &SuiteTask) -> Option<TaskScore> {
+    let key = format!("{},{}", spec.metric, spec.filter);
+    let mut parts = Vec::new();
+    for leaf in leaves(run, entry) {
+        let found = run.score(&leaf, &key)?;
+        let n = run.n_samples.get(&leaf).map_or(0, |c| c.effective) as f64;
+        parts.push((found, n, spec.baseline_of(&leaf)));
+    }
+    let total: f64 = parts.iter().map(|(_, n, _)| n).sum();
+    if total == 0.0 || parts.iter().any(|(f, _, _)| f.value.is_nan()) {
+        return None;
+    }
+    let normalized = parts
+        .iter()
+        .map(|(f, n, b)| n / total * (f.value - b) / (1.0 - b))
+        .sum();
+    let normalized_stderr = parts
+        .iter()
+        .map(|(f, n, b)| f.stderr.map(|s| (n / total * s / (1.0 - b)).powi(2)))
+        .sum::<Option<f64>>()
+        .map(f64::sqrt);
+    let own = run.score(entry, &key);
+    Some(TaskScore {
+        score: own.map_or_else(
+            || parts.iter().map(|(f, n, _)| n / total * f.value).sum(),
+            |s| s.value,
+        ),
+        stderr: own.and_then(|s| s.stderr),
+        normalized,
+        normalized_stderr,
     })
 }
 
@@ -557,7 +613,14 @@ fn read_runs(
         let mut shown = details.then(|| site::RunDocuments::new(keys.len(), recorded));
         results::visit_documents(&path, &keys, mode, |k, doc| {
             if paired[i] {
-                if let Some(v) = doc.value {
+                // In an entry whose tasks have baselines of their own, each
+                // document's value is scaled by its task's (see
+                // `pooled_score`); the entry's delta is then normalized.
+                let spec = board.suite.values().nth(board.documents[k].0);
+                let scale = spec
+                    .filter(|s| !s.subtasks.is_empty())
+                    .map_or(1.0, |s| 1.0 - s.baseline_of(&board.documents[k].1.task));
+                if let Some(v) = doc.value.map(|v| v / scale) {
                     values[board.documents[k].0].push((doc.doc_key ^ salts[k], v));
                 }
             }
@@ -636,7 +699,12 @@ fn pair_with_bases(board: &mut Board, values: &[Option<Vec<Values>>]) {
                 continue;
             }
             if let Some(d) = paired_difference(&cand[k], &base[k]) {
-                let scale = 1.0 - spec.baseline;
+                // Already normalized per document where tasks have their
+                // own baselines.
+                let scale = match spec.subtasks.is_empty() {
+                    true => 1.0 - spec.baseline,
+                    false => 1.0,
+                };
                 sum += d.mean / scale;
                 var += (d.stderr / scale).powi(2);
                 task_deltas.insert(task.clone(), d);
@@ -748,5 +816,51 @@ mod tests {
         assert_eq!(d.documents, 3);
         assert!((d.mean - 1.0 / 3.0).abs() < 1e-12);
         assert!((d.stderr - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_group_with_baselines_per_task_normalizes_each_task_by_its_own() {
+        let mut run = Run::default();
+        run.group_subtasks
+            .insert("g".into(), vec!["a".into(), "b".into()]);
+        for (task, value, n) in [("a", 0.5, 10), ("b", 0.8, 30), ("g", 0.725, 40)] {
+            let mut block = results::MetricBlock::default();
+            block.scores.insert(
+                "acc,none".into(),
+                crate::stats::Score {
+                    value,
+                    stderr: Some(0.1),
+                },
+            );
+            run.results.insert(task.into(), block);
+            run.n_samples.insert(
+                task.into(),
+                results::SampleCounts {
+                    original: n,
+                    effective: n,
+                },
+            );
+        }
+        let spec = SuiteTask {
+            metric: "acc".into(),
+            filter: "none".into(),
+            baseline: 0.0,
+            subtasks: [("a".to_string(), 0.5), ("b".to_string(), 0.2)]
+                .into_iter()
+                .collect(),
+        };
+        let s = task_score(&run, "g", &spec).unwrap();
+        // a: (0.5 - 0.5) / 0.5 = 0 on 10 documents; b: 0.6 / 0.8 = 0.75 on 30.
+        assert!((s.normalized - 0.5625).abs() < 1e-12, "{s:?}");
+        // The raw score is the group's own.
+        assert_eq!(s.score, 0.725);
+        let se = ((0.25_f64 * 0.1 / 0.5).powi(2) + (0.75_f64 * 0.1 / 0.8).powi(2)).sqrt();
+        assert!((s.normalized_stderr.unwrap() - se).abs() < 1e-12);
+        // Without the task's baselines, the group's score counts from 0.
+        let plain = SuiteTask {
+            subtasks: BTreeMap::new(),
+            ..spec
+        };
+        assert!((task_score(&run, "g", &plain).unwrap().normalized - 0.725).abs() < 1e-12);
     }
 }

@@ -756,7 +756,11 @@ fn page_view(
             TaskView {
                 name: task.clone(),
                 metric: format!("{} ({})", spec.metric, spec.filter),
-                baseline: percent(spec.baseline),
+                baseline: if spec.subtasks.is_empty() {
+                    percent(spec.baseline)
+                } else {
+                    "per task".into()
+                },
                 score: score_cell(s.map(|s| s.score), s.and_then(|s| s.stderr)),
                 normalized: s.map(|s| percent(s.normalized)).unwrap_or_default(),
                 base_score: base

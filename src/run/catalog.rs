@@ -126,7 +126,11 @@ pub fn show(name: &str, include_path: &[PathBuf]) -> Result<Vec<String>, Error> 
 
 /// `assay tasks validate`: how many task and group configs were checked,
 /// or every distinct failure (the first is the command's error).
-pub fn validate(paths: &[PathBuf], python_hooks: HookMode) -> Result<usize, Vec<String>> {
+pub fn validate(
+    paths: &[PathBuf],
+    include_path: &[PathBuf],
+    python_hooks: HookMode,
+) -> Result<usize, Vec<String>> {
     let mut failures: Vec<String> = Vec::new();
     let mut checked = 0;
     // A task in several groups is planned once per distinct config.
@@ -134,14 +138,25 @@ pub fn validate(paths: &[PathBuf], python_hooks: HookMode) -> Result<usize, Vec<
     let invocation = Invocation::default();
     let preparation = Preparation::new(&invocation, false).map_err(|e| vec![e.to_string()])?;
     for path in paths {
-        let mut registry = Registry::scan(std::slice::from_ref(path));
+        // Names resolve in the include paths too; only `path`'s own
+        // configs are checked.
+        let mut roots = include_path.to_vec();
+        roots.push(path.clone());
+        let mut registry = Registry::scan(&roots);
         if python_hooks != HookMode::Native {
             registry = registry.with_python_hooks(python_hooks, PythonHooks::new(None));
         }
-        failures.extend(registry.broken.iter().map(|(_, err)| err.to_string()));
+        failures.extend(
+            registry
+                .broken
+                .iter()
+                .filter(|(file, _)| file.starts_with(path))
+                .map(|(_, err)| err.to_string()),
+        );
         let names: Vec<String> = registry
             .entries()
             .filter(|e| matches!(e.kind, EntryKind::Task | EntryKind::Group))
+            .filter(|e| e.path.as_ref().is_some_and(|p| p.starts_with(path)))
             .map(|e| e.name.clone())
             .collect();
         if names.is_empty() && registry.broken.is_empty() {

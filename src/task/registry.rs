@@ -505,6 +505,14 @@ impl Registry {
             }
         };
         let Some(entry) = self.entries.get(&base) else {
+            // A bare name no folder defines: say so, rather than read it as
+            // an inline config with nothing in it.
+            if item.is_string() {
+                return Err(TaskError::UnknownName {
+                    name: base.clone(),
+                    hint: format!(" (listed in group `{group}`, {})", path.display()),
+                });
+            }
             let mut cfg = item_overrides;
             cfg.insert("task".into(), Value::String(format!("{group}::{base}")));
             return match task_from_map(cfg, &Map::new(), path)
