@@ -104,6 +104,8 @@ dataset_kwargs:
   data_files:
     test: TEST
 test_split: test
+fewshot_split: test
+num_fewshot: 1
 output_type: multiple_choice
 process_docs: !function utils.process_docs_shuffled
 doc_to_text: !function utils.mc_text

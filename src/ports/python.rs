@@ -62,6 +62,9 @@ struct State {
     worker: Option<Worker>,
     versions: BTreeMap<String, String>,
     loaded: HashMap<(PathBuf, String), Loaded>,
+    /// `process_docs` results by (file, function, SHA-256 of the documents
+    /// given), shared by every task field that names the function.
+    processed: HashMap<(PathBuf, String, String), Vec<Doc>>,
 }
 
 impl std::fmt::Debug for State {
@@ -309,8 +312,6 @@ pub struct PyHook {
     function: String,
     /// Values already computed, by document (its JSON text).
     memo: Arc<Mutex<HashMap<String, Value>>>,
-    /// `process_docs` results, by the SHA-256 of the documents given.
-    docs_memo: Arc<Mutex<HashMap<String, Vec<Doc>>>>,
 }
 
 impl PyHook {
@@ -337,7 +338,6 @@ impl PyHook {
             module: module.to_string(),
             function: function.to_string(),
             memo: Arc::default(),
-            docs_memo: Arc::default(),
         })
     }
 
@@ -351,9 +351,12 @@ impl PyHook {
     /// draws random numbers does not draw again.
     pub fn docs(&self, docs: Vec<Doc>, seed: bool) -> Result<Vec<Doc>, HookError> {
         let docs = Value::Array(docs.into_iter().map(Value::Object).collect());
-        let key = crate::hash::sha256_hex(docs.to_string().as_bytes());
-        let memo = || self.docs_memo.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(done) = memo().get(&key) {
+        let key = (
+            self.file.clone(),
+            self.function.clone(),
+            crate::hash::sha256_hex(docs.to_string().as_bytes()),
+        );
+        if let Some(done) = self.runtime.state().processed.get(&key) {
             return Ok(done.clone());
         }
         let mut body = Map::new();
@@ -361,7 +364,10 @@ impl PyHook {
         body.insert("seed".into(), Value::Bool(seed));
         let value = self.runtime.call(self, "docs", body)?;
         let processed = self.processed(value)?;
-        memo().insert(key, processed.clone());
+        self.runtime
+            .state()
+            .processed
+            .insert(key, processed.clone());
         Ok(processed)
     }
 
