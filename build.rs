@@ -19,7 +19,7 @@ fn task_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
         if path.is_dir() {
             task_files(&path, out);
-        } else if path.extension().is_some_and(|e| e != "py") {
+        } else if path.extension().is_none_or(|e| e != "py") {
             out.push(path);
         }
     }

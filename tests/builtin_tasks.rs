@@ -79,6 +79,12 @@ fn a_copied_binary_in_an_empty_folder_lists_plans_and_runs_built_in_tasks() {
     assert!(ok, "{err}");
     assert!(out.contains("assay_arithmetic"), "{out}");
     assert!(work.join("results/runs").is_dir());
+
+    // Files without an extension (templates that configs `include:`) travel
+    // too.
+    let (ok, shown, err) = assay(&bin, &work, &["tasks", "show", "leaderboard_gpqa_main"]);
+    assert!(ok, "{err}");
+    assert!(shown.contains("Idavidrein/gpqa"), "{shown}");
 }
 
 #[test]

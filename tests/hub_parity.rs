@@ -111,8 +111,12 @@ fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// (golden name, tasks, assay's extra arguments) for every golden.
-fn goldens() -> Vec<(String, String, Vec<String>)> {
+/// One golden: its name, tasks, assay's extra arguments, and whether
+/// assay's own configs define its tasks (else lm-eval's folder only).
+type Golden = (String, String, Vec<String>, bool);
+
+/// Every golden.
+fn goldens() -> Vec<Golden> {
     let dir = root().join("tests/golden/hub");
     let mut out = Vec::new();
     let mut metas: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -163,7 +167,8 @@ fn goldens() -> Vec<(String, String, Vec<String>)> {
                 .flatten()
                 .map(|v| v.as_str().unwrap().to_string()),
         );
-        out.push((name, tasks.join(","), args));
+        let own_configs = m["assay_configs"].as_bool().unwrap_or(true);
+        out.push((name, tasks.join(","), args, own_configs));
     }
     out
 }
@@ -182,15 +187,13 @@ fn check(
     let mut compared = 0;
     let mut expected = 0;
     let mut by_options: BTreeMap<Vec<String>, Vec<(String, String)>> = BTreeMap::new();
-    for (name, tasks, mut extra) in goldens() {
+    for (name, tasks, mut extra, own_configs) in goldens() {
         if let Some(flag) = hooks {
             extra.retain(|a| !a.starts_with("--python-hooks"));
             extra.push(flag.to_string());
         }
-        // assay's own configs are the ported tasks; Python-hook goldens
-        // are lm-eval's folder only.
-        let python = extra.iter().any(|a| a.starts_with("--python-hooks"));
-        if python && include_path.is_none() {
+        // Some tasks are read from lm-eval's folder only.
+        if !own_configs && include_path.is_none() {
             continue;
         }
         by_options.entry(extra).or_default().push((name, tasks));
@@ -359,11 +362,13 @@ fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
     tiny_gguf::write_tiny_llama(&model, 7).unwrap();
-    let tasks: Vec<String> = goldens()
+    let mut tasks: Vec<String> = goldens()
         .into_iter()
-        .filter(|(_, _, args)| args.iter().any(|a| a == "--python-hooks"))
-        .flat_map(|(_, tasks, _)| tasks.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|(_, _, args, _)| args.iter().any(|a| a == "--python-hooks"))
+        .flat_map(|(_, tasks, _, _)| tasks.split(',').map(str::to_string).collect::<Vec<_>>())
         .collect();
+    tasks.sort();
+    tasks.dedup();
     assert!(tasks.len() >= 12, "{tasks:?}");
     let output = run_on_hub(&hub, dir.path(), &model, "runs")
         .args([
@@ -390,6 +395,109 @@ fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
     );
     let compared = assert_same_scores(&ours, &theirs);
     assert!(compared >= 20, "{compared} scores compared");
+}
+
+/// The Open LLM Leaderboard v2 suite end to end on the tiny model: a
+/// variant scored on all six families (BBH, IFEval and MATH from lm-eval's
+/// folder, their hooks in Python), then its leaderboard.
+#[test]
+fn the_open_llm_v2_suite_scores_a_variant_and_builds_its_leaderboard() {
+    let hub = serve_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    tiny_gguf::write_tiny_llama(&model, 11).unwrap();
+    let variants = dir.path().join("variants");
+    std::fs::create_dir_all(&variants).unwrap();
+    let manifest = variants.join("tiny.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"tiny\"\nrelation = \"original\"\n[backend]\nspec = \"llama:{}\"\n\
+             args = {{ n_ctx = \"4096\" }}\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let assay = || {
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.current_dir(root())
+            .env("HF_ENDPOINT", &hub.url)
+            .env("ASSAY_DATASETS_CACHE", dir.path().join("datasets"))
+            .env("ASSAY_CACHE_DIR", dir.path().join("cache"))
+            .env("ASSAY_PYTHON", python())
+            .env_remove("HF_HUB_OFFLINE");
+        cmd
+    };
+    let results = dir.path().join("results");
+    let out = assay()
+        .args(["score", "--quiet", "--suite", "open-llm-v2", "--limit", "2"])
+        .arg("--include-path")
+        .arg(lm_eval_tasks())
+        .arg("--python-hooks")
+        .arg("--out")
+        .arg(results.join("runs"))
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = run_json(&only_run(&results.join("runs/tiny")));
+    for (entry, key) in [
+        ("leaderboard_bbh", "acc_norm,none"),
+        ("leaderboard_gpqa", "acc_norm,none"),
+        ("leaderboard_ifeval", "prompt_level_strict_acc,none"),
+        ("leaderboard_math_hard", "exact_match,none"),
+        ("leaderboard_musr", "acc_norm,none"),
+        ("leaderboard_mmlu_pro", "acc,none"),
+    ] {
+        assert!(
+            run["results"][entry][key].is_number(),
+            "{entry} {key}: {}",
+            run["results"][entry]
+        );
+    }
+    assert_eq!(
+        run["group_subtasks"]["leaderboard_bbh"]
+            .as_array()
+            .unwrap()
+            .len(),
+        24
+    );
+    let board = dir.path().join("board");
+    let out = assay()
+        .args(["leaderboard", "--results"])
+        .arg(&results)
+        .arg("--variants")
+        .arg(&variants)
+        .args(["--suite", "open-llm-v2", "--include-path"])
+        .arg(lm_eval_tasks())
+        .arg("--out")
+        .arg(&board)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Ranked (not stale: the configs hash as the suite's do), with all six
+    // benchmarks' normalized scores.
+    let csv = std::fs::read_to_string(board.join("leaderboard.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(
+        (cell("rank"), cell("variant"), cell("stale")),
+        ("1", "tiny", "false"),
+        "{csv}"
+    );
+    for entry in ["leaderboard_bbh", "leaderboard_musr", "leaderboard_ifeval"] {
+        let normalized: f64 = cell(&format!("{entry}_normalized")).parse().unwrap();
+        assert!(normalized.is_finite(), "{csv}");
+    }
 }
 
 #[test]
@@ -569,7 +677,15 @@ fn every_built_in_config_validates_against_the_hub() {
         .env("HF_ENDPOINT", &hub.url)
         .env("ASSAY_DATASETS_CACHE", cache.path())
         .env_remove("HF_HUB_OFFLINE")
-        .args(["tasks", "validate", "tasks"])
+        .env("ASSAY_PYTHON", python())
+        .args([
+            "tasks",
+            "validate",
+            "tasks",
+            "--python-hooks",
+            "--include-path",
+        ])
+        .arg(lm_eval_tasks())
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);

@@ -745,12 +745,22 @@ pub fn current_config_hashes(
         .ok()
         .and_then(|text| crate::task::yaml::parse(&text, suite).ok())
         .and_then(|v| v.get("group").and_then(|g| g.as_str()).map(str::to_string));
-    let mut registry = Registry::with_builtin(include_paths).map_err(task_error)?;
+    // Tasks whose hooks run in Python count too: their configs hash alike,
+    // and resolving a hook runs nothing.
+    let registry_of = |paths: &[PathBuf]| {
+        Registry::with_builtin(paths).map(|r| {
+            r.with_python_hooks(
+                crate::ports::python::HookMode::Missing,
+                crate::ports::python::PythonHooks::new(None),
+            )
+        })
+    };
+    let mut registry = registry_of(include_paths).map_err(task_error)?;
     if let (Some(name), Some(folder)) = (&group, suite.parent()) {
         if registry.get(name).is_none() {
             let mut paths = include_paths.to_vec();
             paths.push(folder.to_path_buf());
-            registry = Registry::with_builtin(&paths).map_err(task_error)?;
+            registry = registry_of(&paths).map_err(task_error)?;
         }
     }
     let mut found: BTreeMap<String, String> = BTreeMap::new();

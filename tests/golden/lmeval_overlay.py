@@ -49,6 +49,23 @@ class HubTask:
     """dataset_name in that YAML; `default` where it is null."""
 
 
+# The Open LLM Leaderboard v2's subtasks (lm-eval's leaderboard/bbh_mc and leaderboard/math):
+# a BBH subtask's name is its dataset config; MATH maps the name in leaderboard_math_<name>_hard
+# to its dataset config.
+LEADERBOARD_BBH = [
+    "boolean_expressions", "causal_judgement", "date_understanding", "disambiguation_qa", "formal_fallacies",
+    "geometric_shapes", "hyperbaton", "logical_deduction_five_objects", "logical_deduction_seven_objects",
+    "logical_deduction_three_objects", "movie_recommendation", "navigate", "object_counting", "penguins_in_a_table",
+    "reasoning_about_colored_objects", "ruin_names", "salient_translation_error_detection", "snarks",
+    "sports_understanding", "temporal_sequences", "tracking_shuffled_objects_five_objects",
+    "tracking_shuffled_objects_seven_objects", "tracking_shuffled_objects_three_objects", "web_of_lies",
+]
+LEADERBOARD_MATH = {
+    "algebra": "algebra", "counting_and_prob": "counting_and_probability", "geometry": "geometry",
+    "intermediate_algebra": "intermediate_algebra", "num_theory": "number_theory", "prealgebra": "prealgebra",
+    "precalculus": "precalculus",
+}
+
 HUB_TASKS: dict[str, HubTask] = {
     "arc_easy": HubTask("arc/arc_easy.yaml", "allenai/ai2_arc", "ARC-Easy"),
     "arc_challenge": HubTask("arc/arc_challenge.yaml", "allenai/ai2_arc", "ARC-Challenge"),
@@ -84,6 +101,11 @@ HUB_TASKS: dict[str, HubTask] = {
     "webqs": HubTask("webqs/webqs.yaml", "stanfordnlp/web_questions", "default"),
     **{f"bbh_zeroshot_{t}": HubTask(f"bbh/zeroshot/{t}.yaml", "SaylorTwift/bbh", t)
        for t in ("sports_understanding", "date_understanding")},
+    "leaderboard_ifeval": HubTask("leaderboard/ifeval/ifeval.yaml", "wis-k/instruction-following-eval", "default"),
+    **{f"leaderboard_math_{t}_hard": HubTask(f"leaderboard/math/math_{t}.yaml", "DigitalLearningGmbH/MATH-lighteval",
+                                             config) for t, config in LEADERBOARD_MATH.items()},
+    # The Open LLM Leaderboard v2's BBH: plain YAML, no hooks.
+    **{f"leaderboard_bbh_{t}": HubTask(f"leaderboard/bbh_mc/{t}.yaml", "SaylorTwift/bbh", t) for t in LEADERBOARD_BBH},
 }
 
 
@@ -92,8 +114,16 @@ HUB_TASKS: dict[str, HubTask] = {
 PYTHON_HOOK_TASKS: set[str] = {
     "drop", "copa", "wsc", "super_glue-wsc-t5-prompt", "super_glue-cb-t5-prompt", "logiqa", "mathqa", "race",
     "xwinograd_en", "pubmedqa", "mutual", "webqs", "bbh_zeroshot_sports_understanding",
-    "bbh_zeroshot_date_understanding",
+    "bbh_zeroshot_date_understanding", "leaderboard_ifeval",
+    *(f"leaderboard_math_{t}_hard" for t in LEADERBOARD_MATH),
 }
+
+
+# Tasks that assay has no config of its own for, read only from lm-eval's folder:
+# BBH's few-shot examples are written in lm-eval's YAML (benchmark items this
+# project does not copy), and the Python-hook tasks' logic is lm-eval's Python.
+# Their goldens say `"assay_configs": false`.
+LM_EVAL_FOLDER_ONLY: set[str] = {f"leaderboard_bbh_{t}" for t in LEADERBOARD_BBH} | PYTHON_HOOK_TASKS
 
 
 def lmeval_tasks_dir() -> Path:

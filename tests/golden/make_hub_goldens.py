@@ -39,20 +39,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lmeval_overlay import (  # noqa: E402
-    GOLDEN, HUB_FIXTURES, HUB_TASKS, PYTHON_HOOK_TASKS, ROOT, TEMP_PREFIX, lmeval_tasks_dir, remove, rename_tasks, run_lmeval, scratch,
+    GOLDEN, HUB_FIXTURES, HUB_TASKS, LEADERBOARD_BBH, LM_EVAL_FOLDER_ONLY, LEADERBOARD_MATH, PYTHON_HOOK_TASKS, ROOT, TEMP_PREFIX,
+    lmeval_tasks_dir, remove, rename_tasks, run_lmeval, scratch,
 )
 
 OUT = GOLDEN / "hub"
 
 # (golden name, tasks, extra lm_eval arguments). Plain names use the YAML's num_fewshot;
 # `.nK` runs use the Open LLM Leaderboard v1 shot count where it differs from the YAML
-# (gsm8k's YAML already says 5 and truthfulqa's 0, so those have no extra run).
+# (gsm8k's YAML already says 5 and truthfulqa's 0, so those have no extra run). The Open LLM
+# Leaderboard v2's YAMLs already hold its shot counts (BBH 3, MATH 4, IFEval 0): their `.n0`
+# runs check the zero-shot prompts too.
 RUNS: list[tuple[str, list[str], list[str]]] = [
     *[(t, [t], []) for t in HUB_TASKS],
     ("arc_challenge.n25", ["arc_challenge"], ["--num_fewshot", "25"]),
     ("hellaswag.n10", ["hellaswag"], ["--num_fewshot", "10"]),
     ("winogrande.n5", ["winogrande"], ["--num_fewshot", "5"]),
     ("mmlu.n5", ["mmlu_abstract_algebra", "mmlu_college_biology"], ["--num_fewshot", "5"]),
+    ("leaderboard_bbh.n0", [f"leaderboard_bbh_{t}" for t in LEADERBOARD_BBH], ["--num_fewshot", "0"]),
+    ("leaderboard_math_hard.n0", [f"leaderboard_math_{t}_hard" for t in LEADERBOARD_MATH], ["--num_fewshot", "0"]),
 ]
 
 META_KEYS = ["configs", "n-shot", "versions", "higher_is_better", "n-samples",
@@ -101,6 +106,8 @@ def make(name: str, tasks: list[str], extra: list[str]) -> None:
         meta["extra_args"] = extra
         if any(t in PYTHON_HOOK_TASKS for t in tasks):
             meta["assay_args"] = ["--python-hooks"]
+        if any(t in LM_EVAL_FOLDER_ONLY for t in tasks):
+            meta["assay_configs"] = False
         meta["hub_datasets"] = {t: {"dataset_path": HUB_TASKS[t].repo, "dataset_name": HUB_TASKS[t].config,
                                     "lm_eval_yaml": "<lm_eval>/tasks/" + HUB_TASKS[t].yaml} for t in tasks}
         cmd = ["lm_eval", *run.command[1:]]
