@@ -66,6 +66,9 @@ pub struct State {
     pub answered: AtomicUsize,
     /// Keep only the latest request in the log.
     pub quiet: AtomicBool,
+    /// Scripted generations: the answer to a prompt that contains the key
+    /// (the longest such key wins), instead of [`generated`].
+    pub scripted: Mutex<Vec<(String, String)>>,
 }
 
 pub struct MockServer {
@@ -267,7 +270,11 @@ fn answer_post(
     let reply = if path.ends_with("/chat/completions") {
         chat_answer(body)
     } else if path.ends_with("/completions") {
-        completion_answer(body, state.echo_bos.load(Ordering::SeqCst))
+        completion_answer(
+            body,
+            state.echo_bos.load(Ordering::SeqCst),
+            &lock(&state.scripted),
+        )
     } else {
         answer(stream, state, 404, &[], b"{}")?;
         return Ok(true);
@@ -385,7 +392,16 @@ pub fn generated(prompt: &str) -> String {
     format!(" answer {n}\n\nQ: and more")
 }
 
-fn completion_answer(body: &Value, echo_bos: bool) -> Value {
+/// The scripted answer to `prompt`, else the fake model's.
+fn answer_to(prompt: &str, scripted: &[(String, String)]) -> String {
+    scripted
+        .iter()
+        .filter(|(key, _)| prompt.contains(key.as_str()))
+        .max_by_key(|(key, _)| key.len())
+        .map_or_else(|| generated(prompt), |(_, answer)| answer.clone())
+}
+
+fn completion_answer(body: &Value, echo_bos: bool, scripted: &[(String, String)]) -> Value {
     // Token ids (lm-eval's tokenized requests) become one word per id.
     let ids = |ids: &[Value]| -> String { ids.iter().map(|i| format!(" t{i}")).collect() };
     let prompts: Vec<String> = match &body["prompt"] {
@@ -407,7 +423,8 @@ fn completion_answer(body: &Value, echo_bos: bool) -> Value {
         .enumerate()
         .map(|(i, prompt)| {
             if !echo {
-                return json!({"index": i, "text": generated(prompt), "finish_reason": "stop"});
+                let text = answer_to(prompt, scripted);
+                return json!({"index": i, "text": text, "finish_reason": "stop"});
             }
             let mut tokens = words(prompt);
             if max_tokens > 0 {
