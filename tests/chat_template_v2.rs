@@ -1,0 +1,334 @@
+//! The Open LLM Leaderboard v2 tasks, with a chat template, must send
+//! exactly what lm-eval 0.4.13 sends, with and without
+//! `--fewshot_as_multiturn`. Each golden in tests/golden/chat/v2/ (made by
+//! tests/golden/chat/make_v2_chat_goldens.py; see tests/golden/chat/README.md)
+//! is lm-eval's own leaderboard YAML run on the documents of
+//! tests/fixtures/hub/, through an overlay that `include:`s lm-eval's file
+//! by absolute path and reads the fixtures as local JSON. Here the same
+//! overlays (from the golden's meta.json) are written over lm-eval's task
+//! folder, assay plans the same tasks through its library with the same
+//! template and options (Python hooks where the tasks need them), and every
+//! request must be equal.
+
+#[path = "support/lm_eval_python.rs"]
+mod lm_eval_python;
+#[path = "support/requests.rs"]
+mod requests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use assay::invocation::{ChatTemplateRecord, Invocation};
+use assay::ports::python::{HookMode, PythonHooks};
+use assay::prompt::chat::ChatTemplate;
+use assay::run;
+use assay::task::Registry;
+use requests::same;
+use serde_json::{json, Value};
+
+/// Goldens assay is known not to reproduce yet, with the reason. The test
+/// fails if one of them starts to match (so the entry can go) or if any
+/// other golden differs.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
+
+/// The prefix of the overlays' task names (lmeval_overlay.py's TEMP_PREFIX):
+/// the goldens say lm-eval's names.
+const TEMP_PREFIX: &str = "hubfx_";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chat_dir() -> PathBuf {
+    root().join("tests/golden/chat")
+}
+
+fn golden_dir() -> PathBuf {
+    chat_dir().join("v2")
+}
+
+/// lm-eval's task folder: `$ASSAY_LM_EVAL_TASKS`, else what
+/// `scripts/fetch-lm-eval-tasks.sh` unpacks.
+fn lm_eval_tasks() -> PathBuf {
+    let dir = std::env::var_os("ASSAY_LM_EVAL_TASKS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".lm-eval/0.4.13/lm_eval/tasks"));
+    assert!(
+        dir.join("leaderboard/mmlu_pro/mmlu_pro.yaml").is_file(),
+        "lm-eval's task folder is not at {}: run scripts/fetch-lm-eval-tasks.sh (or set ASSAY_LM_EVAL_TASKS)",
+        dir.display()
+    );
+    dir
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The compiled templates of templates.json, by name.
+fn templates() -> BTreeMap<String, Arc<ChatTemplate>> {
+    let index = read_json(&chat_dir().join("templates.json"));
+    index
+        .as_object()
+        .expect("templates.json is an object")
+        .iter()
+        .map(|(name, t)| {
+            let file = chat_dir().join(t["file"].as_str().unwrap());
+            let source = std::fs::read_to_string(&file).unwrap();
+            let template = ChatTemplate::new(
+                &source,
+                t["bos_token"].as_str().unwrap(),
+                t["eos_token"].as_str().unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            (name.clone(), Arc::new(template))
+        })
+        .collect()
+}
+
+/// Writes a golden's overlays (meta.json's `overlays`: file name -> config,
+/// lm-eval's folder written `<lm_eval>/tasks/`, the fixtures relative to the
+/// repository) into `dir` with absolute paths; returns their task names.
+fn write_overlays(meta: &Value, tasks_dir: &Path, dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for (file, cfg) in meta["overlays"]
+        .as_object()
+        .expect("meta.json has overlays")
+    {
+        let mut cfg = cfg.clone();
+        let include = cfg["include"].as_str().unwrap();
+        let rest = include
+            .strip_prefix("<lm_eval>/tasks/")
+            .unwrap_or_else(|| panic!("{file}: include {include} is not in lm-eval's folder"));
+        cfg["include"] = json!(tasks_dir.join(rest).to_string_lossy());
+        for path in cfg["dataset_kwargs"]["data_files"]
+            .as_object_mut()
+            .expect("the overlay names its data files")
+            .values_mut()
+        {
+            let absolute = root().join(path.as_str().unwrap());
+            assert!(absolute.is_file(), "{file}: no {}", absolute.display());
+            *path = json!(absolute.to_string_lossy());
+        }
+        names.push(cfg["task"].as_str().unwrap().to_string());
+        // JSON is YAML.
+        std::fs::write(
+            dir.join(file),
+            serde_json::to_string_pretty(&cfg).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    names
+}
+
+/// assay's requests for the run a golden's meta.json describes, in the
+/// golden's format and order (under lm-eval's task names).
+fn assay_requests(
+    registry: &Registry,
+    tasks: Vec<String>,
+    templates: &BTreeMap<String, Arc<ChatTemplate>>,
+    meta: &Value,
+) -> Result<Vec<Value>, String> {
+    let template = meta["template"].as_str().unwrap();
+    let mut invocation = Invocation::new(tasks);
+    invocation.fewshot_seed = meta["fewshot_random_seed"].as_u64().unwrap_or(1234);
+    invocation.system_instruction = meta["system_instruction"].as_str().map(str::to_string);
+    invocation.chat_template = Some(ChatTemplateRecord::of(&templates[template]));
+    invocation.fewshot_as_multiturn = meta["fewshot_as_multiturn"].as_bool().unwrap();
+    if meta["python_hooks"].as_bool().unwrap_or(false) {
+        invocation.python_hooks = HookMode::Missing;
+    }
+    let plan = run::plan(registry, &invocation, false).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for task in &plan.tasks {
+        let name = task.config.task.as_str();
+        let name = name.strip_prefix(TEMP_PREFIX).unwrap_or(name);
+        for doc in &task.docs {
+            for (idx, request) in doc.requests.iter().enumerate() {
+                out.push(json!({
+                    "task": name,
+                    "doc_id": doc.doc_id,
+                    "request_type": request.kind(),
+                    "idx": idx,
+                    "arguments": request.arguments(),
+                }));
+            }
+        }
+    }
+    out.sort_by_key(|r| {
+        (
+            r["task"].as_str().unwrap_or("").to_string(),
+            r["doc_id"].as_u64(),
+            r["idx"].as_u64(),
+        )
+    });
+    Ok(out)
+}
+
+/// Where two strings first differ, with a little context.
+fn first_divergence(a: &str, b: &str) -> String {
+    let at = a
+        .char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map(|((i, _), _)| i)
+        .unwrap_or(a.len().min(b.len()));
+    let at = (0..=at)
+        .rev()
+        .find(|i| a.is_char_boundary(*i) && b.is_char_boundary(*i))
+        .unwrap_or(0);
+    let from = (0..=at.saturating_sub(60))
+        .rev()
+        .find(|i| a.is_char_boundary(*i) && b.is_char_boundary(*i))
+        .unwrap_or(0);
+    let tail = |s: &str| s[from..].chars().take(140).collect::<String>();
+    format!(
+        "at byte {at}:\n    assay:   {:?}\n    lm-eval: {:?}",
+        tail(a),
+        tail(b)
+    )
+}
+
+/// The first difference between assay's requests and a golden, if any.
+fn compare(ours: &[Value], theirs: &[Value]) -> Option<String> {
+    if ours.len() != theirs.len() {
+        return Some(format!(
+            "{} requests, lm-eval sent {}",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    let (a, b) = ours.iter().zip(theirs).find(|(a, b)| !same(a, b))?;
+    let mut msg = format!(
+        "first difference: task {} doc {} idx {}",
+        b["task"], b["doc_id"], b["idx"]
+    );
+    if a["task"] != b["task"] || a["doc_id"] != b["doc_id"] || a["idx"] != b["idx"] {
+        msg += &format!(
+            "\n  assay's request is task {} doc {} idx {}",
+            a["task"], a["doc_id"], a["idx"]
+        );
+    }
+    for (i, (x, y)) in a["arguments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(b["arguments"].as_array().into_iter().flatten())
+        .enumerate()
+    {
+        if !same(x, y) {
+            match (x.as_str(), y.as_str()) {
+                (Some(x), Some(y)) => {
+                    msg += &format!("\n  argument {i} {}", first_divergence(x, y));
+                }
+                _ => msg += &format!("\n  argument {i}:\n    assay:   {x}\n    lm-eval: {y}"),
+            }
+        }
+    }
+    if a["request_type"] != b["request_type"] {
+        msg += &format!(
+            "\n  request_type: assay {} lm-eval {}",
+            a["request_type"], b["request_type"]
+        );
+    }
+    Some(msg)
+}
+
+#[test]
+fn leaderboard_v2_chat_requests_match_lm_eval() {
+    let dir = golden_dir();
+    let tasks_dir = lm_eval_tasks();
+    // lm-eval's Python runs the hooks IFEval and MATH have no native port for.
+    let python = lm_eval_python::python();
+    std::env::set_var("ASSAY_PYTHON", &python);
+    let hooks = PythonHooks::new(Some(python.to_string_lossy().into_owned()));
+    let mut goldens: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            name.strip_suffix(".requests.jsonl").map(str::to_string)
+        })
+        .collect();
+    goldens.sort();
+    assert!(
+        goldens.len() >= 28,
+        "expected the v2 chat goldens in {}, found {}",
+        dir.display(),
+        goldens.len()
+    );
+    let templates = templates();
+    let known: BTreeMap<&str, &str> = KNOWN_DIFFERENCES.iter().copied().collect();
+    let mut failures = Vec::new();
+    let mut fixed = Vec::new();
+    let mut passed = 0;
+    let mut requests = 0;
+    let mut with_hooks = 0;
+    for name in &goldens {
+        let meta = read_json(&dir.join(format!("{name}.meta.json")));
+        assert_eq!(meta["apply_chat_template"], json!(true), "{name}");
+        let theirs: Vec<Value> =
+            std::fs::read_to_string(dir.join(format!("{name}.requests.jsonl")))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        assert!(!theirs.is_empty(), "{name}: an empty golden");
+        let overlays = tempfile::tempdir().unwrap();
+        let tasks = write_overlays(&meta, &tasks_dir, overlays.path());
+        let wanted: Vec<&str> = meta["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let planned: Vec<&str> = tasks
+            .iter()
+            .map(|t| t.strip_prefix(TEMP_PREFIX).unwrap_or(t))
+            .collect();
+        assert_eq!(
+            planned, wanted,
+            "{name}: the overlays are not the meta's tasks"
+        );
+        let mut registry = Registry::scan(&[overlays.path().to_path_buf()]);
+        if meta["python_hooks"].as_bool().unwrap_or(false) {
+            registry = registry.with_python_hooks(HookMode::Missing, Arc::clone(&hooks));
+            with_hooks += 1;
+        }
+        let problem = match assay_requests(&registry, tasks, &templates, &meta) {
+            Err(e) => Some(format!("assay failed: {e}")),
+            Ok(ours) => compare(&ours, &theirs),
+        };
+        match (problem, known.get(name.as_str())) {
+            (None, None) => {
+                passed += 1;
+                requests += theirs.len();
+            }
+            (None, Some(_)) => fixed.push(name.clone()),
+            (Some(_), Some(_)) => {}
+            (Some(p), None) => failures.push(format!("{name}: {p}")),
+        }
+    }
+    for name in known.keys() {
+        assert!(
+            goldens.iter().any(|g| g == name),
+            "KNOWN_DIFFERENCES names {name}, which has no golden"
+        );
+    }
+    assert!(with_hooks > 0, "no golden needs Python hooks");
+    assert!(
+        fixed.is_empty(),
+        "these goldens now match lm-eval: remove them from KNOWN_DIFFERENCES: {fixed:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} v2 chat goldens differ from lm-eval ({passed} match):\n{}",
+        failures.len(),
+        goldens.len(),
+        failures.join("\n")
+    );
+    println!("{passed} v2 chat goldens, {requests} requests, the same as lm-eval's");
+}
