@@ -161,6 +161,12 @@ impl Browser {
     /// Sends one DevTools command and returns its result, recording the
     /// events that arrive meanwhile.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|error| panic!("{method}: {error}"))
+    }
+
+    /// [`Browser::call`], with the command's error returned.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({"id": id, "method": method, "params": params}).to_string();
@@ -173,9 +179,9 @@ impl Browser {
             let value: Value = serde_json::from_str(text).unwrap_or_default();
             if value["id"] == id {
                 if let Some(error) = value.get("error") {
-                    panic!("{method}: {error}");
+                    return Err(error.clone());
                 }
-                return value["result"].clone();
+                return Ok(value["result"].clone());
             }
             match value["method"].as_str() {
                 Some("Page.javascriptDialogOpening") => {
@@ -214,10 +220,29 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Waits until `condition` is true in the page.
+    /// Waits until `condition` is true in the page. A page that navigates
+    /// away while the condition is evaluated (its context is gone) is asked
+    /// again.
     pub fn wait_for(&mut self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.eval(&format!("!!({condition})")) != json!(true) {
+        let expression = json!({
+            "expression": format!("!!({condition})"),
+            "returnByValue": true,
+            "awaitPromise": true,
+        });
+        loop {
+            match self.try_call("Runtime.evaluate", expression.clone()) {
+                Ok(result) if result["result"]["value"] == json!(true) => break,
+                Ok(result) if result.get("exceptionDetails").is_some() => {
+                    panic!("{condition}: {}", result["exceptionDetails"])
+                }
+                Ok(_) => {}
+                Err(error)
+                    if error["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("navigated")) => {}
+                Err(error) => panic!("Runtime.evaluate: {error}"),
+            }
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {condition}"
