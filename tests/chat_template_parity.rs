@@ -4,18 +4,17 @@
 //! it; see that folder's README), plan the same tasks through the library
 //! with the same template and options and compare every request.
 
+#[path = "support/chat_goldens.rs"]
+mod chat_goldens;
 #[path = "support/requests.rs"]
 mod requests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use assay::invocation::{ChatTemplateRecord, Invocation};
-use assay::prompt::chat::ChatTemplate;
-use assay::run;
 use assay::task::Registry;
-use requests::same;
-use serde_json::{json, Value};
+use chat_goldens::{assay_requests, compare, read_json, templates};
+use serde_json::Value;
 
 /// Goldens assay is known not to reproduce yet, with the reason. The test
 /// fails if one of them starts to match (so the entry can go) or if any
@@ -28,140 +27,6 @@ fn root() -> PathBuf {
 
 fn chat_dir() -> PathBuf {
     root().join("tests/golden/chat")
-}
-
-fn read_json(path: &std::path::Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The compiled templates of templates.json, by name.
-fn templates() -> BTreeMap<String, Arc<ChatTemplate>> {
-    let index = read_json(&chat_dir().join("templates.json"));
-    index
-        .as_object()
-        .expect("templates.json is an object")
-        .iter()
-        .map(|(name, t)| {
-            let file = chat_dir().join(t["file"].as_str().unwrap());
-            let source = std::fs::read_to_string(&file).unwrap();
-            let template = ChatTemplate::new(
-                &source,
-                t["bos_token"].as_str().unwrap(),
-                t["eos_token"].as_str().unwrap(),
-            )
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            (name.clone(), Arc::new(template))
-        })
-        .collect()
-}
-
-/// assay's requests for the run a golden's meta.json describes, in the
-/// golden's format and order.
-fn assay_requests(
-    registry: &Registry,
-    templates: &BTreeMap<String, Arc<ChatTemplate>>,
-    meta: &Value,
-) -> Result<Vec<Value>, String> {
-    let template = meta["template"].as_str().unwrap();
-    let tasks: Vec<String> = meta["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
-    let mut invocation = Invocation::new(tasks);
-    invocation.fewshot_seed = meta["fewshot_random_seed"].as_u64().unwrap_or(1234);
-    invocation.system_instruction = meta["system_instruction"].as_str().map(str::to_string);
-    invocation.chat_template = Some(ChatTemplateRecord::of(&templates[template]));
-    invocation.fewshot_as_multiturn = meta["fewshot_as_multiturn"].as_bool().unwrap();
-    let plan = run::plan(registry, &invocation, false).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for task in &plan.tasks {
-        for doc in &task.docs {
-            for (idx, request) in doc.requests.iter().enumerate() {
-                out.push(json!({
-                    "task": task.config.task,
-                    "doc_id": doc.doc_id,
-                    "request_type": request.kind(),
-                    "idx": idx,
-                    "arguments": request.arguments(),
-                }));
-            }
-        }
-    }
-    out.sort_by_key(|r| {
-        (
-            r["task"].as_str().unwrap_or("").to_string(),
-            r["doc_id"].as_u64(),
-            r["idx"].as_u64(),
-        )
-    });
-    Ok(out)
-}
-
-/// Where two strings first differ, with a little context.
-fn first_divergence(a: &str, b: &str) -> String {
-    let at = a
-        .char_indices()
-        .zip(b.chars())
-        .find(|((_, x), y)| x != y)
-        .map(|((i, _), _)| i)
-        .unwrap_or(a.len().min(b.len()));
-    let at = (0..=at)
-        .rev()
-        .find(|i| a.is_char_boundary(*i) && b.is_char_boundary(*i))
-        .unwrap_or(0);
-    let from = (0..=at.saturating_sub(60))
-        .rev()
-        .find(|i| a.is_char_boundary(*i) && b.is_char_boundary(*i))
-        .unwrap_or(0);
-    let tail = |s: &str| s[from..].chars().take(140).collect::<String>();
-    format!(
-        "at byte {at}:\n    assay:   {:?}\n    lm-eval: {:?}",
-        tail(a),
-        tail(b)
-    )
-}
-
-/// The first difference between assay's requests and a golden, if any.
-fn compare(ours: &[Value], theirs: &[Value]) -> Option<String> {
-    if ours.len() != theirs.len() {
-        return Some(format!(
-            "{} requests, lm-eval sent {}",
-            ours.len(),
-            theirs.len()
-        ));
-    }
-    let (a, b) = ours.iter().zip(theirs).find(|(a, b)| !same(a, b))?;
-    let mut msg = format!(
-        "first difference: task {} doc {} idx {}",
-        b["task"], b["doc_id"], b["idx"]
-    );
-    for (i, (x, y)) in a["arguments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .zip(b["arguments"].as_array().into_iter().flatten())
-        .enumerate()
-    {
-        if !same(x, y) {
-            match (x.as_str(), y.as_str()) {
-                (Some(x), Some(y)) => {
-                    msg += &format!("\n  argument {i} {}", first_divergence(x, y));
-                }
-                _ => msg += &format!("\n  argument {i}:\n    assay:   {x}\n    lm-eval: {y}"),
-            }
-        }
-    }
-    if a["request_type"] != b["request_type"] {
-        msg += &format!(
-            "\n  request_type: assay {} lm-eval {}",
-            a["request_type"], b["request_type"]
-        );
-    }
-    Some(msg)
 }
 
 #[test]
@@ -196,7 +61,13 @@ fn chat_requests_match_lm_eval_for_every_chat_golden() {
                 .filter(|l| !l.trim().is_empty())
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
-        let problem = match assay_requests(&registry, &templates, &meta) {
+        let tasks: Vec<String> = meta["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        let problem = match assay_requests(&registry, tasks, &templates, &meta, "") {
             Err(e) => Some(format!("assay failed: {e}")),
             Ok(ours) => compare(&ours, &theirs),
         };
