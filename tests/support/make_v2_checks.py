@@ -21,7 +21,9 @@ a title, a postscript, the end phrase, a chatty first line, quotes, commas,
 another language, placeholders, the repeated prompt), so that every
 instruction type passes in some answers and fails in others, strictly and
 loosely. MATH's answers give each gold answer in equivalent and
-non-equivalent forms, with and without the "Final Answer" line.
+non-equivalent forms, boxed or in the "Final Answer" line (that line only
+when it equals the gold: lm-eval compares other ones through sympy under a
+one-second alarm, which a loaded machine can miss).
 """
 
 import json
@@ -133,7 +135,13 @@ def math_docs_and_answers():
                     "type": "Algebra",
                     "solution": f"Working it out gives $\\boxed{{{gold}}}$.",
                 })
-                form = forms[rnd.randrange(len(forms))]
+                # lm-eval's exact_match_original compares a "Final Answer"
+                # that differs from the gold through sympy under a 1-second
+                # alarm, so its score depends on the machine's load: only
+                # answers equal to the gold carry that line. The other
+                # forms are compared by exact_match (math-verify).
+                choices = forms if candidate == gold else ["boxed", "neither"]
+                form = choices[rnd.randrange(len(choices))]
                 if form == "final":
                     text = f" We compute.\nFinal Answer: The final answer is ${candidate}$. I hope it is correct."
                 elif form == "boxed":
