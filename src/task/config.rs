@@ -22,6 +22,30 @@ pub struct Hook {
     pub folder: PathBuf,
 }
 
+/// The config field that names a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookField {
+    /// A task field or a `fewshot_config.` one, by its name.
+    Named(&'static str),
+    /// `metric_list[i].metric`.
+    Metric(usize),
+    /// `metric_list[i].aggregation`.
+    Aggregation(usize),
+    /// `filter_list[i].filter[j].function`.
+    FilterStep(usize, usize),
+}
+
+impl std::fmt::Display for HookField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookField::Named(name) => f.write_str(name),
+            HookField::Metric(i) => write!(f, "metric_list[{i}].metric"),
+            HookField::Aggregation(i) => write!(f, "metric_list[{i}].aggregation"),
+            HookField::FilterStep(i, j) => write!(f, "filter_list[{i}].filter[{j}].function"),
+        }
+    }
+}
+
 /// How `doc_to_text`, `doc_to_target` and friends produce a value from a
 /// document: lm-eval decides per document whether a string names a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -512,7 +536,7 @@ impl TaskConfig {
     }
 
     /// Every Python hook this config names, as (field, hook).
-    pub fn hooks(&self) -> Vec<(String, &Hook)> {
+    pub fn hooks(&self) -> Vec<(HookField, &Hook)> {
         fn doc_hook(spec: &Option<DocSpec>) -> Option<&Hook> {
             match spec {
                 Some(DocSpec::Hook(h)) => Some(h),
@@ -542,20 +566,20 @@ impl TaskConfig {
             ),
         ]
         .into_iter()
-        .filter_map(|(field, h)| h.map(|h| (field.to_string(), h)))
+        .filter_map(|(field, h)| h.map(|h| (HookField::Named(field), h)))
         .collect::<Vec<_>>();
         for (i, m) in self.metric_list.iter().flatten().enumerate() {
             if let Some(h) = &m.metric_hook {
-                out.push((format!("metric_list[{i}].metric"), h));
+                out.push((HookField::Metric(i), h));
             }
             if let Some(h) = &m.aggregation_hook {
-                out.push((format!("metric_list[{i}].aggregation"), h));
+                out.push((HookField::Aggregation(i), h));
             }
         }
         for (i, f) in self.filter_list.iter().flatten().enumerate() {
             for (j, step) in f.steps.iter().enumerate() {
                 if let Some(h) = &step.hook {
-                    out.push((format!("filter_list[{i}].filter[{j}].function"), h));
+                    out.push((HookField::FilterStep(i, j), h));
                 }
             }
         }

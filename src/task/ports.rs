@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::config::{Hook, TaskConfig};
+use super::config::{Hook, HookField, TaskConfig};
 use super::TaskError;
 use crate::data::Doc;
 use crate::ports::python::{HookMode, PyHook};
@@ -101,43 +101,46 @@ impl TaskPorts {
     pub fn resolve(config: &TaskConfig, resolver: &Resolver) -> Result<TaskPorts, TaskError> {
         let mut ports = TaskPorts::default();
         for (field, hook) in config.hooks() {
-            let field = field.as_str();
+            let shown = field.to_string();
             let name = hook.function.clone();
             let native = match resolver.python() {
                 Some((HookMode::All, _)) => None,
-                _ => match resolver.resolve(&hook.folder, &hook.function) {
-                    Ok(port) => Some(port),
-                    Err(why) if resolver.python().is_none() => {
-                        return Err(unresolved(config, field, hook, why))
-                    }
-                    Err(_) => None,
-                },
+                Some(_) => resolver.resolve(&hook.folder, &hook.function).ok(),
+                None => Some(
+                    resolver
+                        .resolve(&hook.folder, &hook.function)
+                        .map_err(|why| unresolved(config, &shown, hook, why))?,
+                ),
             };
             let Some(port) = native else {
                 let (_, runtime) = resolver.python().expect("Python hooks are on");
                 let python = PyHook::new(runtime, &hook.folder, &hook.function).map_err(|m| {
                     TaskError::Field {
                         path: config.source.clone(),
-                        field: field.to_string(),
+                        field: shown.clone(),
                         message: m,
                     }
                 })?;
                 ports.python_hook(config, field, python.clone(), name.clone(), hook)?;
                 ports.uses.push(HookUse {
-                    field: field.to_string(),
+                    field: shown,
                     function: name,
                     python: Some(python),
                 });
                 continue;
             };
             ports.uses.push(HookUse {
-                field: field.to_string(),
+                field: shown.clone(),
                 function: name.clone(),
                 python: None,
             });
             let generation = config.output_type == OutputType::GenerateUntil;
             let metrics = || port.metrics.iter().map(|m| m.to_string()).collect();
-            match (field, port.native) {
+            let named = match field {
+                HookField::Named(n) => n,
+                _ => "",
+            };
+            match (named, port.native) {
                 ("process_docs", Native::Docs(run)) => {
                     ports.process_docs = Some(Call {
                         run: DocsPort::Native(run),
@@ -168,7 +171,7 @@ impl TaskPorts {
                         metrics: metrics(),
                     });
                 }
-                (field, Native::Value(run)) if field.contains("doc_to_") => {
+                (named, Native::Value(run)) if named.contains("doc_to_") => {
                     ports.values.insert(
                         hook.clone(),
                         Call {
@@ -180,9 +183,9 @@ impl TaskPorts {
                 _ => {
                     return Err(TaskError::Field {
                         path: config.source.clone(),
-                        field: field.to_string(),
+                        field: shown.clone(),
                         message: format!(
-                        "`{}` is a port of another kind of hook, not of {field} for output_type {}",
+                        "`{}` is a port of another kind of hook, not of {shown} for output_type {}",
                         hook.function,
                         config.output_type.name()
                     ),
@@ -197,31 +200,28 @@ impl TaskPorts {
     fn python_hook(
         &mut self,
         config: &TaskConfig,
-        field: &str,
+        field: HookField,
         python: PyHook,
         name: String,
         hook: &Hook,
     ) -> Result<(), TaskError> {
-        let index = |prefix: &str| -> Option<usize> {
-            field.strip_prefix(prefix)?.split(']').next()?.parse().ok()
-        };
         match field {
-            "process_docs" => {
+            HookField::Named("process_docs") => {
                 self.process_docs = Some(Call {
                     run: DocsPort::Python(python),
                     name,
                 });
             }
-            "fewshot_config.process_docs" => {
+            HookField::Named("fewshot_config.process_docs") => {
                 self.fewshot_process_docs = Some(Call {
                     run: DocsPort::Python(python),
                     name,
                 });
             }
-            "fewshot_config.samples" => {
+            HookField::Named("fewshot_config.samples") => {
                 self.fewshot_samples = Some(Call { run: python, name });
             }
-            "process_results" => {
+            HookField::Named("process_results") => {
                 self.process_results = Some(ProcessResults {
                     call: Call {
                         run: ResultsPort::Python(python),
@@ -235,7 +235,7 @@ impl TaskPorts {
                         .collect(),
                 });
             }
-            f if f.contains("doc_to_") => {
+            HookField::Named(f) if f.contains("doc_to_") => {
                 self.values.insert(
                     hook.clone(),
                     Call {
@@ -244,39 +244,30 @@ impl TaskPorts {
                     },
                 );
             }
-            f if f.ends_with("].metric") => {
-                if config.output_type != OutputType::GenerateUntil {
-                    return Err(TaskError::Field {
-                        path: config.source.clone(),
-                        field: f.to_string(),
-                        message: format!(
-                            "a metric function (`{name}`) is only called for generate_until \
-                             tasks; for output_type {} give process_results instead",
-                            config.output_type.name()
-                        ),
-                    });
-                }
-                self.metric_functions
-                    .insert(index("metric_list[").unwrap_or_default(), python);
-            }
-            f if f.ends_with("].aggregation") => {
-                self.aggregations
-                    .insert(index("metric_list[").unwrap_or_default(), python);
-            }
-            f if f.starts_with("filter_list[") => {
-                let pipeline = index("filter_list[").unwrap_or_default();
-                let step = f
-                    .split("].filter[")
-                    .nth(1)
-                    .and_then(|s| s.split(']').next())
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_default();
-                self.filters.insert((pipeline, step), python);
-            }
-            f => {
+            HookField::Metric(_) if config.output_type != OutputType::GenerateUntil => {
                 return Err(TaskError::Field {
                     path: config.source.clone(),
-                    field: f.to_string(),
+                    field: field.to_string(),
+                    message: format!(
+                        "a metric function (`{name}`) is only called for generate_until \
+                         tasks; for output_type {} give process_results instead",
+                        config.output_type.name()
+                    ),
+                });
+            }
+            HookField::Metric(i) => {
+                self.metric_functions.insert(i, python);
+            }
+            HookField::Aggregation(i) => {
+                self.aggregations.insert(i, python);
+            }
+            HookField::FilterStep(i, j) => {
+                self.filters.insert((i, j), python);
+            }
+            HookField::Named(_) => {
+                return Err(TaskError::Field {
+                    path: config.source.clone(),
+                    field: field.to_string(),
                     message: format!("`{name}`: assay does not call Python hooks in this field"),
                 })
             }
