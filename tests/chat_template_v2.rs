@@ -103,7 +103,7 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
     // lm-eval's Python runs the hooks IFEval and MATH have no native port for.
     let python = lm_eval_python::python();
     std::env::set_var("ASSAY_PYTHON", &python);
-    let hooks = PythonHooks::new(Some(python.to_string_lossy().into_owned()));
+    let hooks = PythonHooks::new();
     let mut goldens: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| {

@@ -751,7 +751,7 @@ pub fn current_config_hashes(
         Registry::with_builtin(paths).map(|r| {
             r.with_python_hooks(
                 crate::ports::python::HookMode::Missing,
-                crate::ports::python::PythonHooks::new(None),
+                crate::ports::python::PythonHooks::new(),
             )
         })
     };

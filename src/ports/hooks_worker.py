@@ -107,16 +107,39 @@ def versions():
     return found
 
 
+def _norm(name):
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_installed = None
+
+
+def installed():
+    """(the distributions lm-eval pins, each top-level module's
+    distributions), read once: both scan every installed package."""
+    global _installed
+    if _installed is None:
+        import re
+        from importlib import metadata
+
+        try:
+            requirements = metadata.requires("lm_eval") or []
+        except metadata.PackageNotFoundError:
+            requirements = []
+        pinned = {_norm(re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0]) for r in requirements}
+        pinned.add("lm-eval")
+        _installed = (pinned, metadata.packages_distributions())
+    return _installed
+
+
 def pinned_versions(module):
     """The installed versions of the packages a hook's module uses (the
     modules it imports and the functions and classes it takes from them)
     that lm-eval pins, with lm-eval's own."""
     import inspect
-    import re
     from importlib import metadata
-
-    def norm(name):
-        return re.sub(r"[-_.]+", "-", name).lower()
 
     used = set()
     for value in vars(module).values():
@@ -124,17 +147,11 @@ def pinned_versions(module):
             used.add(value.__name__.split(".")[0])
         elif getattr(value, "__module__", None):
             used.add(value.__module__.split(".")[0])
-    try:
-        requirements = metadata.requires("lm_eval") or []
-    except metadata.PackageNotFoundError:
-        requirements = []
-    pinned = {norm(re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0]) for r in requirements}
-    pinned.add("lm-eval")
-    distributions = metadata.packages_distributions()
+    pinned, distributions = installed()
     found = {}
     for name in sorted(used):
         for dist in distributions.get(name, []):
-            if norm(dist) in pinned:
+            if _norm(dist) in pinned:
                 try:
                     found[dist] = metadata.version(dist)
                 except metadata.PackageNotFoundError:

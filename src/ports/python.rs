@@ -94,11 +94,10 @@ pub struct HookProvenance {
 }
 
 impl PythonHooks {
-    /// A runtime that will run `python` (else `$ASSAY_PYTHON`, else
-    /// `python3`).
-    pub fn new(python: Option<String>) -> Arc<PythonHooks> {
+    /// A runtime that will run `$ASSAY_PYTHON`, else `python3`.
+    pub fn new() -> Arc<PythonHooks> {
         Arc::new(PythonHooks {
-            python: python.unwrap_or_else(crate::worker::default_python),
+            python: crate::worker::default_python(),
             state: Mutex::new(State::default()),
         })
     }
@@ -125,15 +124,7 @@ impl PythonHooks {
         let hello = worker.next_message().map_err(|e| self.failed(e))?;
         match hello.get("hello") {
             Some(h) if h.get("protocol").and_then(Value::as_u64) == Some(PROTOCOL) => {
-                state.versions = h
-                    .get("versions")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                state.versions = text_map(h.get("versions"));
             }
             _ => {
                 return Err(format!(
@@ -203,25 +194,14 @@ impl PythonHooks {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
-            imports: answer
-                .get("imports")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            imports: text_map(answer.get("imports")),
         };
         state.loaded.insert(key, loaded.clone());
         Ok(loaded)
     }
 
     fn import_error(&self, hook: &PyHook, answer: &Value) -> String {
-        let text = answer
-            .get("error")
-            .and_then(Value::as_str)
-            .map_or_else(|| answer.to_string(), str::to_string);
+        let text = error_text(answer);
         let file = hook.file.display();
         match answer.get("kind").and_then(Value::as_str) {
             Some("missing") => {
@@ -236,15 +216,14 @@ impl PythonHooks {
         }
     }
 
-    /// Runs one call of `hook`; the worker's value, tags kept.
-    fn call(
-        &self,
-        hook: &PyHook,
-        kind: &str,
-        mut body: Map<String, Value>,
-    ) -> Result<Value, HookError> {
+    /// Runs one call of `hook` with the fields of `body` (an object); the
+    /// worker's value, tags kept.
+    fn call(&self, hook: &PyHook, kind: &str, body: Value) -> Result<Value, HookError> {
         let mut state = self.state();
         let loaded = self.load(&mut state, hook).map_err(HookError::Setup)?;
+        let Value::Object(mut body) = body else {
+            unreachable!("a call's body is an object")
+        };
         body.insert("op".into(), json!("call"));
         body.insert("id".into(), json!(loaded.id));
         body.insert("kind".into(), json!(kind));
@@ -254,10 +233,7 @@ impl PythonHooks {
         if let Some(value) = answer.get("value") {
             return Ok(value.clone());
         }
-        let text = answer
-            .get("error")
-            .and_then(Value::as_str)
-            .map_or_else(|| answer.to_string(), str::to_string);
+        let text = error_text(&answer);
         Err(HookError::Raised {
             index: answer
                 .get("index")
@@ -359,10 +335,9 @@ impl PyHook {
         if let Some(done) = self.runtime.state().processed.get(&key) {
             return Ok(done.clone());
         }
-        let mut body = Map::new();
-        body.insert("docs".into(), docs);
-        body.insert("seed".into(), Value::Bool(seed));
-        let value = self.runtime.call(self, "docs", body)?;
+        let value = self
+            .runtime
+            .call(self, "docs", json!({"docs": docs, "seed": seed}))?;
         let processed = self.processed(value)?;
         self.runtime
             .state()
@@ -392,8 +367,7 @@ impl PyHook {
     }
 
     fn shape(&self, wanted: &str, got: &Value) -> HookError {
-        let mut shown = got.to_string();
-        shown.truncate(200);
+        let shown: String = got.to_string().chars().take(200).collect();
         HookError::Raised {
             index: None,
             message: format!(
@@ -407,34 +381,30 @@ impl PyHook {
     /// `fewshot_config.samples` as a function: the few-shot documents it
     /// returns.
     pub fn samples(&self) -> Result<Vec<Doc>, HookError> {
-        let value = self.runtime.call(self, "samples", Map::new())?;
+        let value = self.runtime.call(self, "samples", json!({}))?;
         self.processed(value)
     }
 
     /// Computes the hook for many documents in one call and remembers the
     /// values (`doc_to_text` and friends).
     pub fn prefetch(&self, docs: &[Doc]) -> Result<(), HookError> {
-        let memo_keys: Vec<String> = {
+        let (keys, batch): (Vec<String>, Vec<Value>) = {
             let memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-            let mut keys: Vec<String> = docs
-                .iter()
-                .map(|d| Value::Object(d.clone()).to_string())
-                .filter(|k| !memo.contains_key(k))
-                .collect();
-            keys.sort();
-            keys.dedup();
-            keys
+            let mut seen = std::collections::HashSet::new();
+            docs.iter()
+                .map(|d| {
+                    let doc = Value::Object(d.clone());
+                    (doc.to_string(), doc)
+                })
+                .filter(|(key, _)| !memo.contains_key(key) && seen.insert(key.clone()))
+                .unzip()
         };
-        if memo_keys.is_empty() {
+        if keys.is_empty() {
             return Ok(());
         }
-        let batch: Vec<Value> = memo_keys
-            .iter()
-            .map(|k| serde_json::from_str(k).unwrap_or(Value::Null))
-            .collect();
         let values = self.each(batch)?;
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.extend(memo_keys.into_iter().zip(values));
+        memo.extend(keys.into_iter().zip(values));
         Ok(())
     }
 
@@ -463,13 +433,16 @@ impl PyHook {
 
     fn each(&self, docs: Vec<Value>) -> Result<Vec<Value>, HookError> {
         let n = docs.len();
-        let mut body = Map::new();
-        body.insert("docs".into(), Value::Array(docs));
-        match self.runtime.call(self, "each", body)? {
-            Value::Array(values) if values.len() == n => {
-                Ok(values.into_iter().map(plain).collect())
-            }
-            other => Err(self.shape("one value per document", &other)),
+        let value = self.runtime.call(self, "each", json!({"docs": docs}))?;
+        let values = self.list(value, n, "one value per document")?;
+        Ok(values.into_iter().map(plain).collect())
+    }
+
+    /// The `n` entries of a list the hook returned.
+    fn list(&self, value: Value, n: usize, wanted: &str) -> Result<Vec<Value>, HookError> {
+        match value {
+            Value::Array(values) if values.len() == n => Ok(values),
+            other => Err(self.shape(wanted, &other)),
         }
     }
 
@@ -481,18 +454,16 @@ impl PyHook {
     ) -> Result<Vec<Map<String, Value>>, HookError> {
         let n = items.len();
         let items: Vec<Value> = items.into_iter().map(|(d, r)| json!([d, r])).collect();
-        let mut body = Map::new();
-        body.insert("items".into(), Value::Array(items));
-        match self.runtime.call(self, "results", body)? {
-            Value::Array(values) if values.len() == n => values
-                .into_iter()
-                .map(|v| match v {
-                    Value::Object(m) => Ok(m),
-                    other => Err(self.shape("a mapping of metric values", &other)),
-                })
-                .collect(),
-            other => Err(self.shape("one mapping per document", &other)),
-        }
+        let value = self
+            .runtime
+            .call(self, "results", json!({"items": items}))?;
+        self.list(value, n, "one mapping per document")?
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => Ok(m),
+                other => Err(self.shape("a mapping of metric values", &other)),
+            })
+            .collect()
     }
 
     /// A filter class's `apply`, over every document's responses.
@@ -503,14 +474,9 @@ impl PyHook {
         docs: &[Value],
     ) -> Result<Vec<Value>, HookError> {
         let n = resps.len();
-        let mut body = Map::new();
-        body.insert("kwargs".into(), Value::Object(kwargs.clone()));
-        body.insert("resps".into(), Value::Array(resps));
-        body.insert("docs".into(), Value::Array(docs.to_vec()));
-        match self.runtime.call(self, "filter", body)? {
-            Value::Array(values) if values.len() == n => Ok(values),
-            other => Err(self.shape("one entry per document", &other)),
-        }
+        let body = json!({"kwargs": kwargs, "resps": resps, "docs": docs});
+        let value = self.runtime.call(self, "filter", body)?;
+        self.list(value, n, "one entry per document")
     }
 
     /// A metric function over `(gold, prediction)` pairs, as lm-eval's
@@ -522,22 +488,63 @@ impl PyHook {
     ) -> Result<Vec<Value>, HookError> {
         let n = items.len();
         let items: Vec<Value> = items.into_iter().map(|(g, p)| json!([g, p])).collect();
-        let mut body = Map::new();
-        body.insert("kwargs".into(), Value::Object(kwargs.clone()));
-        body.insert("items".into(), Value::Array(items));
-        match self.runtime.call(self, "metric", body)? {
-            Value::Array(values) if values.len() == n => Ok(values),
-            other => Err(self.shape("one value per document", &other)),
-        }
+        let value = self
+            .runtime
+            .call(self, "metric", json!({"kwargs": kwargs, "items": items}))?;
+        self.list(value, n, "one value per document")
     }
 
     /// An aggregation function over the documents' values.
     pub fn aggregate(&self, items: Vec<Value>) -> Result<f64, HookError> {
-        let mut body = Map::new();
-        body.insert("items".into(), Value::Array(items));
-        let value = self.runtime.call(self, "aggregate", body)?;
+        let value = self
+            .runtime
+            .call(self, "aggregate", json!({"items": items}))?;
         number(&value).ok_or_else(|| self.shape("a number", &value))
     }
+}
+
+/// A worker's `{"error": ...}` message, or the whole answer when it is not
+/// one.
+fn error_text(answer: &Value) -> String {
+    answer
+        .get("error")
+        .and_then(Value::as_str)
+        .map_or_else(|| answer.to_string(), str::to_string)
+}
+
+/// A JSON object's text values, by key.
+fn text_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A float as the worker reads it: a number, or tagged when JSON cannot
+/// hold it (NaN, infinities).
+pub fn float(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or_else(
+        || {
+            let tag = if x.is_nan() {
+                "nan"
+            } else if x > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            };
+            json!({ "__float__": tag })
+        },
+        Value::Number,
+    )
+}
+
+/// A Python tuple, as the worker reads it.
+pub fn tuple(items: Vec<Value>) -> Value {
+    json!({ "__tuple__": items })
 }
 
 /// A value with the worker's tags undone for assay's own use: a tuple is a

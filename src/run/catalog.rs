@@ -144,7 +144,7 @@ pub fn validate(
         roots.push(path.clone());
         let mut registry = Registry::scan(&roots);
         if python_hooks != HookMode::Native {
-            registry = registry.with_python_hooks(python_hooks, PythonHooks::new(None));
+            registry = registry.with_python_hooks(python_hooks, PythonHooks::new());
         }
         failures.extend(
             registry

@@ -339,7 +339,7 @@ pub fn registry(
     let registry = Registry::with_builtin(include_path)?;
     Ok(match python_hooks {
         crate::ports::python::HookMode::Native => registry,
-        mode => registry.with_python_hooks(mode, crate::ports::python::PythonHooks::new(None)),
+        mode => registry.with_python_hooks(mode, crate::ports::python::PythonHooks::new()),
     })
 }
 

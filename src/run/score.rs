@@ -138,15 +138,8 @@ pub fn score_task(task: &PlannedTask, answers: &Answers) -> Result<TaskScores, E
             }
         }
     } else {
-        let python_values = match &task.ports.process_results {
-            Some(ProcessResults {
-                call:
-                    crate::task::ports::Call {
-                        run: ResultsPort::Python(hook),
-                        ..
-                    },
-                ..
-            }) => {
+        let python_values = match task.ports.python_results() {
+            Some(hook) => {
                 let items = task
                     .docs
                     .iter()
@@ -406,16 +399,14 @@ fn all_generation_values(
     task: &PlannedTask,
     predictions: &[String],
 ) -> Result<Vec<Vec<(String, ItemValue)>>, Error> {
-    if let Some(port) = &task.ports.process_results {
-        if let ResultsPort::Python(hook) = &port.call.run {
-            let items = task
-                .docs
-                .iter()
-                .zip(predictions)
-                .map(|(d, p)| (Value::Object(d.doc.clone()), serde_json::json!([p])))
-                .collect();
-            return python_results(task, hook, items);
-        }
+    if let Some(hook) = task.ports.python_results() {
+        let items = task
+            .docs
+            .iter()
+            .zip(predictions)
+            .map(|(d, p)| (Value::Object(d.doc.clone()), serde_json::json!([p])))
+            .collect();
+        return python_results(task, hook, items);
     }
     let mut out = task
         .docs
@@ -446,8 +437,8 @@ fn all_generation_values(
         let mut per_doc: Vec<Vec<Value>> = vec![Vec::new(); task.docs.len()];
         for (owner, value) in owners.into_iter().zip(values) {
             let value = match value {
-                Value::Object(m) if python::is_mapping(&Value::Object(m.clone())) => {
-                    m.get(&spec.name).cloned().ok_or_else(|| {
+                mapping if python::is_mapping(&mapping) => {
+                    mapping.get(&spec.name).cloned().ok_or_else(|| {
                         scoring_error(
                             task,
                             format!(
@@ -482,22 +473,16 @@ fn all_generation_values(
 /// What lm-eval hands `process_results` for a document's log-likelihood
 /// requests: `(ll, is_greedy)` tuples, or the rolling log-likelihood.
 fn loglikelihood_results(output_type: OutputType, rs: &[&Response]) -> Value {
-    let float = |x: f64| {
-        serde_json::Number::from_f64(x).map_or_else(
-            || serde_json::json!({"__float__": if x.is_nan() { "nan" } else if x > 0.0 { "inf" } else { "-inf" }}),
-            Value::Number,
-        )
-    };
     Value::Array(
         rs.iter()
             .map(|r| match r {
                 Response::Loglikelihood { logprob, is_greedy }
                     if output_type != OutputType::LoglikelihoodRolling =>
                 {
-                    serde_json::json!({"__tuple__": [float(*logprob), is_greedy]})
+                    python::tuple(vec![python::float(*logprob), Value::Bool(*is_greedy)])
                 }
                 Response::Loglikelihood { logprob, .. } | Response::Rolling { logprob } => {
-                    float(*logprob)
+                    python::float(*logprob)
                 }
                 Response::Generate { text } => Value::String(text.clone()),
             })
@@ -583,14 +568,16 @@ fn from_python(value: Value, spec: &super::plan::MetricSpec) -> ItemValue {
 /// A document's value as a Python aggregation function receives it.
 fn to_python(item: &ItemValue) -> Value {
     match item {
-        ItemValue::Score(x) => serde_json::Number::from_f64(*x)
-            .map_or_else(|| serde_json::json!({"__float__": "nan"}), Value::Number),
+        ItemValue::Score(x) => python::float(*x),
         ItemValue::Weighted {
             loglikelihood,
             weight,
-        } => serde_json::json!({"__tuple__": [loglikelihood, weight]}),
-        ItemValue::GoldPred { gold, pred } => serde_json::json!({"__tuple__": [gold, pred]}),
-        ItemValue::GoldProbs { gold, probs } => serde_json::json!({"__tuple__": [gold, probs]}),
+        } => python::tuple(vec![python::float(*loglikelihood), python::float(*weight)]),
+        ItemValue::GoldPred { gold, pred } => python::tuple(vec![(*gold).into(), (*pred).into()]),
+        ItemValue::GoldProbs { gold, probs } => python::tuple(vec![
+            (*gold).into(),
+            Value::Array(probs.iter().map(|p| python::float(*p)).collect()),
+        ]),
         ItemValue::Python(v) => v.clone(),
     }
 }

@@ -275,6 +275,14 @@ impl TaskPorts {
         Ok(())
     }
 
+    /// The task's `process_results` when it runs in Python.
+    pub fn python_results(&self) -> Option<&PyHook> {
+        match &self.process_results.as_ref()?.call.run {
+            ResultsPort::Python(hook) => Some(hook),
+            _ => None,
+        }
+    }
+
     /// The port of a `doc_to_*` hook of the task.
     pub fn value(&self, hook: &Hook) -> Option<&Call<ValuePort>> {
         self.values.get(hook)
