@@ -369,6 +369,22 @@ fn a_module_that_does_not_import_names_the_missing_package() {
             predicate::str::contains("cannot run Python")
                 .and(predicate::str::contains("ASSAY_PYTHON")),
         );
+    // A hook whose module file is not there is named with the file.
+    add_task(dir.path(), "ph_nowhere", "nowhere.text");
+    assay(dir.path())
+        .args([
+            "requests",
+            "--tasks",
+            "ph_nowhere",
+            "--python-hooks",
+            "--include-path",
+        ])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("nowhere.py").and(predicate::str::contains("does not exist")),
+        );
     // A flag value other than `all` is refused.
     assay(dir.path())
         .args(["requests", "--tasks", "ph_ll", "--python-hooks=some"])

@@ -873,4 +873,21 @@ mod tests {
         };
         assert!((task_score(&run, "g", &plain).unwrap().normalized - 0.725).abs() < 1e-12);
     }
+
+    #[test]
+    fn a_task_baseline_out_of_range_names_the_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite = dir.path().join("s.yaml");
+        std::fs::write(
+            &suite,
+            "group: s\ntask: [g]\nmetadata:\n  leaderboard:\n    g:\n      metric: acc\n      \
+             subtasks: {a: 0.5, b: 1.0}\n",
+        )
+        .unwrap();
+        let err = read_suite(&suite).unwrap_err().to_string();
+        assert!(
+            err.contains("s.yaml") && err.contains("task b: baseline 1 is not in [0, 1)"),
+            "{err}"
+        );
+    }
 }
