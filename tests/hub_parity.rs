@@ -283,15 +283,19 @@ fn run_on_hub(hub: &MockHub, dir: &Path, model: &Path, out: &str) -> Command {
 }
 
 /// `--python-hooks=all` runs lm-eval's own Python in place of every native
-/// port: the requests must not change (a cross-check of the ports).
+/// port: the requests must not change (a cross-check of the ports). On
+/// assay's own configs, each port's canonical name runs the installed
+/// lm-eval's function.
 #[test]
 fn python_hooks_everywhere_send_the_native_ports_requests() {
     let tasks = lm_eval_tasks();
     let hub = serve_fixtures();
-    let (compared, expected, failures) = check(&hub, Some(&tasks), Some("--python-hooks=all"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(compared, expected);
-    assert!(expected > 0, "no golden requests found");
+    for include_path in [Some(tasks.as_path()), None] {
+        let (compared, expected, failures) = check(&hub, include_path, Some("--python-hooks=all"));
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert_eq!(compared, expected);
+        assert!(expected > 0, "no golden requests found");
+    }
 }
 
 /// The same answers scored through the native ports and through lm-eval's
@@ -398,9 +402,87 @@ fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
     assert!(compared >= 20, "{compared} scores compared");
 }
 
+/// assay's own IFEval and MATH configs, whose scoring (and MATH's few-shot
+/// examples) run as the installed lm-eval's Python, score as lm-eval's own
+/// folder does, and the run records where each hook came from.
+#[test]
+fn assays_own_ifeval_and_math_configs_score_as_lm_eval_does() {
+    let hub = serve_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.gguf");
+    tiny_gguf::write_tiny_llama(&model, 13).unwrap();
+    let tasks = "leaderboard_ifeval,leaderboard_math_algebra_hard,leaderboard_math_geometry_hard";
+    let output = run_on_hub(&hub, dir.path(), &model, "runs")
+        .args(["--python-hooks", "--tasks", tasks])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_dir = only_run(&dir.path().join("runs/tiny"));
+    let ours = run_json(&run_dir);
+    let fixtures = root().join("tests/fixtures/hub");
+    let theirs = lm_eval_scores(
+        &run_dir,
+        tasks,
+        &["--hub-fixtures".as_ref(), fixtures.as_os_str()],
+    );
+    let compared = assert_same_scores(&ours, &theirs);
+    assert!(compared >= 8, "{compared} scores compared");
+    // MATH's prompt and documents are native; its few-shot examples and
+    // scoring are lm-eval's file, found where Python has lm-eval.
+    let hooks = ours["assay"]["tasks"]["leaderboard_math_algebra_hard"]["hooks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let by_field = |field: &str| {
+        hooks
+            .iter()
+            .find(|h| h["field"] == field)
+            .unwrap_or_else(|| panic!("no hook for {field}: {hooks:?}"))
+    };
+    for field in ["process_docs", "doc_to_text"] {
+        assert_eq!(by_field(field)["implementation"], "native", "{field}");
+    }
+    for field in ["process_results", "fewshot_config.samples"] {
+        let hook = by_field(field);
+        assert_eq!(hook["implementation"], "python", "{field}");
+        let file = PathBuf::from(hook["file"].as_str().unwrap());
+        assert!(
+            file.is_absolute() && file.ends_with("lm_eval/tasks/leaderboard/math/utils.py"),
+            "{file:?}"
+        );
+        assert_eq!(
+            hook["sha256"].as_str().unwrap(),
+            assay::hash::sha256_hex(
+                &std::fs::read(lm_eval_tasks().join("leaderboard/math/utils.py")).unwrap()
+            ),
+            "{field}: the installed lm-eval and the task folder are both 0.4.13"
+        );
+    }
+}
+
+/// Every canonical name that stands for lm-eval's Python names a function
+/// of lm-eval's task folder.
+#[test]
+fn every_canonical_name_is_a_function_of_lm_evals_folder() {
+    let tasks = lm_eval_tasks();
+    for (name, file, function) in assay::ports::lm_eval_sources() {
+        let source = std::fs::read_to_string(tasks.join(file))
+            .unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
+        assert!(
+            source.contains(&format!("def {function}(")),
+            "{name}: {file} defines no {function}"
+        );
+    }
+}
+
 /// The Open LLM Leaderboard v2 suite end to end on the tiny model: a
-/// variant scored on all six families (BBH, IFEval and MATH from lm-eval's
-/// folder, their hooks in Python), then its leaderboard.
+/// variant scored on all six families (BBH from lm-eval's folder, the rest
+/// from assay's own configs, IFEval's and MATH's scoring in lm-eval's
+/// Python), then its leaderboard.
 #[test]
 fn the_open_llm_v2_suite_scores_a_variant_and_builds_its_leaderboard() {
     let hub = serve_fixtures();
@@ -430,10 +512,11 @@ fn the_open_llm_v2_suite_scores_a_variant_and_builds_its_leaderboard() {
         cmd
     };
     let results = dir.path().join("results");
+    let bbh = lm_eval_tasks().join("leaderboard/bbh_mc");
     let out = assay()
         .args(["score", "--quiet", "--suite", "open-llm-v2", "--limit", "2"])
         .arg("--include-path")
-        .arg(lm_eval_tasks())
+        .arg(&bbh)
         .arg("--python-hooks")
         .arg("--out")
         .arg(results.join("runs"))
@@ -467,6 +550,22 @@ fn the_open_llm_v2_suite_scores_a_variant_and_builds_its_leaderboard() {
             .len(),
         24
     );
+    // IFEval and MATH came from assay's own configs (their hooks' canonical
+    // names), BBH from lm-eval's folder.
+    for (task, function) in [
+        ("leaderboard_ifeval", "ifeval.process_results"),
+        ("leaderboard_math_algebra_hard", "math.process_docs"),
+    ] {
+        let hooks = &run["assay"]["tasks"][task]["hooks"];
+        assert!(
+            hooks
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["function"] == function),
+            "{task}: {hooks}"
+        );
+    }
     let board = dir.path().join("board");
     let out = assay()
         .args(["leaderboard", "--results"])
@@ -474,7 +573,7 @@ fn the_open_llm_v2_suite_scores_a_variant_and_builds_its_leaderboard() {
         .arg("--variants")
         .arg(&variants)
         .args(["--suite", "open-llm-v2", "--include-path"])
-        .arg(lm_eval_tasks())
+        .arg(&bbh)
         .arg("--out")
         .arg(&board)
         .output()

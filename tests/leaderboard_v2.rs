@@ -6,7 +6,8 @@
 //! project wrote (`support/make_v2_checks.py`); their checkers run as
 //! lm-eval's Python (`--python-hooks`). A mock server answers each prompt
 //! with the crafted answer, and lm-eval's evaluator, replaying the answers
-//! assay recorded, must report the same scores.
+//! assay recorded, must report the same scores. assay's own configs of the
+//! two tasks (MATH's gold answers cut out natively) must score the same.
 
 #[path = "support/lm_eval_python.rs"]
 mod lm_eval_python;
@@ -69,8 +70,14 @@ fn ifeval_and_math_score_crafted_answers_as_lm_eval_does() {
             "--model",
         ])
         .arg(format!("openai-completions:{}", server.base))
-        .args(["--tasks", "v2_ifeval,v2_math", "--include-path"])
+        .args([
+            "--tasks",
+            "v2_ifeval,v2_math,v2own_ifeval,v2own_math",
+            "--include-path",
+        ])
         .arg(data.join("tasks"))
+        .arg("--include-path")
+        .arg(data.join("own"))
         .arg("--out")
         .arg(&out)
         .output()
@@ -111,4 +118,12 @@ fn ifeval_and_math_score_crafted_answers_as_lm_eval_does() {
         score("v2_ifeval", "prompt_level_loose_acc")
             >= score("v2_ifeval", "prompt_level_strict_acc")
     );
+    for (own, theirs) in [("v2own_ifeval", "v2_ifeval"), ("v2own_math", "v2_math")] {
+        let ours_own = ours["results"][own].as_object().unwrap();
+        for (key, value) in ours["results"][theirs].as_object().unwrap() {
+            if key != "alias" {
+                assert_eq!(&ours_own[key], value, "{own} {key}");
+            }
+        }
+    }
 }

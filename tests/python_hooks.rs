@@ -385,6 +385,42 @@ fn a_module_that_does_not_import_names_the_missing_package() {
         .stderr(
             predicate::str::contains("nowhere.py").and(predicate::str::contains("does not exist")),
         );
+    // A canonical name stands for the installed lm-eval's function: a
+    // Python without lm-eval is named, with what to install.
+    std::fs::write(
+        dir.path().join("tasks/installed.yaml"),
+        format!(
+            "task: ph_installed\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    \
+             test: {}\ntest_split: test\noutput_type: loglikelihood\n\
+             doc_to_text: !function math.doc_to_text\ndoc_to_target: \" {{{{a}}}}\"\n",
+            dir.path().join("tasks/test.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let bare = dir.path().join("python-without-site-packages");
+    std::fs::write(
+        &bare,
+        format!("#!/bin/sh\nexec '{}' -S \"$@\"\n", python().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bare, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assay(dir.path())
+        .env("ASSAY_PYTHON", &bare)
+        .args([
+            "requests",
+            "--tasks",
+            "ph_installed",
+            "--python-hooks=all",
+            "--include-path",
+        ])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("lm_eval/tasks/leaderboard/math/utils.py")
+                .and(predicate::str::contains("has no lm-eval"))
+                .and(predicate::str::contains("pip install lm-eval")),
+        );
     // A flag value other than `all` is refused.
     assay(dir.path())
         .args(["requests", "--tasks", "ph_ll", "--python-hooks=some"])

@@ -6,9 +6,14 @@ that has lm-eval. Messages are line-delimited JSON: one object per line on
 stdin, one per line on stdout; stderr is left for Python's own messages.
 
   worker -> {"hello": {"protocol": 1, "versions": {...}}}
-  assay  -> {"op": "hook", "id": ID, "file": PATH, "module": NAME, "function": NAME}
-  worker -> {"ready": ID, "sha256": HEX, "imports": {PACKAGE: VERSION, ...}}
-             (the packages the module uses that lm-eval pins)
+  assay  -> {"op": "hook", "id": ID, "file": PATH, "installed": BOOL,
+             "module": NAME, "function": NAME}
+             ("installed": PATH is under the installed lm-eval package's
+             folder, e.g. lm_eval/tasks/leaderboard/math/utils.py)
+  worker -> {"ready": ID, "file": PATH, "sha256": HEX,
+             "imports": {PACKAGE: VERSION, ...}}
+             (the file imported; the packages the module uses that lm-eval
+             pins)
   assay  -> {"op": "call", "id": ID, "kind": KIND, ...}
   worker -> {"value": VALUE}
 
@@ -39,6 +44,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import os
 import platform
 import sys
 
@@ -167,6 +173,18 @@ def load(message):
     the config, executed under its own name, then the attribute."""
     path = message["file"]
     module_name = message["module"]
+    if message.get("installed"):
+        spec = importlib.util.find_spec("lm_eval")
+        if spec is None or not spec.submodule_search_locations:
+            return {"error": "lm-eval is not installed", "kind": "missing", "package": "lm_eval"}
+        package = os.path.dirname(list(spec.submodule_search_locations)[0])
+        path = os.path.join(package, path)
+        if not os.path.isfile(path):
+            version = versions().get("lm_eval", "?")
+            return {
+                "error": f"the installed lm-eval ({version}) has no {message['file']}",
+                "kind": "import",
+            }
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -183,7 +201,12 @@ def load(message):
     if function is None:
         return {"error": f"{path} defines no `{message['function']}`", "kind": "attribute"}
     hooks[message["id"]] = function
-    return {"ready": message["id"], "sha256": digest, "imports": pinned_versions(module)}
+    return {
+        "ready": message["id"],
+        "file": os.path.abspath(path),
+        "sha256": digest,
+        "imports": pinned_versions(module),
+    }
 
 
 def seed():

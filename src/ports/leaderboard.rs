@@ -27,7 +27,7 @@ pub const PORTS: &[Port] = &[
     Port {
         canonical: "mmlu_pro.doc_to_text",
         function: "doc_to_text",
-        file: "mmlu_pro/utils.py",
+        file: "leaderboard/mmlu_pro/utils.py",
         helpers: &[],
         fingerprints: &["71d2a24ebaeacfbb"],
         native: Native::Value(mmlu_pro_doc_to_text),
@@ -36,7 +36,7 @@ pub const PORTS: &[Port] = &[
     Port {
         canonical: "mmlu_pro.doc_to_choice",
         function: "doc_to_choice",
-        file: "mmlu_pro/utils.py",
+        file: "leaderboard/mmlu_pro/utils.py",
         helpers: &[],
         fingerprints: &["2b594ab652b50cdd"],
         native: Native::Value(mmlu_pro_doc_to_choice),
@@ -45,7 +45,7 @@ pub const PORTS: &[Port] = &[
     Port {
         canonical: "musr.doc_to_text",
         function: "doc_to_text",
-        file: "musr/utils.py",
+        file: "leaderboard/musr/utils.py",
         helpers: &["DOC_TO_TEXT"],
         fingerprints: &["3ce52dad2e9e07d7"],
         native: Native::Value(musr_doc_to_text),
@@ -54,7 +54,7 @@ pub const PORTS: &[Port] = &[
     Port {
         canonical: "gpqa.process_docs",
         function: "process_docs",
-        file: "gpqa/utils.py",
+        file: "leaderboard/gpqa/utils.py",
         helpers: &["preprocess"],
         fingerprints: &["937d2b45f536bfee"],
         native: Native::Docs(gpqa_process_docs),

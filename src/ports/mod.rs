@@ -8,7 +8,9 @@
 //!   that source. A file that differs from every ported version is refused,
 //!   because assay cannot know what the changed Python does.
 //! - No such file (assay's own configs in `tasks/`): the reference is a
-//!   port's canonical name, e.g. `hellaswag.process_docs`.
+//!   port's canonical name, e.g. `hellaswag.process_docs`. A few canonical
+//!   names have no port and stand for a function of the installed lm-eval
+//!   package, run only with `--python-hooks` (see [`lm_eval_source`]).
 //!
 //! A reference that resolves to nothing keeps the task engine's clear
 //! `!function` error. One file per benchmark family holds its ports; the
@@ -18,6 +20,7 @@
 mod bigbench;
 mod hellaswag;
 mod leaderboard;
+mod math;
 pub mod python;
 mod truthfulqa;
 mod wikitext;
@@ -59,8 +62,8 @@ pub enum Native {
 pub struct Port {
     /// The name assay's own configs use: `<family>.<function>`.
     pub canonical: &'static str,
-    /// The Python function it replaces, and the file (in lm-eval's task
-    /// folder) that defines it.
+    /// The Python function it replaces, and the file that defines it (its
+    /// path under lm-eval's `lm_eval/tasks`).
     pub function: &'static str,
     pub file: &'static str,
     /// Functions of the same module that `function` calls (part of the
@@ -93,9 +96,66 @@ pub fn all() -> impl Iterator<Item = &'static Port> {
         wikitext::PORTS,
         bigbench::PORTS,
         leaderboard::PORTS,
+        math::PORTS,
     ]
     .into_iter()
     .flatten()
+}
+
+/// Functions of lm-eval's that assay's own configs name but that have no
+/// native port, because no port can be exact or because they hold
+/// benchmark items this project does not copy: (canonical name, file under
+/// `lm_eval/tasks`, function). They run only with `--python-hooks`, from
+/// the installed lm-eval package.
+const IN_PYTHON: &[(&str, &str, &str)] = &[
+    // IFEval's instruction checkers: langdetect, NLTK's Punkt and Python's
+    // Unicode semantics.
+    (
+        "ifeval.process_results",
+        "leaderboard/ifeval/utils.py",
+        "process_results",
+    ),
+    (
+        "ifeval.agg_inst_level_acc",
+        "leaderboard/ifeval/utils.py",
+        "agg_inst_level_acc",
+    ),
+    // MATH's four few-shot examples (benchmark items) and its equivalence
+    // through sympy and math-verify.
+    (
+        "math.list_fewshot_samples",
+        "leaderboard/math/utils.py",
+        "list_fewshot_samples",
+    ),
+    (
+        "math.process_results",
+        "leaderboard/math/utils.py",
+        "process_results",
+    ),
+];
+
+/// The lm-eval function a canonical name stands for: its file under the
+/// installed package's `lm_eval/tasks`, and its name. Every port's
+/// canonical name has one (so `--python-hooks=all` can run lm-eval's code in
+/// place of the port), and so does each name of [`IN_PYTHON`].
+pub fn lm_eval_source(canonical: &str) -> Option<(&'static str, &'static str)> {
+    IN_PYTHON
+        .iter()
+        .find(|(name, _, _)| *name == canonical)
+        .map(|&(_, file, function)| (file, function))
+        .or_else(|| {
+            all()
+                .find(|p| p.canonical == canonical)
+                .map(|p| (p.file, p.function))
+        })
+}
+
+/// Every canonical name with its lm-eval source (for tests).
+pub fn lm_eval_sources() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    IN_PYTHON
+        .iter()
+        .copied()
+        .chain(all().map(|p| (p.canonical, p.file, p.function)))
 }
 
 /// Resolves `!function` references to ports, each (folder, reference) once:
@@ -148,16 +208,9 @@ fn resolve(folder: &Path, reference: &str) -> Result<&'static Port, Unresolved> 
     match std::fs::read_to_string(&file) {
         Ok(source) => {
             let mut last = None;
-            let same_file = |p: &Port| {
-                let mut parts = p.file.rsplitn(2, '/');
-                let name = parts.next().unwrap_or("");
-                let dir = parts.next().unwrap_or("");
-                file.file_name().is_some_and(|f| f == name)
-                    && file
-                        .parent()
-                        .and_then(Path::file_name)
-                        .is_some_and(|d| d == dir)
-            };
+            // The file a port was written for: the same path under lm-eval's
+            // task folder.
+            let same_file = |p: &Port| file.ends_with(p.file);
             for port in all().filter(|p| p.function == function) {
                 let names: Vec<&str> = std::iter::once(port.function)
                     .chain(port.helpers.iter().copied())
@@ -302,6 +355,20 @@ mod tests {
             resolver.resolve(nowhere, "utils.whatever").err(),
             Some(Unresolved::NoPort)
         );
+        // A name that stands for lm-eval's Python has no port, but a source.
+        assert_eq!(
+            resolver.resolve(nowhere, "ifeval.process_results").err(),
+            Some(Unresolved::NoPort)
+        );
+        assert_eq!(
+            lm_eval_source("ifeval.process_results"),
+            Some(("leaderboard/ifeval/utils.py", "process_results"))
+        );
+        assert_eq!(
+            lm_eval_source("wikitext.detokenize"),
+            Some(("wikitext/preprocess_wikitext.py", "wikitext_detokenizer"))
+        );
+        assert_eq!(lm_eval_source("utils.whatever"), None);
     }
 
     #[test]

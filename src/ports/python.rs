@@ -1,6 +1,8 @@
 //! Python hooks (`--python-hooks`): a task's `!function module.name` run as
 //! written, by a Python worker that imports the module as lm-eval does (the
 //! file beside the YAML that names it, executed under the module's name).
+//! assay's own configs name lm-eval's functions by canonical names (see
+//! `ports::lm_eval_source`); those run from the installed lm-eval package.
 //!
 //! One worker serves a whole run; it starts when the first hook is called,
 //! so resolving hooks (`assay tasks list`) needs no Python. Calls are
@@ -80,6 +82,8 @@ impl std::fmt::Debug for State {
 #[derive(Debug, Clone)]
 struct Loaded {
     id: u64,
+    /// The file imported (for an installed hook, where lm-eval is).
+    file: PathBuf,
     sha256: String,
     imports: BTreeMap<String, String>,
 }
@@ -180,6 +184,7 @@ impl PythonHooks {
                 "op": "hook",
                 "id": id,
                 "file": hook.file,
+                "installed": hook.installed,
                 "module": hook.module,
                 "function": hook.function,
             }),
@@ -189,6 +194,10 @@ impl PythonHooks {
         }
         let loaded = Loaded {
             id,
+            file: answer
+                .get("file")
+                .and_then(Value::as_str)
+                .map_or_else(|| hook.file.clone(), PathBuf::from),
             sha256: answer
                 .get("sha256")
                 .and_then(Value::as_str)
@@ -202,8 +211,17 @@ impl PythonHooks {
 
     fn import_error(&self, hook: &PyHook, answer: &Value) -> String {
         let text = error_text(answer);
-        let file = hook.file.display();
+        let file = hook.source();
         match answer.get("kind").and_then(Value::as_str) {
+            Some("missing")
+                if hook.installed && answer.get("package") == Some(&json!("lm_eval")) =>
+            {
+                format!(
+                    "{file}: `{}` has no lm-eval; pip install lm-eval, or name a Python that \
+                     has it with $ASSAY_PYTHON",
+                    self.python
+                )
+            }
             Some("missing") => {
                 let package = answer.get("package").and_then(Value::as_str).unwrap_or("?");
                 format!(
@@ -239,7 +257,7 @@ impl PythonHooks {
                 .get("index")
                 .and_then(Value::as_u64)
                 .map(|i| i as usize),
-            message: format!("{}:{} raised {text}", hook.file.display(), hook.function),
+            message: format!("{}:{} raised {text}", hook.source(), hook.function),
         })
     }
 
@@ -251,7 +269,7 @@ impl PythonHooks {
         let mut versions = state.versions.clone();
         versions.extend(loaded.imports.clone());
         Ok(HookProvenance {
-            file: hook.file.clone(),
+            file: loaded.file,
             sha256: loaded.sha256,
             versions,
         })
@@ -283,7 +301,11 @@ impl std::fmt::Display for HookError {
 #[derive(Debug, Clone)]
 pub struct PyHook {
     runtime: Arc<PythonHooks>,
+    /// The module's file; for an installed hook, its path under the
+    /// installed lm-eval package's folder (`lm_eval/tasks/...`).
     pub file: PathBuf,
+    /// Whether `file` is lm-eval's own, found where Python has lm-eval.
+    pub installed: bool,
     module: String,
     function: String,
     /// Values already computed, by document (its JSON text).
@@ -292,7 +314,9 @@ pub struct PyHook {
 
 impl PyHook {
     /// The hook `reference` (`module.function`) names for a config in
-    /// `folder`: the file `folder/module.py`, as lm-eval's loader finds it.
+    /// `folder`: the file `folder/module.py`, as lm-eval's loader finds it;
+    /// without that file, the installed lm-eval's function that a canonical
+    /// name of assay's own configs stands for.
     pub fn new(
         runtime: &Arc<PythonHooks>,
         folder: &Path,
@@ -302,19 +326,40 @@ impl PyHook {
             .rsplit_once('.')
             .ok_or_else(|| format!("`{reference}` is not of the form module.function"))?;
         let file = folder.join(format!("{module}.py"));
-        if !file.is_file() {
-            return Err(format!(
-                "`{reference}` names {}, which does not exist",
-                file.display()
-            ));
-        }
-        Ok(PyHook {
+        let hook = |file: PathBuf, module: &str, function: &str, installed: bool| PyHook {
             runtime: Arc::clone(runtime),
             file,
+            installed,
             module: module.to_string(),
             function: function.to_string(),
             memo: Arc::default(),
-        })
+        };
+        if file.is_file() {
+            return Ok(hook(file, module, function, false));
+        }
+        match crate::ports::lm_eval_source(reference) {
+            Some((source, function)) => {
+                let file = Path::new("lm_eval/tasks").join(source);
+                let module = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok(hook(file, &module, function, true))
+            }
+            None => Err(format!(
+                "`{reference}` names {}, which does not exist",
+                file.display()
+            )),
+        }
+    }
+
+    /// The module's file as messages name it.
+    pub fn source(&self) -> String {
+        if self.installed {
+            format!("lm-eval's {}", self.file.display())
+        } else {
+            self.file.display().to_string()
+        }
     }
 
     pub fn provenance(&self) -> Result<HookProvenance, String> {
@@ -356,7 +401,7 @@ impl PyHook {
                         index: None,
                         message: format!(
                             "{}:{} returned a document that is not a mapping: {other}",
-                            self.file.display(),
+                            self.source(),
                             self.function
                         ),
                     }),
@@ -372,7 +417,7 @@ impl PyHook {
             index: None,
             message: format!(
                 "{}:{} gave assay {shown}, not {wanted}",
-                self.file.display(),
+                self.source(),
                 self.function
             ),
         }

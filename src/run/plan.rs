@@ -225,7 +225,7 @@ pub fn plan_task(
                 "task {}: {} runs {}:{} in Python",
                 config.task,
                 hook.field,
-                python.file.display(),
+                python.source(),
                 hook.function.rsplit('.').next().unwrap_or_default()
             );
         }

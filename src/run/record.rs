@@ -127,7 +127,10 @@ fn hook_records(ports: &crate::task::ports::TaskPorts) -> Vec<HookRecord> {
                 field: u.field.clone(),
                 function: u.function.clone(),
                 implementation: if python.is_some() { "python" } else { "native" }.into(),
-                file: python.as_ref().map(|(h, _)| h.file.display().to_string()),
+                file: python.as_ref().map(|(h, p)| match p {
+                    Ok(p) => p.file.display().to_string(),
+                    Err(_) => h.file.display().to_string(),
+                }),
                 sha256: python
                     .as_ref()
                     .and_then(|(_, p)| p.as_ref().ok())

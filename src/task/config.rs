@@ -271,6 +271,7 @@ impl<'a> Fields<'a> {
             field: format!("{}{field}", self.prefix),
             function: hook_name(v).unwrap_or_default().to_string(),
             file: None,
+            installed: false,
         }
     }
 

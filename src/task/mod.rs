@@ -34,6 +34,11 @@ pub enum TaskError {
         "{path}: field `{field}` calls the Python function `{function}` (!function), which \
          has no native port; {}",
         match file {
+            Some(file) if *installed => format!(
+                "--python-hooks would run lm-eval's own {}:{}, from the installed lm-eval package",
+                file.display(),
+                function.rsplit('.').next().unwrap_or(function),
+            ),
             Some(file) => format!(
                 "--python-hooks would run {}:{}{} (code from the task folder), or write the \
                  logic as a Jinja template in the YAML",
@@ -50,6 +55,8 @@ pub enum TaskError {
         function: String,
         /// The Python file `--python-hooks` would run, when it can.
         file: Option<PathBuf>,
+        /// Whether `file` is under the installed lm-eval package's folder.
+        installed: bool,
     },
     #[error(
         "{path}: field `{field}` calls the Python function `{function}` (!function) from {file}, \

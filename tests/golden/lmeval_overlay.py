@@ -121,9 +121,11 @@ PYTHON_HOOK_TASKS: set[str] = {
 
 # Tasks that assay has no config of its own for, read only from lm-eval's folder:
 # BBH's few-shot examples are written in lm-eval's YAML (benchmark items this
-# project does not copy), and the Python-hook tasks' logic is lm-eval's Python.
+# project does not copy), and the other Python-hook tasks are lm-eval's alone.
+# (assay's own IFEval and MATH configs name lm-eval's installed Python.)
 # Their goldens say `"assay_configs": false`.
-LM_EVAL_FOLDER_ONLY: set[str] = {f"leaderboard_bbh_{t}" for t in LEADERBOARD_BBH} | PYTHON_HOOK_TASKS
+LM_EVAL_FOLDER_ONLY: set[str] = {f"leaderboard_bbh_{t}" for t in LEADERBOARD_BBH} | (
+    PYTHON_HOOK_TASKS - {"leaderboard_ifeval", *(f"leaderboard_math_{t}_hard" for t in LEADERBOARD_MATH)})
 
 
 def lmeval_tasks_dir() -> Path:

@@ -14,6 +14,8 @@ writes
                        that contains KEY (the longest key found wins)
   OUT/tasks/*.yaml     lm-eval's own leaderboard_ifeval and
                        leaderboard_math_algebra_hard, reading those files
+  OUT/own/*.yaml       assay's own configs of the same two tasks (in
+                       tasks/standard/leaderboard), reading the same files
 
 IFEval's answers switch features on and off from a seeded generator (the
 doc's keywords, forbidden words, sections, highlights, JSON, case, bullets,
@@ -158,6 +160,7 @@ def math_docs_and_answers():
 def main(argv):
     out, lm_eval_tasks = Path(argv[0]), Path(argv[1]).resolve()
     (out / "tasks").mkdir(parents=True, exist_ok=True)
+    (out / "own").mkdir(parents=True, exist_ok=True)
     rnd = random.Random(2024)
     answers = {}
     ifeval = []
@@ -177,20 +180,24 @@ def main(argv):
     write("math.jsonl", math)
     write("math_train.jsonl", math[:3])
     (out / "answers.json").write_text(json.dumps(answers, ensure_ascii=False, indent=1), encoding="utf-8")
+    ifeval_files = {"train": out / "ifeval.jsonl"}
+    math_files = {"train": out / "math_train.jsonl", "test": out / "math.jsonl"}
+    own = ROOT / "tasks/standard/leaderboard"
     overlays = {
-        "v2_ifeval": ("leaderboard/ifeval/ifeval.yaml", {"train": out / "ifeval.jsonl"}),
-        "v2_math": ("leaderboard/math/math_algebra.yaml",
-                    {"train": out / "math_train.jsonl", "test": out / "math.jsonl"}),
+        "tasks/v2_ifeval": (lm_eval_tasks / "leaderboard/ifeval/ifeval.yaml", ifeval_files),
+        "tasks/v2_math": (lm_eval_tasks / "leaderboard/math/math_algebra.yaml", math_files),
+        "own/v2own_ifeval": (own / "leaderboard_ifeval.yaml", ifeval_files),
+        "own/v2own_math": (own / "leaderboard_math_algebra_hard.yaml", math_files),
     }
-    for task, (yaml, files) in overlays.items():
+    for name, (yaml, files) in overlays.items():
         cfg = {
-            "include": str(lm_eval_tasks / yaml),
-            "task": task,
+            "include": str(yaml),
+            "task": name.split("/")[1],
             "dataset_path": "json",
             "dataset_name": None,
             "dataset_kwargs": {"data_files": {s: str(p.resolve()) for s, p in files.items()}},
         }
-        (out / "tasks" / f"{task}.yaml").write_text(json.dumps(cfg, indent=1) + "\n", encoding="utf-8")
+        (out / f"{name}.yaml").write_text(json.dumps(cfg, indent=1) + "\n", encoding="utf-8")
     print(f"{len(ifeval)} IFEval documents, {len(math)} MATH problems")
 
 
