@@ -8,7 +8,9 @@
 //! overlays (from the golden's meta.json) are written over lm-eval's task
 //! folder, assay plans the same tasks through its library with the same
 //! template and options (Python hooks where the tasks need them), and every
-//! request must be equal.
+//! request must be equal. Each golden whose tasks assay has its own configs
+//! of (every family but BBH) is checked again with the overlays including
+//! those configs in place of lm-eval's.
 
 #[path = "support/chat_goldens.rs"]
 mod chat_goldens;
@@ -64,7 +66,9 @@ fn lm_eval_tasks() -> PathBuf {
 /// Writes a golden's overlays (meta.json's `overlays`: file name -> config,
 /// lm-eval's folder written `<lm_eval>/tasks/`, the fixtures relative to the
 /// repository) into `dir` with absolute paths; returns their task names.
-fn write_overlays(meta: &Value, tasks_dir: &Path, dir: &Path) -> Vec<String> {
+/// With `own`, each overlay includes assay's own config of the task in
+/// place of lm-eval's; `None` when assay has none for one of them.
+fn write_overlays(meta: &Value, tasks_dir: &Path, dir: &Path, own: bool) -> Option<Vec<String>> {
     let mut names = Vec::new();
     for (file, cfg) in meta["overlays"]
         .as_object()
@@ -76,6 +80,15 @@ fn write_overlays(meta: &Value, tasks_dir: &Path, dir: &Path) -> Vec<String> {
             .strip_prefix("<lm_eval>/tasks/")
             .unwrap_or_else(|| panic!("{file}: include {include} is not in lm-eval's folder"));
         cfg["include"] = json!(tasks_dir.join(rest).to_string_lossy());
+        if own {
+            let task = cfg["task"].as_str().unwrap();
+            let task = task.strip_prefix(TEMP_PREFIX).unwrap_or(task);
+            let ours = root().join(format!("tasks/standard/leaderboard/{task}.yaml"));
+            if !ours.is_file() {
+                return None;
+            }
+            cfg["include"] = json!(ours.to_string_lossy());
+        }
         for path in cfg["dataset_kwargs"]["data_files"]
             .as_object_mut()
             .expect("the overlay names its data files")
@@ -93,7 +106,7 @@ fn write_overlays(meta: &Value, tasks_dir: &Path, dir: &Path) -> Vec<String> {
         )
         .unwrap();
     }
-    names
+    Some(names)
 }
 
 #[test]
@@ -125,7 +138,11 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
     let mut passed = 0;
     let mut requests = 0;
     let mut with_hooks = 0;
-    for name in &goldens {
+    let mut own_configs = 0;
+    for (name, own) in goldens
+        .iter()
+        .flat_map(|g| [(g.clone(), false), (g.clone(), true)])
+    {
         let meta = read_json(&dir.join(format!("{name}.meta.json")));
         assert_eq!(meta["apply_chat_template"], json!(true), "{name}");
         let theirs: Vec<Value> =
@@ -137,7 +154,9 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
                 .collect();
         assert!(!theirs.is_empty(), "{name}: an empty golden");
         let overlays = tempfile::tempdir().unwrap();
-        let tasks = write_overlays(&meta, &tasks_dir, overlays.path());
+        let Some(tasks) = write_overlays(&meta, &tasks_dir, overlays.path(), own) else {
+            continue;
+        };
         let wanted: Vec<&str> = meta["tasks"]
             .as_array()
             .unwrap()
@@ -162,12 +181,14 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
             Ok(ours) => compare(&ours, &theirs),
         };
         match (problem, known.get(name.as_str())) {
+            (None, None) if own => own_configs += 1,
             (None, None) => {
                 passed += 1;
                 requests += theirs.len();
             }
             (None, Some(_)) => fixed.push(name.clone()),
             (Some(_), Some(_)) => {}
+            (Some(p), None) if own => failures.push(format!("{name} (assay's own configs): {p}")),
             (Some(p), None) => failures.push(format!("{name}: {p}")),
         }
     }
@@ -189,5 +210,15 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
         goldens.len(),
         failures.join("\n")
     );
-    println!("{passed} v2 chat goldens, {requests} requests, the same as lm-eval's");
+    // Every family but BBH (whose few-shot examples assay does not copy)
+    // has assay's own config: 5 tasks, each with two templates, with and
+    // without few-shot turns.
+    assert!(
+        own_configs >= 20,
+        "{own_configs} goldens on assay's own configs"
+    );
+    println!(
+        "{passed} v2 chat goldens, {requests} requests, the same as lm-eval's \
+         ({own_configs} also on assay's own configs)"
+    );
 }
