@@ -513,7 +513,21 @@ fn the_open_llm_v2_suite_scores_a_variant_and_builds_its_leaderboard() {
     };
     let results = dir.path().join("results");
     let bbh = lm_eval_tasks().join("leaderboard/bbh_mc");
+    // The suite's datasets are fetched once; scoring then reads only the
+    // cache (offline, the Hub out of reach).
     let out = assay()
+        .args(["tasks", "fetch", "open-llm-v2", "--include-path"])
+        .arg(&bbh)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = assay()
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
         .args(["score", "--quiet", "--suite", "open-llm-v2", "--limit", "2"])
         .arg("--include-path")
         .arg(&bbh)

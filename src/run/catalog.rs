@@ -72,13 +72,15 @@ pub fn list(
 }
 
 /// `assay tasks fetch`: downloads the Hub datasets of the selected tasks;
-/// `report` is told of each task's data as it is ready.
+/// `report` is told of each task's data as it is ready. Tasks whose hooks
+/// would run in Python are fetched too (no hook runs to download data), so
+/// a later `--python-hooks` run finds them cached.
 pub fn fetch(
     names: &[String],
     include_path: &[PathBuf],
     report: &mut dyn FnMut(&str),
 ) -> Result<(), Error> {
-    let registry = Registry::with_builtin(include_path)?;
+    let registry = super::registry(include_path, HookMode::Missing)?;
     let selection = registry.select(names)?;
     let mut seen = BTreeSet::new();
     for node in &selection {
