@@ -9,8 +9,9 @@
     nonsense on purpose: the scores say nothing about the model, the time does) and
     serves them with bench/mock_hub.py;
   * scores a manifest of the model on the suite, `assay score --suite open-llm-v2
-    --include-path <lm_eval>/tasks --python-hooks --limit N` (BBH, IFEval and MATH
-    from lm-eval's folder, their hooks run by this Python), with a fresh cache;
+    --include-path <lm_eval>/tasks/leaderboard/bbh_mc --python-hooks --limit N` (BBH
+    from lm-eval's folder, the rest from assay's own configs; IFEval's and MATH's
+    scoring run by this Python), with a fresh cache;
   * builds the suite's leaderboard from the run and prints each benchmark's
     documents, raw and normalized score, the average, and the wall time.
 
@@ -64,15 +65,16 @@ def main() -> int:
         env.pop("HF_HUB_OFFLINE", None)
         results = work / "results"
         started = time.strftime("%Y-%m-%d %H:%M")
+        bbh = args.lm_eval_tasks / "leaderboard" / "bbh_mc"
         score = timed([args.assay, "score", "--quiet", "--suite", "open-llm-v2", "--limit", str(args.limit),
-                       "--include-path", str(args.lm_eval_tasks), "--python-hooks",
+                       "--include-path", str(bbh), "--python-hooks",
                        "--out", str(results / "runs"), str(manifest)], env=env, check=False)
         if score.proc.returncode != 0:
             print(score.proc.stderr[-3000:], file=sys.stderr)
             return 1
         board = work / "board"
         subprocess.run([args.assay, "leaderboard", "--results", str(results), "--variants", str(variants),
-                        "--suite", "open-llm-v2", "--include-path", str(args.lm_eval_tasks), "--out", str(board)],
+                        "--suite", "open-llm-v2", "--include-path", str(bbh), "--out", str(board)],
                        env=env, check=True, stdout=subprocess.DEVNULL)
         (run_json,) = (results / "runs" / "demo").glob("*/run.json")
         run = json.loads(run_json.read_text())

@@ -411,7 +411,14 @@ fn assays_own_ifeval_and_math_configs_score_as_lm_eval_does() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("tiny.gguf");
     tiny_gguf::write_tiny_llama(&model, 13).unwrap();
-    let tasks = "leaderboard_ifeval,leaderboard_math_algebra_hard,leaderboard_math_geometry_hard";
+    let math: Vec<String> = goldens()
+        .into_iter()
+        .map(|(name, ..)| name)
+        .filter(|n| n.starts_with("leaderboard_math_") && n.ends_with("_hard"))
+        .collect();
+    assert_eq!(math.len(), 7, "{math:?}");
+    let tasks = format!("leaderboard_ifeval,{}", math.join(","));
+    let tasks = tasks.as_str();
     let output = run_on_hub(&hub, dir.path(), &model, "runs")
         .args(["--python-hooks", "--tasks", tasks])
         .output()
@@ -430,7 +437,51 @@ fn assays_own_ifeval_and_math_configs_score_as_lm_eval_does() {
         &["--hub-fixtures".as_ref(), fixtures.as_os_str()],
     );
     let compared = assert_same_scores(&ours, &theirs);
-    assert!(compared >= 8, "{compared} scores compared");
+    assert!(compared >= 18, "{compared} scores compared");
+    // Each MATH document, as the native process_docs leaves it (level 5
+    // only, `answer` cut out of the solution's last box), hashes as the one
+    // lm-eval logged: the fixtures hold every extraction edge case.
+    let samples = {
+        use polars::prelude::*;
+        let file = std::fs::File::open(run_dir.join("samples.parquet")).unwrap();
+        ParquetReader::new(file).finish().unwrap()
+    };
+    let text = |name: &str| -> Vec<String> {
+        let c = samples.column(name).unwrap().str().unwrap().clone();
+        (0..c.len())
+            .map(|i| c.get(i).unwrap().to_string())
+            .collect()
+    };
+    let ids: Vec<i64> = samples
+        .column("doc_id")
+        .unwrap()
+        .cast(&polars::prelude::DataType::Int64)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let (task_of, doc_hash, target_hash) = (text("task"), text("doc_hash"), text("target_hash"));
+    let mut checked = 0;
+    for name in &math {
+        let golden =
+            std::fs::read_to_string(root().join(format!("tests/golden/hub/{name}.hashes.jsonl")))
+                .unwrap();
+        for line in golden.lines() {
+            let g: Value = serde_json::from_str(line).unwrap();
+            let i = (0..ids.len())
+                .find(|&i| task_of[i] == *name && ids[i] == g["doc_id"].as_i64().unwrap())
+                .unwrap_or_else(|| panic!("{name}: no sample for {g}"));
+            assert_eq!(doc_hash[i], g["doc_hash"].as_str().unwrap(), "{name} {g}");
+            assert_eq!(
+                target_hash[i],
+                g["target_hash"].as_str().unwrap(),
+                "{name} {g}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 35, "{checked} MATH documents checked");
     // MATH's prompt and documents are native; its few-shot examples and
     // scoring are lm-eval's file, found where Python has lm-eval.
     let hooks = ours["assay"]["tasks"]["leaderboard_math_algebra_hard"]["hooks"]
