@@ -354,6 +354,38 @@ fn python_hooks_everywhere_score_as_the_native_ports() {
     assert!(compared >= 30, "{compared} scores compared");
 }
 
+/// Runs `tasks` with `--python-hooks` (and `args`) on `dir`'s tiny model,
+/// then has lm-eval's evaluator replay the recorded answers on the same
+/// documents (`support/lm_eval_replay.py`) and asserts the same scores.
+/// Returns the run's folder, its run.json and how many scores were compared.
+fn run_and_replay(
+    hub: &MockHub,
+    dir: &Path,
+    tasks: &str,
+    args: &[&std::ffi::OsStr],
+) -> (PathBuf, Value, usize) {
+    let output = run_on_hub(hub, dir, &dir.join("tiny.gguf"), "runs")
+        .args(["--python-hooks", "--tasks", tasks])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_dir = only_run(&dir.join("runs/tiny"));
+    let ours = run_json(&run_dir);
+    let fixtures = root().join("tests/fixtures/hub");
+    let theirs = lm_eval_scores(
+        &run_dir,
+        tasks,
+        &["--hub-fixtures".as_ref(), fixtures.as_os_str()],
+    );
+    let compared = assert_same_scores(&ours, &theirs);
+    (run_dir, ours, compared)
+}
+
 /// The lm-eval tasks whose hooks run in Python score as lm-eval scores
 /// them: its evaluator, answering from the responses the run recorded
 /// (`support/lm_eval_replay.py`, on the same documents as local files),
@@ -374,30 +406,13 @@ fn tasks_run_through_python_hooks_score_as_lm_eval_does() {
     tasks.sort();
     tasks.dedup();
     assert!(tasks.len() >= 12, "{tasks:?}");
-    let output = run_on_hub(&hub, dir.path(), &model, "runs")
-        .args([
-            "--python-hooks",
-            "--tasks",
-            &tasks.join(","),
-            "--include-path",
-        ])
-        .arg(lm_eval_tasks())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let run_dir = only_run(&dir.path().join("runs/tiny"));
-    let ours = run_json(&run_dir);
-    let fixtures = root().join("tests/fixtures/hub");
-    let theirs = lm_eval_scores(
-        &run_dir,
+    let lm_eval = lm_eval_tasks();
+    let (_, _, compared) = run_and_replay(
+        &hub,
+        dir.path(),
         &tasks.join(","),
-        &["--hub-fixtures".as_ref(), fixtures.as_os_str()],
+        &["--include-path".as_ref(), lm_eval.as_os_str()],
     );
-    let compared = assert_same_scores(&ours, &theirs);
     println!("{} tasks, {compared} scores compared", tasks.len());
     assert!(compared >= 20, "{compared} scores compared");
 }
@@ -418,25 +433,7 @@ fn assays_own_ifeval_and_math_configs_score_as_lm_eval_does() {
         .collect();
     assert_eq!(math.len(), 7, "{math:?}");
     let tasks = format!("leaderboard_ifeval,{}", math.join(","));
-    let tasks = tasks.as_str();
-    let output = run_on_hub(&hub, dir.path(), &model, "runs")
-        .args(["--python-hooks", "--tasks", tasks])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let run_dir = only_run(&dir.path().join("runs/tiny"));
-    let ours = run_json(&run_dir);
-    let fixtures = root().join("tests/fixtures/hub");
-    let theirs = lm_eval_scores(
-        &run_dir,
-        tasks,
-        &["--hub-fixtures".as_ref(), fixtures.as_os_str()],
-    );
-    let compared = assert_same_scores(&ours, &theirs);
+    let (run_dir, ours, compared) = run_and_replay(&hub, dir.path(), &tasks, &[]);
     assert!(compared >= 18, "{compared} scores compared");
     // Each MATH document, as the native process_docs leaves it (level 5
     // only, `answer` cut out of the solution's last box), hashes as the one
