@@ -139,18 +139,12 @@ const IN_PYTHON: &[(&str, &str, &str)] = &[
 /// canonical name has one (so `--python-hooks=all` can run lm-eval's code in
 /// place of the port), and so does each name of [`IN_PYTHON`].
 pub fn lm_eval_source(canonical: &str) -> Option<(&'static str, &'static str)> {
-    IN_PYTHON
-        .iter()
+    lm_eval_sources()
         .find(|(name, _, _)| *name == canonical)
-        .map(|&(_, file, function)| (file, function))
-        .or_else(|| {
-            all()
-                .find(|p| p.canonical == canonical)
-                .map(|p| (p.file, p.function))
-        })
+        .map(|(_, file, function)| (file, function))
 }
 
-/// Every canonical name with its lm-eval source (for tests).
+/// Every canonical name with its lm-eval file and function.
 pub fn lm_eval_sources() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
     IN_PYTHON
         .iter()

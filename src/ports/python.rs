@@ -353,6 +353,11 @@ impl PyHook {
         }
     }
 
+    /// The function's name in its module.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
     /// The module's file as messages name it.
     pub fn source(&self) -> String {
         if self.installed {

@@ -226,7 +226,7 @@ pub fn plan_task(
                 config.task,
                 hook.field,
                 python.source(),
-                hook.function.rsplit('.').next().unwrap_or_default()
+                python.function()
             );
         }
     }
