@@ -296,6 +296,31 @@ fn without_the_flag_the_refusal_names_the_python_that_would_run() {
         .assert()
         .success()
         .stdout(predicate::str::contains("ok: 3 task and group configs"));
+    // A group of such tasks: without the flag its tasks are skipped, and
+    // nothing is said to be cached.
+    std::fs::write(
+        dir.path().join("tasks/group.yaml"),
+        "group: ph_group\ntask:\n  - ph_mc\n  - ph_ll\n",
+    )
+    .unwrap();
+    let row = |flag: Option<&str>| {
+        let mut cmd = assay(dir.path());
+        cmd.args(["tasks", "list", "ph_group", "--include-path"])
+            .arg(dir.path().join("tasks"));
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let text = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+        let line = text.lines().find(|l| l.starts_with("ph_group")).unwrap();
+        line.split_whitespace()
+            .skip(2)
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row(None), "missing - 0 tasks, 2");
+    let with = row(Some("--python-hooks"));
+    assert!(with.starts_with("python yes 2 tasks"), "{with}");
 }
 
 #[test]

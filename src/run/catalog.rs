@@ -280,6 +280,7 @@ fn group_status(
         .filter(|r| r.1 == "yes" || r.1 == "local")
         .count();
     let cached = match ready {
+        _ if rows.is_empty() => "-",
         n if n == rows.len() => "yes",
         0 => "no",
         _ => "partial",
