@@ -297,6 +297,49 @@ impl std::fmt::Display for HookError {
     }
 }
 
+/// Where the Python of a `!function module.name` is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookSource {
+    /// The module's file; for an installed hook, its path under the
+    /// installed lm-eval package's folder (`lm_eval/tasks/...`).
+    pub file: PathBuf,
+    pub module: String,
+    pub function: String,
+    /// Whether `file` is lm-eval's own, found where Python has lm-eval.
+    pub installed: bool,
+}
+
+/// Where `reference` (`module.function`), named by a config in `folder`,
+/// is defined: the file `folder/module.py`, as lm-eval's loader finds it
+/// (whether or not it exists); without that file, the installed lm-eval's
+/// function that a canonical name of assay's own configs stands for. `None`
+/// when `reference` is not of the form `module.function`.
+pub fn locate(folder: &Path, reference: &str) -> Option<HookSource> {
+    let (module, function) = reference.rsplit_once('.')?;
+    let beside = folder.join(format!("{module}.py"));
+    if !beside.is_file() {
+        if let Some((source, function)) = crate::ports::lm_eval_source(reference) {
+            let file = Path::new("lm_eval/tasks").join(source);
+            let module = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Some(HookSource {
+                file,
+                module,
+                function: function.to_string(),
+                installed: true,
+            });
+        }
+    }
+    Some(HookSource {
+        file: beside,
+        module: module.to_string(),
+        function: function.to_string(),
+        installed: false,
+    })
+}
+
 /// One `!function module.name`, to be run by Python.
 #[derive(Debug, Clone)]
 pub struct PyHook {
@@ -314,43 +357,28 @@ pub struct PyHook {
 
 impl PyHook {
     /// The hook `reference` (`module.function`) names for a config in
-    /// `folder`: the file `folder/module.py`, as lm-eval's loader finds it;
-    /// without that file, the installed lm-eval's function that a canonical
-    /// name of assay's own configs stands for.
+    /// `folder` (see [`locate`]).
     pub fn new(
         runtime: &Arc<PythonHooks>,
         folder: &Path,
         reference: &str,
     ) -> Result<PyHook, String> {
-        let (module, function) = reference
-            .rsplit_once('.')
+        let found = locate(folder, reference)
             .ok_or_else(|| format!("`{reference}` is not of the form module.function"))?;
-        let file = folder.join(format!("{module}.py"));
-        let hook = |file: PathBuf, module: &str, function: &str, installed: bool| PyHook {
-            runtime: Arc::clone(runtime),
-            file,
-            installed,
-            module: module.to_string(),
-            function: function.to_string(),
-            memo: Arc::default(),
-        };
-        if file.is_file() {
-            return Ok(hook(file, module, function, false));
-        }
-        match crate::ports::lm_eval_source(reference) {
-            Some((source, function)) => {
-                let file = Path::new("lm_eval/tasks").join(source);
-                let module = file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                Ok(hook(file, &module, function, true))
-            }
-            None => Err(format!(
+        if !found.installed && !found.file.is_file() {
+            return Err(format!(
                 "`{reference}` names {}, which does not exist",
-                file.display()
-            )),
+                found.file.display()
+            ));
         }
+        Ok(PyHook {
+            runtime: Arc::clone(runtime),
+            file: found.file,
+            installed: found.installed,
+            module: found.module,
+            function: found.function,
+            memo: Arc::default(),
+        })
     }
 
     /// The function's name in its module.

@@ -5,7 +5,6 @@
 //! prompter and the scorer call typed functions and check nothing again.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde_json::Value;
 
@@ -327,19 +326,13 @@ impl Call<ValuePort> {
 fn unresolved(config: &TaskConfig, field: &str, hook: &Hook, why: Unresolved) -> TaskError {
     match why {
         Unresolved::NoPort => {
-            let beside = hook
-                .function
-                .rsplit_once('.')
-                .map(|(module, _)| hook.folder.join(format!("{module}.py")));
-            let installed = crate::ports::lm_eval_source(&hook.function)
-                .filter(|_| !beside.as_ref().is_some_and(|f| f.is_file()))
-                .map(|(file, _)| Path::new("lm_eval/tasks").join(file));
+            let found = crate::ports::python::locate(&hook.folder, &hook.function);
             TaskError::PythonHook {
                 path: config.source.clone(),
                 field: field.to_string(),
                 function: hook.function.clone(),
-                installed: installed.is_some(),
-                file: installed.or(beside),
+                installed: found.as_ref().is_some_and(|f| f.installed),
+                file: found.map(|f| f.file),
             }
         }
         Unresolved::Differs { file, fingerprint } => TaskError::HookDiffers {
