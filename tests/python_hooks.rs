@@ -446,6 +446,28 @@ fn a_module_that_does_not_import_names_the_missing_package() {
                 .and(predicate::str::contains("has no lm-eval"))
                 .and(predicate::str::contains("pip install lm-eval")),
         );
+    // An lm-eval without that file (another release) is named, with the
+    // release to install.
+    let fake = dir.path().join("fake-site/lm_eval");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("__init__.py"), "").unwrap();
+    assay(dir.path())
+        .env("ASSAY_PYTHON", &bare)
+        .env("PYTHONPATH", dir.path().join("fake-site"))
+        .args([
+            "requests",
+            "--tasks",
+            "ph_installed",
+            "--python-hooks=all",
+            "--include-path",
+        ])
+        .arg(dir.path().join("tasks"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("has no lm_eval/tasks/leaderboard/math/utils.py")
+                .and(predicate::str::contains("pip install lm-eval==0.4.13")),
+        );
     // A flag value other than `all` is refused.
     assay(dir.path())
         .args(["requests", "--tasks", "ph_ll", "--python-hooks=some"])

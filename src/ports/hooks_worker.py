@@ -35,8 +35,8 @@ Values keep Python's types: a tuple is {"__tuple__": [...]}, a float that
 JSON cannot hold is {"__float__": "nan" | "inf" | "-inf"}.
 
 A failure is {"error": MESSAGE, "kind": KIND, ...}: "missing" (a module the
-file imports is not installed: "package"), "import" (the file does not
-run), "attribute" (no such function), "raised" (the hook raised: "index" of
+file imports is not installed: "package"), "not_installed" (the installed
+lm-eval has no such file), "import" (the file does not run), "attribute" (no such function), "raised" (the hook raised: "index" of
 the item, when one was being processed), "protocol".
 """
 
@@ -182,8 +182,8 @@ def load(message):
         if not os.path.isfile(path):
             version = versions().get("lm_eval", "?")
             return {
-                "error": f"the installed lm-eval ({version}) has no {message['file']}",
-                "kind": "import",
+                "error": f"the installed lm-eval ({version}) at {package} has no {message['file']}",
+                "kind": "not_installed",
             }
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()

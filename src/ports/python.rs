@@ -222,6 +222,10 @@ impl PythonHooks {
                     self.python
                 )
             }
+            Some("not_installed") => format!(
+                "{file}: {text}; install the lm-eval release assay's configs follow \
+                 (pip install lm-eval==0.4.13), or name a Python that has it with $ASSAY_PYTHON"
+            ),
             Some("missing") => {
                 let package = answer.get("package").and_then(Value::as_str).unwrap_or("?");
                 format!(
