@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use assay::task::Registry;
-use chat_goldens::{assay_requests, compare, read_json, templates};
-use serde_json::Value;
+use chat_goldens::{assay_requests, compare, golden_names, golden_requests, read_json, templates};
 
 /// Goldens assay is known not to reproduce yet, with the reason. The test
 /// fails if one of them starts to match (so the entry can go) or if any
@@ -32,14 +31,7 @@ fn chat_dir() -> PathBuf {
 #[test]
 fn chat_requests_match_lm_eval_for_every_chat_golden() {
     let dir = chat_dir();
-    let mut goldens: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().to_string();
-            name.strip_suffix(".requests.jsonl").map(str::to_string)
-        })
-        .collect();
-    goldens.sort();
+    let goldens = golden_names(&dir);
     assert!(
         goldens.len() >= 40,
         "expected the chat goldens in {}, found {}",
@@ -54,13 +46,7 @@ fn chat_requests_match_lm_eval_for_every_chat_golden() {
     let mut passed = 0;
     for name in &goldens {
         let meta = read_json(&dir.join(format!("{name}.meta.json")));
-        let theirs: Vec<Value> =
-            std::fs::read_to_string(dir.join(format!("{name}.requests.jsonl")))
-                .unwrap()
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
+        let theirs = golden_requests(&dir, name);
         let tasks: Vec<String> = meta["tasks"]
             .as_array()
             .unwrap()

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use assay::ports::python::{HookMode, PythonHooks};
 use assay::task::Registry;
-use chat_goldens::{assay_requests, compare, read_json, templates};
+use chat_goldens::{assay_requests, compare, golden_names, golden_requests, read_json, templates};
 use serde_json::{json, Value};
 
 /// Goldens assay is known not to reproduce yet, with the reason. The test
@@ -117,14 +117,7 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
     let python = lm_eval_python::python();
     std::env::set_var("ASSAY_PYTHON", &python);
     let hooks = PythonHooks::new();
-    let mut goldens: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().to_string();
-            name.strip_suffix(".requests.jsonl").map(str::to_string)
-        })
-        .collect();
-    goldens.sort();
+    let goldens = golden_names(&dir);
     assert!(
         goldens.len() >= 28,
         "expected the v2 chat goldens in {}, found {}",
@@ -145,13 +138,7 @@ fn leaderboard_v2_chat_requests_match_lm_eval() {
     {
         let meta = read_json(&dir.join(format!("{name}.meta.json")));
         assert_eq!(meta["apply_chat_template"], json!(true), "{name}");
-        let theirs: Vec<Value> =
-            std::fs::read_to_string(dir.join(format!("{name}.requests.jsonl")))
-                .unwrap()
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
+        let theirs = golden_requests(&dir, &name);
         assert!(!theirs.is_empty(), "{name}: an empty golden");
         let overlays = tempfile::tempdir().unwrap();
         let Some(tasks) = write_overlays(&meta, &tasks_dir, overlays.path(), own) else {

@@ -26,6 +26,30 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The goldens in `dir` (each `NAME.requests.jsonl` with its
+/// `NAME.meta.json`), by name, sorted.
+pub fn golden_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            name.strip_suffix(".requests.jsonl").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The requests lm-eval logged for the golden `name` in `dir`.
+pub fn golden_requests(dir: &Path, name: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.join(format!("{name}.requests.jsonl")))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The compiled templates of templates.json, by name.
 pub fn templates() -> BTreeMap<String, Arc<ChatTemplate>> {
     let index = read_json(&chat_dir().join("templates.json"));
